@@ -1,0 +1,149 @@
+//! Endpoint settings and the quiche/BoringSSL configuration built from them.
+
+use std::time::Duration;
+
+use boring::ssl::{SslContextBuilder, SslMethod, SslSignatureAlgorithm, SslVerifyMode, SslVersion};
+
+use crate::error::{Error, Result};
+use crate::identity::{verify_callback, FailureSlot, Identity, PublicKey};
+
+/// ALPN of the peersock wire protocol; bump on incompatible changes.
+pub const ALPN: &[u8] = b"peersock/1";
+
+/// Length of the connection IDs this endpoint mints.
+pub const CID_LEN: usize = 16;
+
+/// Tunables of one endpoint. Every field has a sensible non-zero default.
+#[derive(Clone, Debug)]
+pub struct EndpointConfig {
+    /// Largest UDP payload sent (and advertised for receiving).
+    pub max_udp_payload: usize,
+    /// Close a connection after this long without any packet from the peer.
+    pub idle_timeout: Duration,
+    /// Send an ack-eliciting packet after this long without sending; `None`
+    /// disables keep-alive.
+    pub keep_alive: Option<Duration>,
+    /// Give up on a handshake after this long (dials may override it).
+    pub handshake_timeout: Duration,
+    /// Connection-level receive window offered at the start.
+    pub initial_max_data: u64,
+    /// Per-stream receive window offered at the start.
+    pub initial_max_stream_data: u64,
+    /// Upper bound of the auto-tuned connection window.
+    pub max_connection_window: u64,
+    /// Upper bound of the auto-tuned stream window.
+    pub max_stream_window: u64,
+    /// Concurrent bidirectional streams the peer may open.
+    pub max_streams_bidi: u64,
+    /// Concurrent unidirectional streams the peer may open.
+    pub max_streams_uni: u64,
+    /// Whether QUIC DATAGRAM frames are offered.
+    pub datagrams: bool,
+    /// Received datagrams queued before the oldest is dropped.
+    pub datagram_recv_queue: usize,
+    /// Datagrams queued for sending before new ones are refused.
+    pub datagram_send_queue: usize,
+    /// Connections (dialed and accepted) this endpoint holds at most.
+    pub max_connections: usize,
+    /// Handshakes in progress on the accepting side at most.
+    pub max_pending_handshakes: usize,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            max_udp_payload: 1452,
+            idle_timeout: Duration::from_secs(30),
+            keep_alive: None,
+            handshake_timeout: Duration::from_secs(10),
+            initial_max_data: 4 * 1024 * 1024,
+            initial_max_stream_data: 1024 * 1024,
+            max_connection_window: 24 * 1024 * 1024,
+            max_stream_window: 16 * 1024 * 1024,
+            max_streams_bidi: 128,
+            max_streams_uni: 128,
+            datagrams: true,
+            datagram_recv_queue: 1024,
+            datagram_send_queue: 1024,
+            max_connections: 10_000,
+            max_pending_handshakes: 2_000,
+        }
+    }
+}
+
+impl EndpointConfig {
+    /// Rejects settings quiche would misbehave with.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::InvalidArgument(m.into()));
+        if !(1200..=65527).contains(&self.max_udp_payload) {
+            return bad("maxUdpPayload must be between 1200 and 65527");
+        }
+        if self.idle_timeout.is_zero() || self.handshake_timeout.is_zero() {
+            return bad("timeouts must be positive");
+        }
+        if matches!(self.keep_alive, Some(k) if k.is_zero()) {
+            return bad("keepAlive must be positive");
+        }
+        if self.initial_max_data == 0 || self.initial_max_stream_data == 0 {
+            return bad("flow-control windows must be positive");
+        }
+        if self.max_connections == 0 || self.max_pending_handshakes == 0 {
+            return bad("connection limits must be positive");
+        }
+        if self.max_streams_bidi > (1 << 60) || self.max_streams_uni > (1 << 60) {
+            return bad("stream limits too large");
+        }
+        Ok(())
+    }
+
+    /// Builds a quiche config for one role. `pin` is the dialed key on the
+    /// client side; the verify verdict lands in `slot`.
+    pub(crate) fn quiche_config(
+        &self,
+        identity: &Identity,
+        pin: Option<PublicKey>,
+        slot: FailureSlot,
+    ) -> Result<quiche::Config> {
+        let tls = |e: boring::error::ErrorStack| Error::Tls(e.to_string());
+        let mut ctx = SslContextBuilder::new(SslMethod::tls()).map_err(tls)?;
+        ctx.set_min_proto_version(Some(SslVersion::TLS1_3)).map_err(tls)?;
+        ctx.set_max_proto_version(Some(SslVersion::TLS1_3)).map_err(tls)?;
+        ctx.set_certificate(&identity.cert).map_err(tls)?;
+        ctx.set_private_key(&identity.pkey).map_err(tls)?;
+        ctx.check_private_key().map_err(tls)?;
+        // BoringSSL leaves Ed25519 out of its verify preferences by default.
+        ctx.set_verify_algorithm_prefs(&[SslSignatureAlgorithm::ED25519]).map_err(tls)?;
+        ctx.set_sigalgs_list("ed25519").map_err(tls)?;
+        let is_client = pin.is_some();
+        let mode = if is_client {
+            SslVerifyMode::PEER
+        } else {
+            SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT
+        };
+        ctx.set_custom_verify_callback(mode, verify_callback(pin, slot));
+
+        // Never call `verify_peer` on the result: it would reset the callback.
+        let mut c = quiche::Config::with_boring_ssl_ctx_builder(quiche::PROTOCOL_VERSION, ctx)
+            .map_err(|e| Error::Tls(e.to_string()))?;
+        c.set_application_protos(&[ALPN]).map_err(|e| Error::Tls(e.to_string()))?;
+        c.set_max_idle_timeout(self.idle_timeout.as_millis() as u64);
+        c.set_max_recv_udp_payload_size(self.max_udp_payload);
+        c.set_max_send_udp_payload_size(self.max_udp_payload);
+        c.set_initial_max_data(self.initial_max_data);
+        c.set_initial_max_stream_data_bidi_local(self.initial_max_stream_data);
+        c.set_initial_max_stream_data_bidi_remote(self.initial_max_stream_data);
+        c.set_initial_max_stream_data_uni(self.initial_max_stream_data);
+        c.set_initial_max_streams_bidi(self.max_streams_bidi);
+        // One extra: the server's first unidirectional stream is peersock's
+        // control stream.
+        c.set_initial_max_streams_uni(self.max_streams_uni + 1);
+        c.set_max_connection_window(self.max_connection_window);
+        c.set_max_stream_window(self.max_stream_window);
+        c.set_active_connection_id_limit(4);
+        c.set_disable_active_migration(false);
+        if self.datagrams {
+            c.enable_dgram(true, self.datagram_recv_queue, self.datagram_send_queue);
+        }
+        Ok(c)
+    }
+}

@@ -1,0 +1,284 @@
+//! One connection's state beside its quiche connection, and the scan that
+//! turns quiche's state changes into [`Event`]s.
+
+use std::collections::{HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use quiche::ConnectionId;
+
+use crate::event::{CloseKind, CloseReason, ConnHandle, Event};
+use crate::identity::{key_from_certificate_der, FailureSlot, IdentityFailure, PublicKey};
+
+/// The server's first unidirectional stream carries peersock's control
+/// messages; today one: "accepted" (a single byte then FIN).
+pub(crate) const CONTROL_STREAM: u64 = 3;
+pub(crate) const CONTROL_ACCEPTED: u8 = 1;
+
+/// QUIC transport error CONNECTION_REFUSED, used for accept-hook refusals.
+pub(crate) const TRANSPORT_CONNECTION_REFUSED: u64 = 0x2;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
+    Client,
+    Server,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    /// TLS handshake running.
+    Handshaking,
+    /// Server: `Incoming` emitted, waiting for accept/refuse.
+    AwaitingAccept,
+    /// Client: handshake done, waiting for the server's "accepted".
+    AwaitingConfirm,
+    /// Application traffic flows.
+    Open,
+    /// Closed by us or the peer; draining.
+    Closing,
+}
+
+pub(crate) struct Conn {
+    pub q: quiche::Connection,
+    pub handle: ConnHandle,
+    pub side: Side,
+    pub state: State,
+    pub slot: FailureSlot,
+    pub remote_key: Option<PublicKey>,
+    pub remote_addr: SocketAddr,
+    pub handshake_deadline: Instant,
+    pub keep_alive: Option<Duration>,
+    pub last_send: Instant,
+    /// Streams whose writer waits for capacity.
+    pub want_writable: HashSet<u64>,
+    /// Next locally initiated stream IDs.
+    pub next_bidi: u64,
+    pub next_uni: u64,
+    /// Connection IDs routed to this connection.
+    pub cids: Vec<ConnectionId<'static>>,
+    /// Set when the end is decided outside quiche (handshake timeout).
+    pub close_override: Option<CloseReason>,
+    /// Queued in the endpoint's send / scan queues.
+    pub dirty: bool,
+    pub scan: bool,
+    /// Counted against the endpoint's pending-handshake limit.
+    pub pending: bool,
+    /// Ever reached Open (distinguishes refusal from a later close).
+    pub was_open: bool,
+    /// `Event::Closed` has been queued.
+    pub reported_closed: bool,
+}
+
+impl Conn {
+    pub fn new(
+        q: quiche::Connection,
+        handle: ConnHandle,
+        side: Side,
+        slot: FailureSlot,
+        remote_addr: SocketAddr,
+        handshake_timeout: Duration,
+        keep_alive: Option<Duration>,
+    ) -> Conn {
+        let now = Instant::now();
+        let (next_bidi, next_uni) = match side {
+            Side::Client => (0, 2),
+            Side::Server => (1, CONTROL_STREAM + 4),
+        };
+        Conn {
+            q,
+            handle,
+            side,
+            state: State::Handshaking,
+            slot,
+            remote_key: None,
+            remote_addr,
+            handshake_deadline: now + handshake_timeout,
+            keep_alive,
+            last_send: now,
+            want_writable: HashSet::new(),
+            next_bidi,
+            next_uni,
+            cids: Vec::new(),
+            close_override: None,
+            dirty: false,
+            scan: false,
+            pending: side == Side::Server,
+            was_open: false,
+            reported_closed: false,
+        }
+    }
+
+    /// The earliest moment this connection needs `on_timeout`.
+    pub fn deadline(&self) -> Option<Instant> {
+        let mut d = self.q.timeout_instant();
+        let mut merge = |t: Instant| d = Some(d.map_or(t, |x| x.min(t)));
+        match self.state {
+            State::Handshaking | State::AwaitingAccept | State::AwaitingConfirm => {
+                merge(self.handshake_deadline)
+            }
+            State::Open => {
+                if let Some(k) = self.keep_alive {
+                    merge(self.last_send + k)
+                }
+            }
+            State::Closing => {}
+        }
+        d
+    }
+
+    /// Moves the connection along after input and queues what the
+    /// application must hear. Returns true when the connection is gone.
+    pub fn scan(&mut self, events: &mut VecDeque<Event>) -> bool {
+        while let Some(pe) = self.q.path_event_next() {
+            if let quiche::PathEvent::PeerMigrated(_, peer) = pe {
+                self.remote_addr = peer;
+                if self.state == State::Open {
+                    events.push_back(Event::PathChanged { conn: self.handle, remote_addr: peer });
+                }
+            }
+        }
+        if self.state == State::Handshaking && self.q.is_established() && !self.q.is_closed() {
+            self.on_established(events);
+        }
+        if self.state == State::AwaitingConfirm {
+            self.read_control(events);
+        }
+        if self.state == State::Open {
+            self.drain_streams(events);
+        }
+        // Report the end as soon as it is decided (draining), and keep the
+        // connection until quiche is done with it, so late packets are
+        // still answered.
+        if !self.reported_closed && (self.q.is_draining() || self.q.is_closed()) {
+            self.reported_closed = true;
+            self.state = State::Closing;
+            events.push_back(Event::Closed { conn: self.handle, reason: self.close_reason() });
+        }
+        self.q.is_closed()
+    }
+
+    fn on_established(&mut self, events: &mut VecDeque<Event>) {
+        let key = match self.q.peer_cert().map(key_from_certificate_der) {
+            Some(Ok(k)) => k,
+            // The verify callback already enforced this; belt and braces.
+            _ => {
+                let _ = self.q.close(false, 0x100 + 42, b"bad certificate");
+                self.state = State::Closing;
+                return;
+            }
+        };
+        self.remote_key = Some(key);
+        match self.side {
+            Side::Server => {
+                self.state = State::AwaitingAccept;
+                events.push_back(Event::Incoming {
+                    conn: self.handle,
+                    remote_key: key,
+                    remote_addr: self.remote_addr,
+                });
+            }
+            Side::Client => self.state = State::AwaitingConfirm,
+        }
+    }
+
+    /// Client: waits for the server's "accepted" on the control stream.
+    fn read_control(&mut self, events: &mut VecDeque<Event>) {
+        let mut buf = [0u8; 16];
+        if let Ok((n, fin)) = self.q.stream_recv(CONTROL_STREAM, &mut buf) {
+            if n >= 1 && buf[0] == CONTROL_ACCEPTED && fin {
+                self.state = State::Open;
+                self.was_open = true;
+                events.push_back(Event::Connected {
+                    conn: self.handle,
+                    remote_key: self.remote_key.unwrap_or_default(),
+                    remote_addr: self.remote_addr,
+                });
+            } else {
+                let _ = self.q.close(false, 0xa, b"bad control message");
+                self.state = State::Closing;
+            }
+        }
+    }
+
+    fn drain_streams(&mut self, events: &mut VecDeque<Event>) {
+        let conn = self.handle;
+        while let Some(stream) = self.q.stream_readable_next() {
+            if stream == CONTROL_STREAM && self.side == Side::Client {
+                let mut sink = [0u8; 64];
+                while let Ok((_, false)) = self.q.stream_recv(stream, &mut sink) {}
+                continue;
+            }
+            events.push_back(Event::StreamReadable { conn, stream });
+        }
+        while let Some(stream) = self.q.stream_writable_next() {
+            match self.q.stream_capacity(stream) {
+                Err(quiche::Error::StreamStopped(code)) => {
+                    self.want_writable.remove(&stream);
+                    events.push_back(Event::StreamStopped { conn, stream, code });
+                }
+                Ok(_) if self.want_writable.remove(&stream) => {
+                    events.push_back(Event::StreamWritable { conn, stream })
+                }
+                _ => {}
+            }
+        }
+        while let Some(len) = self.q.dgram_recv_front_len() {
+            let mut data = vec![0u8; len];
+            match self.q.dgram_recv(&mut data) {
+                Ok(n) => {
+                    data.truncate(n);
+                    events.push_back(Event::Datagram { conn, data });
+                }
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Works out why the connection ended, from the most specific cause down.
+    pub fn close_reason(&self) -> CloseReason {
+        if let Some(r) = &self.close_override {
+            return r.clone();
+        }
+        if let Some(f) = self.slot.lock().ok().and_then(|s| s.clone()) {
+            return match f {
+                IdentityFailure::Mismatch { expected, actual } => CloseReason {
+                    expected_key: Some(expected),
+                    actual_key: Some(actual),
+                    ..CloseReason::new(
+                        CloseKind::IdentityMismatch,
+                        0,
+                        "peer's key is not the dialed key",
+                    )
+                },
+                IdentityFailure::BadCertificate(m) => {
+                    CloseReason::new(CloseKind::BadCertificate, 0, m)
+                }
+            };
+        }
+        let text = |r: &[u8]| String::from_utf8_lossy(r).into_owned();
+        if let Some(e) = self.q.peer_error() {
+            let reason = text(&e.reason);
+            if e.is_app {
+                return CloseReason::new(CloseKind::Peer, e.error_code, reason);
+            }
+            if e.error_code == TRANSPORT_CONNECTION_REFUSED && !self.was_open {
+                return CloseReason::new(CloseKind::Refused, e.error_code, reason);
+            }
+            if (0x100..0x200).contains(&e.error_code) && !self.was_open {
+                return CloseReason::new(CloseKind::PeerRejectedCredentials, e.error_code, reason);
+            }
+            return CloseReason::new(CloseKind::PeerTransport, e.error_code, reason);
+        }
+        if let Some(e) = self.q.local_error() {
+            let kind = if e.is_app { CloseKind::Local } else { CloseKind::LocalTransport };
+            return CloseReason::new(kind, e.error_code, text(&e.reason));
+        }
+        if self.q.is_timed_out() {
+            if self.was_open || self.q.is_established() {
+                return CloseReason::new(CloseKind::IdleTimeout, 0, "idle timeout");
+            }
+            return CloseReason::new(CloseKind::HandshakeTimeout, 0, "handshake timed out");
+        }
+        CloseReason::new(CloseKind::LocalTransport, 0, "connection closed")
+    }
+}

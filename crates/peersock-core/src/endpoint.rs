@@ -1,0 +1,470 @@
+//! The endpoint: every connection of one UDP socket, dialed and accepted
+//! alike, behind one sans-IO interface.
+//!
+//! Call order, on every input (a datagram or a timer):
+//! 1. [`Endpoint::recv`] each datagram (or [`Endpoint::on_timeout`]);
+//! 2. [`Endpoint::poll_transmit`] until it returns `None`, sending each;
+//! 3. re-arm one timer for [`Endpoint::timeout`];
+//! 4. [`Endpoint::poll_event`] until `None`, acting on each event.
+//!
+//! Calls the application makes in step 4 (stream writes, closes) queue
+//! more output, so the driver repeats 2–4 until both queues are empty.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use quiche::ConnectionId;
+
+use crate::config::{EndpointConfig, CID_LEN};
+use crate::conn::{Conn, Side, State, CONTROL_ACCEPTED, CONTROL_STREAM};
+use crate::conn::TRANSPORT_CONNECTION_REFUSED;
+use crate::error::{Error, Result};
+use crate::event::{CloseKind, CloseReason, ConnHandle, Event};
+use crate::identity::{Identity, PublicKey};
+use crate::reset::ResetKey;
+
+/// Counters of what the endpoint saw, for tests and benchmarks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EndpointStats {
+    /// Datagrams handed to `recv`.
+    pub datagrams_in: u64,
+    /// Datagrams dropped before reaching a connection (garbage, unknown).
+    pub dropped: u64,
+    /// Connections accepted (handshake started) on this endpoint.
+    pub accepted: u64,
+    /// Incoming handshakes refused for limits.
+    pub refused: u64,
+    /// Stateless resets sent.
+    pub resets_sent: u64,
+}
+
+/// All connections of one UDP socket.
+pub struct Endpoint {
+    identity: Identity,
+    config: EndpointConfig,
+    server_config: quiche::Config,
+    local: SocketAddr,
+    reset_key: ResetKey,
+    conns: HashMap<ConnHandle, Conn>,
+    routes: HashMap<ConnectionId<'static>, ConnHandle>,
+    next_handle: ConnHandle,
+    send_queue: VecDeque<ConnHandle>,
+    scan_queue: Vec<ConnHandle>,
+    events: VecDeque<Event>,
+    raw_out: VecDeque<(Vec<u8>, SocketAddr)>,
+    pending_handshakes: usize,
+    stats: EndpointStats,
+}
+
+impl Endpoint {
+    /// Creates an endpoint for `identity` bound (by the driver) at `local`.
+    pub fn new(identity: Identity, config: EndpointConfig, local: SocketAddr) -> Result<Endpoint> {
+        config.validate()?;
+        // The server side accepts any single Ed25519 certificate; the
+        // application's accept hook decides afterwards.
+        let server_config = config.quiche_config(&identity, None, Arc::new(Mutex::new(None)))?;
+        let reset_key = ResetKey::from_secret(&identity.seed()?)?;
+        Ok(Endpoint {
+            identity,
+            config,
+            server_config,
+            local,
+            reset_key,
+            conns: HashMap::new(),
+            routes: HashMap::new(),
+            next_handle: 1,
+            send_queue: VecDeque::new(),
+            scan_queue: Vec::new(),
+            events: VecDeque::new(),
+            raw_out: VecDeque::new(),
+            pending_handshakes: 0,
+            stats: EndpointStats::default(),
+        })
+    }
+
+    /// This endpoint's name.
+    pub fn public_key(&self) -> &PublicKey {
+        self.identity.public_key()
+    }
+
+    /// The address the driver's socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Updates the local address (after the driver binds or rebinds).
+    pub fn set_local_addr(&mut self, local: SocketAddr) {
+        self.local = local;
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    /// Live connections (all states).
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Counters since creation.
+    pub fn stats(&self) -> EndpointStats {
+        self.stats
+    }
+
+    /// Dials `remote_key` at `addr`. The connection is usable after
+    /// [`Event::Connected`]; failure arrives as [`Event::Closed`].
+    pub fn connect(
+        &mut self,
+        remote_key: PublicKey,
+        addr: SocketAddr,
+        handshake_timeout: Option<Duration>,
+    ) -> Result<ConnHandle> {
+        if self.conns.len() >= self.config.max_connections {
+            return Err(Error::InvalidArgument("maxConnections reached".into()));
+        }
+        if addr.port() == 0 {
+            return Err(Error::InvalidArgument("port 0 cannot be dialed".into()));
+        }
+        let slot = Arc::new(Mutex::new(None));
+        let mut cfg = self.config.quiche_config(&self.identity, Some(remote_key), slot.clone())?;
+        let scid = self.fresh_cid()?;
+        let q = quiche::connect(None, &scid, self.local, addr, &mut cfg)
+            .map_err(|e| Error::Internal(format!("quiche connect: {e}")))?;
+        let timeout = handshake_timeout.unwrap_or(self.config.handshake_timeout);
+        let h = self.insert(q, Side::Client, slot, addr, timeout, scid);
+        Ok(h)
+    }
+
+    fn insert(
+        &mut self,
+        q: quiche::Connection,
+        side: Side,
+        slot: crate::identity::FailureSlot,
+        addr: SocketAddr,
+        handshake_timeout: Duration,
+        scid: ConnectionId<'static>,
+    ) -> ConnHandle {
+        let h = self.next_handle;
+        self.next_handle = self.next_handle.wrapping_add(1).max(1);
+        let mut c = Conn::new(q, h, side, slot, addr, handshake_timeout, self.config.keep_alive);
+        self.routes.insert(scid.clone(), h);
+        c.cids.push(scid);
+        if c.pending {
+            self.pending_handshakes += 1;
+        }
+        self.conns.insert(h, c);
+        self.touch(h);
+        h
+    }
+
+    fn fresh_cid(&self) -> Result<ConnectionId<'static>> {
+        loop {
+            let mut cid = [0u8; CID_LEN];
+            boring::rand::rand_bytes(&mut cid).map_err(|e| Error::Internal(e.to_string()))?;
+            let cid = ConnectionId::from_vec(cid.to_vec());
+            if !self.routes.contains_key(&cid) {
+                return Ok(cid);
+            }
+        }
+    }
+
+    /// Marks a connection for a send pass and an event scan.
+    pub(crate) fn touch(&mut self, h: ConnHandle) {
+        if let Some(c) = self.conns.get_mut(&h) {
+            if !c.dirty {
+                c.dirty = true;
+                self.send_queue.push_back(h);
+            }
+            if !c.scan {
+                c.scan = true;
+                self.scan_queue.push(h);
+            }
+        }
+    }
+
+    pub(crate) fn conn_mut(&mut self, h: ConnHandle) -> Result<&mut Conn> {
+        self.conns.get_mut(&h).ok_or(Error::UnknownConnection)
+    }
+
+    pub(crate) fn conn(&self, h: ConnHandle) -> Result<&Conn> {
+        self.conns.get(&h).ok_or(Error::UnknownConnection)
+    }
+
+    /// Feeds one received datagram. Garbage, unknown and hostile input is
+    /// dropped or closes only the connection it belongs to; it never errors.
+    pub fn recv(&mut self, buf: &mut [u8], from: SocketAddr) {
+        self.stats.datagrams_in += 1;
+        let hdr = match quiche::Header::from_slice(buf, CID_LEN) {
+            Ok(h) => h,
+            Err(_) => {
+                self.stats.dropped += 1;
+                return;
+            }
+        };
+        if let Some(&h) = self.routes.get(&hdr.dcid) {
+            let local = self.local;
+            if let Some(c) = self.conns.get_mut(&h) {
+                // Errors here are the peer's or the packet's; quiche closes
+                // the connection itself when it must.
+                let _ = c.q.recv(buf, quiche::RecvInfo { from, to: local });
+            }
+            self.touch(h);
+            return;
+        }
+        match hdr.ty {
+            quiche::Type::Initial => self.accept_initial(buf, &hdr, from),
+            quiche::Type::Short => {
+                self.stats.dropped += 1;
+                if let Some(pkt) = self.reset_key.stateless_reset(&hdr.dcid, buf.len()) {
+                    self.stats.resets_sent += 1;
+                    self.raw_out.push_back((pkt, from));
+                }
+            }
+            _ => self.stats.dropped += 1,
+        }
+    }
+
+    fn accept_initial(&mut self, buf: &mut [u8], hdr: &quiche::Header, from: SocketAddr) {
+        if !quiche::version_is_supported(hdr.version) {
+            let mut out = vec![0u8; 256];
+            if let Ok(n) = quiche::negotiate_version(&hdr.scid, &hdr.dcid, &mut out) {
+                out.truncate(n);
+                self.raw_out.push_back((out, from));
+            }
+            return;
+        }
+        // RFC 9000 §14.1: a client Initial comes in a datagram of 1200+ bytes.
+        if buf.len() < 1200 || hdr.dcid.len() < 8 {
+            self.stats.dropped += 1;
+            return;
+        }
+        if self.pending_handshakes >= self.config.max_pending_handshakes {
+            self.stats.refused += 1;
+            return;
+        }
+        let over_limit = self.conns.len() >= self.config.max_connections;
+        let Ok(scid) = self.fresh_cid() else { return };
+        self.server_config.set_stateless_reset_token(Some(self.reset_key.token(&scid)));
+        let mut q = match quiche::accept(&scid, None, self.local, from, &mut self.server_config) {
+            Ok(q) => q,
+            Err(_) => {
+                self.stats.dropped += 1;
+                return;
+            }
+        };
+        let _ = q.recv(buf, quiche::RecvInfo { from, to: self.local });
+        let h = self.insert(q, Side::Server, Arc::new(Mutex::new(None)), from, self.config.handshake_timeout, scid);
+        let odcid = hdr.dcid.clone().into_owned();
+        self.routes.insert(odcid.clone(), h);
+        if let Some(c) = self.conns.get_mut(&h) {
+            c.cids.push(odcid);
+            if over_limit {
+                self.stats.refused += 1;
+                let _ = c.q.close(false, TRANSPORT_CONNECTION_REFUSED, b"server busy");
+                c.state = State::Closing;
+            } else {
+                self.stats.accepted += 1;
+            }
+        }
+    }
+
+    /// Accepting side: lets a peer in after [`Event::Incoming`].
+    pub fn accept(&mut self, h: ConnHandle) -> Result<()> {
+        let c = self.conn_mut(h)?;
+        if c.state != State::AwaitingAccept {
+            return Err(Error::Closed);
+        }
+        c.q.stream_send(CONTROL_STREAM, &[CONTROL_ACCEPTED], true)
+            .map_err(|e| Error::Internal(format!("control stream: {e}")))?;
+        c.state = State::Open;
+        c.was_open = true;
+        self.touch(h);
+        Ok(())
+    }
+
+    /// Accepting side: turns a peer away with a reason it will see.
+    pub fn refuse(&mut self, h: ConnHandle, reason: &str) -> Result<()> {
+        let c = self.conn_mut(h)?;
+        let _ = c.q.close(false, TRANSPORT_CONNECTION_REFUSED, reason.as_bytes());
+        c.state = State::Closing;
+        self.touch(h);
+        Ok(())
+    }
+
+    /// Closes a connection with an application code and reason; the
+    /// [`Event::Closed`] follows once the close is sent and drained.
+    pub fn close(&mut self, h: ConnHandle, code: u64, reason: &[u8]) -> Result<()> {
+        let c = self.conn_mut(h)?;
+        match c.q.close(true, code, reason) {
+            Ok(()) | Err(quiche::Error::Done) => {}
+            Err(e) => return Err(Error::Internal(e.to_string())),
+        }
+        c.state = State::Closing;
+        self.touch(h);
+        Ok(())
+    }
+
+    /// Writes the next outgoing datagram into `out` (at least
+    /// `max_udp_payload` bytes) and says where to send it; `None` when
+    /// nothing is left to send.
+    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Option<(usize, SocketAddr)> {
+        if let Some((pkt, to)) = self.raw_out.pop_front() {
+            let n = pkt.len().min(out.len());
+            out[..n].copy_from_slice(&pkt[..n]);
+            return Some((n, to));
+        }
+        while let Some(&h) = self.send_queue.front() {
+            let Some(c) = self.conns.get_mut(&h) else {
+                self.send_queue.pop_front();
+                continue;
+            };
+            match c.q.send(out) {
+                Ok((n, info)) => {
+                    c.last_send = Instant::now();
+                    // Round robin: one datagram per connection per turn.
+                    self.send_queue.rotate_left(1);
+                    return Some((n, info.to));
+                }
+                Err(_) => {
+                    c.dirty = false;
+                    self.send_queue.pop_front();
+                    if (c.q.is_closed() || c.q.is_draining()) && !c.reported_closed && !c.scan {
+                        c.scan = true;
+                        self.scan_queue.push(h);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Time until the earliest deadline over all connections, `None` if
+    /// there is none. Firing early is harmless.
+    pub fn timeout(&self) -> Option<Duration> {
+        let now = Instant::now();
+        self.conns
+            .values()
+            .filter_map(|c| c.deadline())
+            .min()
+            .map(|t| t.saturating_duration_since(now))
+    }
+
+    /// Runs the timers that are due: quiche's (loss, idle), handshake
+    /// deadlines and keep-alives.
+    pub fn on_timeout(&mut self) {
+        let now = Instant::now();
+        let due: Vec<ConnHandle> = self
+            .conns
+            .values()
+            .filter(|c| c.deadline().is_some_and(|d| d <= now))
+            .map(|c| c.handle)
+            .collect();
+        for h in due {
+            let Some(c) = self.conns.get_mut(&h) else { continue };
+            if c.q.timeout_instant().is_some_and(|t| t <= now) {
+                c.q.on_timeout();
+            }
+            match c.state {
+                State::Handshaking | State::AwaitingAccept | State::AwaitingConfirm
+                    if c.handshake_deadline <= now =>
+                {
+                    c.close_override = Some(
+                        c.slot
+                            .lock()
+                            .ok()
+                            .and_then(|s| s.is_some().then(|| c.close_reason()))
+                            .unwrap_or_else(|| {
+                                CloseReason::new(CloseKind::HandshakeTimeout, 0, "handshake timed out")
+                            }),
+                    );
+                    let _ = c.q.close(false, 0x0, b"handshake timeout");
+                    let reason = c.close_override.clone().unwrap();
+                    self.remove(h);
+                    self.events.push_back(Event::Closed { conn: h, reason });
+                    continue;
+                }
+                State::Open => {
+                    if let Some(k) = c.keep_alive {
+                        if c.last_send + k <= now {
+                            let _ = c.q.send_ack_eliciting();
+                        }
+                    }
+                }
+                _ => {}
+            }
+            self.touch(h);
+        }
+    }
+
+    /// Next event, or `None` when there is nothing to report.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        if self.events.is_empty() && !self.scan_queue.is_empty() {
+            let queue = std::mem::take(&mut self.scan_queue);
+            for h in queue {
+                let gone = match self.conns.get_mut(&h) {
+                    Some(c) => {
+                        c.scan = false;
+                        let was_pending = c.pending;
+                        let gone = c.scan(&mut self.events);
+                        if was_pending && c.state != State::Handshaking {
+                            c.pending = false;
+                            self.pending_handshakes -= 1;
+                        }
+                        if !gone {
+                            self.issue_cids(h);
+                        }
+                        gone
+                    }
+                    None => false,
+                };
+                if gone {
+                    self.remove(h);
+                }
+            }
+        }
+        self.events.pop_front()
+    }
+
+    /// Gives the peer spare connection IDs so it can migrate.
+    fn issue_cids(&mut self, h: ConnHandle) {
+        loop {
+            let Some(c) = self.conns.get(&h) else { return };
+            if !c.q.is_established() || c.q.scids_left() == 0 || c.state == State::Closing {
+                break;
+            }
+            let Ok(cid) = self.fresh_cid() else { return };
+            let token = self.reset_key.token(&cid);
+            let c = self.conns.get_mut(&h).unwrap();
+            if c.q.new_scid(&cid, token, false).is_err() {
+                break;
+            }
+            c.cids.push(cid.clone());
+            self.routes.insert(cid, h);
+        }
+        let c = self.conns.get_mut(&h).unwrap();
+        let mut retired = Vec::new();
+        while let Some(cid) = c.q.retired_scid_next() {
+            retired.push(cid);
+        }
+        c.cids.retain(|x| !retired.contains(x));
+        for cid in retired {
+            self.routes.remove(&cid);
+        }
+    }
+
+    fn remove(&mut self, h: ConnHandle) {
+        if let Some(c) = self.conns.remove(&h) {
+            if c.pending {
+                self.pending_handshakes -= 1;
+            }
+            for cid in &c.cids {
+                if self.routes.get(cid) == Some(&h) {
+                    self.routes.remove(cid);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! peersock-core: a sans-IO QUIC endpoint (on cloudflare quiche) whose peers
+//! are named by Ed25519 public keys instead of certificate authorities.
+//!
+//! The crate opens no socket, spawns no thread and arms no timer. A driver
+//! (the Node binding, or a test) owns the I/O and calls, in this order:
+//! input ([`Endpoint::recv`] / [`Endpoint::on_timeout`]) → drain outgoing
+//! ([`Endpoint::poll_transmit`] until `None`) → re-arm one timer from
+//! [`Endpoint::timeout`] → drain [`Endpoint::poll_event`]. An early timer
+//! fire is a harmless no-op.
+//!
+//! Identity: each endpoint presents a self-signed certificate carrying its
+//! Ed25519 key; both sides must present one (mutual authentication). The
+//! dialer pins the key it dialed; the acceptor learns the dialer's key and
+//! decides with [`Endpoint::accept`] / [`Endpoint::refuse`].
+
+mod config;
+mod conn;
+mod endpoint;
+mod error;
+mod event;
+mod identity;
+mod reset;
+mod streams;
+
+pub use config::{EndpointConfig, ALPN, CID_LEN};
+pub use endpoint::{Endpoint, EndpointStats};
+pub use error::{Error, Result};
+pub use event::{CloseKind, CloseReason, ConnHandle, Event};
+pub use identity::{key_from_certificate_der, Identity, IdentityFailure, PublicKey, KEY_LEN};
+pub use streams::{ConnInfo, Direction, StreamRead, StreamWrite};

@@ -1,0 +1,260 @@
+//! Two endpoints exchanging datagrams in memory: the core's test tier.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use peersock_core::{
+    CloseKind, ConnHandle, Endpoint, EndpointConfig, Event, Identity, StreamRead, StreamWrite,
+};
+
+struct Node {
+    ep: Endpoint,
+    addr: SocketAddr,
+    events: Vec<Event>,
+    auto_accept: bool,
+}
+
+fn node(seed: u8, port: u16) -> Node {
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let id = Identity::from_secret_key(&[seed; 32]).unwrap();
+    Node { ep: Endpoint::new(id, EndpointConfig::default(), addr).unwrap(), addr, events: vec![], auto_accept: true }
+}
+
+/// Moves datagrams between all nodes and runs due timers until `done`
+/// holds or `limit` passes.
+fn pump(nodes: &mut [&mut Node], limit: Duration, mut done: impl FnMut(&mut [&mut Node]) -> bool) -> bool {
+    let start = Instant::now();
+    let mut buf = vec![0u8; 1500];
+    loop {
+        let mut moved = false;
+        for i in 0..nodes.len() {
+            while let Some((n, to)) = nodes[i].ep.poll_transmit(&mut buf) {
+                moved = true;
+                let from = nodes[i].addr;
+                if let Some(j) = nodes.iter().position(|x| x.addr == to) {
+                    let mut pkt = buf[..n].to_vec();
+                    nodes[j].ep.recv(&mut pkt, from);
+                }
+            }
+            while let Some(ev) = nodes[i].ep.poll_event() {
+                moved = true;
+                if let Event::Incoming { conn, .. } = &ev {
+                    if nodes[i].auto_accept {
+                        nodes[i].ep.accept(*conn).unwrap();
+                    }
+                }
+                nodes[i].events.push(ev);
+            }
+        }
+        if done(nodes) {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        if !moved {
+            let t = nodes.iter().filter_map(|n| n.ep.timeout()).min();
+            match t {
+                Some(t) => std::thread::sleep(t.min(Duration::from_millis(5))),
+                None => std::thread::sleep(Duration::from_millis(1)),
+            }
+            for n in nodes.iter_mut() {
+                n.ep.on_timeout();
+            }
+        }
+    }
+}
+
+fn connected(n: &Node, h: ConnHandle) -> bool {
+    n.events.iter().any(|e| matches!(e, Event::Connected { conn, .. } if *conn == h))
+}
+
+fn closed(n: &Node, h: ConnHandle) -> Option<peersock_core::CloseReason> {
+    n.events.iter().find_map(|e| match e {
+        Event::Closed { conn, reason } if *conn == h => Some(reason.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn handshake_exchanges_both_keys() {
+    let (mut a, mut b) = (node(1, 1000), node(2, 2000));
+    let bkey = *b.ep.public_key();
+    let h = a.ep.connect(bkey, b.addr, None).unwrap();
+    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| connected(n[0], h)));
+    let Some(Event::Connected { remote_key, .. }) = a.events.iter().find(|e| matches!(e, Event::Connected { .. })).cloned() else { panic!() };
+    assert_eq!(remote_key, bkey);
+    let Some(Event::Incoming { remote_key, remote_addr, .. }) = b.events.iter().find(|e| matches!(e, Event::Incoming { .. })).cloned() else { panic!() };
+    assert_eq!(&remote_key, a.ep.public_key());
+    assert_eq!(remote_addr, a.addr);
+    assert_eq!(a.ep.conn_info(h).unwrap().remote_key, Some(bkey));
+}
+
+#[test]
+fn wrong_key_is_refused_by_the_dialer() {
+    let (mut a, mut b) = (node(1, 1000), node(2, 2000));
+    let wrong = *node(3, 3000).ep.public_key();
+    let h = a.ep.connect(wrong, b.addr, None).unwrap();
+    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| closed(n[0], h).is_some()));
+    let r = closed(&a, h).unwrap();
+    assert_eq!(r.kind, CloseKind::IdentityMismatch);
+    assert_eq!(r.expected_key, Some(wrong));
+    assert_eq!(r.actual_key.as_ref(), Some(b.ep.public_key()));
+    assert!(!a.events.iter().any(|e| matches!(e, Event::Connected { .. })));
+    // The server never saw an authenticated peer.
+    assert!(!b.events.iter().any(|e| matches!(e, Event::Incoming { .. })));
+}
+
+#[test]
+fn accept_hook_refusal_reaches_the_dialer() {
+    let (mut a, mut b) = (node(1, 1000), node(2, 2000));
+    b.auto_accept = false;
+    let h = a.ep.connect(*b.ep.public_key(), b.addr, None).unwrap();
+    let mut refused = false;
+    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| {
+        if !refused {
+            if let Some(Event::Incoming { conn, .. }) = n[1].events.iter().find(|e| matches!(e, Event::Incoming { .. })) {
+                let c = *conn;
+                n[1].ep.refuse(c, "not welcome").unwrap();
+                refused = true;
+            }
+        }
+        closed(n[0], h).is_some()
+    }));
+    let r = closed(&a, h).unwrap();
+    assert_eq!(r.kind, CloseKind::Refused);
+    assert_eq!(r.reason, "not welcome");
+    assert!(!connected(&a, h));
+}
+
+fn open_pair() -> (Node, Node, ConnHandle) {
+    let (mut a, mut b) = (node(1, 1000), node(2, 2000));
+    let h = a.ep.connect(*b.ep.public_key(), b.addr, None).unwrap();
+    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| connected(n[0], h)));
+    (a, b, h)
+}
+
+#[test]
+fn stream_echo_and_fin() {
+    let (mut a, mut b, h) = open_pair();
+    let s = a.ep.open_stream(h, true).unwrap();
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let mut sent = 0;
+    let mut echoed = Vec::new();
+    let mut server_got = 0usize;
+    let mut pending: Vec<u8> = Vec::new();
+    let (mut server_fin, mut server_done) = (false, false);
+    let mut buf = vec![0u8; 65536];
+    let ok = pump(&mut [&mut a, &mut b], Duration::from_secs(10), |n| {
+        if sent < payload.len() {
+            if let StreamWrite::Written(w) = n[0].ep.stream_send(h, s, &payload[sent..], false).unwrap() {
+                sent += w;
+                if sent == payload.len() {
+                    n[0].ep.stream_send(h, s, &[], true).unwrap();
+                }
+            }
+        }
+        // Server echoes stream `s`, reading only while its echo is flushed
+        // (so flow control holds the client back, as in real use).
+        n[1].events.clear();
+        loop {
+            while !pending.is_empty() {
+                match n[1].ep.stream_send(h, s, &pending, false).unwrap() {
+                    StreamWrite::Written(0) => break,
+                    StreamWrite::Written(w) => { pending.drain(..w); }
+                    StreamWrite::Stopped(c) => panic!("stopped {c}"),
+                }
+            }
+            if !pending.is_empty() { break; }
+            if server_fin { break; }
+            match n[1].ep.stream_recv(h, s, &mut buf) {
+                Ok(StreamRead::Data { n: k, fin }) => {
+                    server_got += k;
+                    pending.extend_from_slice(&buf[..k]);
+                    if fin { server_fin = true; }
+                }
+                _ => break,
+            }
+        }
+        if server_fin && pending.is_empty() && !server_done {
+            n[1].ep.stream_send(h, s, &[], true).unwrap();
+            server_done = true;
+        }
+        loop {
+            match n[0].ep.stream_recv(h, s, &mut buf) {
+                Ok(StreamRead::Data { n: k, fin }) => {
+                    echoed.extend_from_slice(&buf[..k]);
+                    if fin { return true; }
+                }
+                _ => break,
+            }
+        }
+        false
+    });
+    assert!(ok, "echo incomplete: sent {sent}, server got {server_got}, echoed {}", echoed.len());
+    assert_eq!(echoed, payload);
+}
+
+#[test]
+fn datagrams_both_ways_and_size_limit() {
+    let (mut a, mut b, h) = open_pair();
+    assert!(a.ep.send_datagram(h, b"ping").unwrap());
+    let max = a.ep.max_datagram_size(h).unwrap().unwrap();
+    assert!(max > 1000 && max < 1452, "max datagram {max}");
+    let err = a.ep.send_datagram(h, &vec![0u8; max + 1]).unwrap_err();
+    assert_eq!(err.code(), "DATAGRAM_TOO_LARGE");
+    let mut replied = false;
+    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| {
+        if !replied {
+            if let Some(Event::Datagram { conn, data }) = n[1].events.iter().find(|e| matches!(e, Event::Datagram { .. })).cloned() {
+                assert_eq!(data, b"ping");
+                n[1].ep.send_datagram(conn, b"pong").unwrap();
+                replied = true;
+            }
+        }
+        n[0].events.iter().any(|e| matches!(e, Event::Datagram { data, .. } if data == b"pong"))
+    }));
+}
+
+#[test]
+fn graceful_close_carries_code_and_reason() {
+    let (mut a, mut b, h) = open_pair();
+    a.ep.close(h, 42, b"bye").unwrap();
+    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| {
+        n[1].events.iter().any(|e| matches!(e, Event::Closed { .. })) && closed(n[0], h).is_some()
+    }));
+    let r = b.events.iter().find_map(|e| match e { Event::Closed { reason, .. } => Some(reason.clone()), _ => None }).unwrap();
+    assert_eq!((r.kind, r.code, r.reason.as_str()), (CloseKind::Peer, 42, "bye"));
+    assert_eq!(closed(&a, h).unwrap().kind, CloseKind::Local);
+}
+
+#[test]
+fn two_hundred_connections_on_one_endpoint() {
+    let mut server = node(9, 9000);
+    let mut clients: Vec<Node> = (0..200).map(|i| node(100 + (i % 100) as u8, 10_000 + i)).collect();
+    let skey = *server.ep.public_key();
+    let handles: Vec<ConnHandle> = clients.iter_mut().map(|c| c.ep.connect(skey, server.addr, None).unwrap()).collect();
+    let mut all: Vec<&mut Node> = vec![&mut server];
+    all.extend(clients.iter_mut());
+    assert!(pump(&mut all, Duration::from_secs(30), |n| {
+        (1..n.len()).all(|i| connected(n[i], handles[i - 1]))
+    }));
+    assert_eq!(server.ep.connection_count(), 200);
+    let incoming = server.events.iter().filter(|e| matches!(e, Event::Incoming { .. })).count();
+    assert_eq!(incoming, 200);
+}
+
+#[test]
+fn garbage_is_dropped_without_state() {
+    let mut b = node(2, 2000);
+    let from: SocketAddr = "127.0.0.1:5555".parse().unwrap();
+    let mut seed = 12345u64;
+    for len in [0usize, 1, 5, 20, 100, 1199, 1200, 1500] {
+        for _ in 0..50 {
+            let mut pkt: Vec<u8> = (0..len).map(|_| { seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); (seed >> 33) as u8 }).collect();
+            b.ep.recv(&mut pkt, from);
+        }
+    }
+    assert_eq!(b.ep.connection_count(), 0);
+    assert!(b.ep.poll_event().is_none());
+}

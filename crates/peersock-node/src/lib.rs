@@ -1,1 +1,297 @@
+//! napi-rs binding of peersock-core: conversions only.
+//!
+//! The boundary is coarse on purpose. JavaScript calls, per event-loop turn:
+//! `recv` once per received datagram → `flush` until it returns 0 (each call
+//! writes many datagrams into a JS-owned buffer) → `timeout` to re-arm its
+//! one timer → `pollEvents` until it returns an empty array. Buffers are
+//! always JavaScript's (`&mut [u8]`); this crate never creates an external
+//! buffer (Electron's V8 memory cage forbids them).
 
+#![deny(clippy::all)]
+
+mod addr;
+mod convert;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use peersock_core::{
+    Direction, Endpoint, Event, Identity, StreamRead, StreamWrite, KEY_LEN,
+};
+
+use crate::addr::AddrTable;
+use crate::convert::{config_from, core_err, hex, invalid, parse_addr, NativeEvent, NativeOptions};
+
+/// One endpoint: all QUIC connections of one UDP socket.
+#[napi]
+pub struct NativeEndpoint {
+    ep: Endpoint,
+    addrs: AddrTable,
+    /// An event that did not fit the caller's datagram buffer last time.
+    held: Option<Event>,
+    /// Code of the last reset/stop seen by `streamRecv`/`streamSend`.
+    last_code: f64,
+}
+
+#[napi]
+impl NativeEndpoint {
+    /// Creates an endpoint for a 32- or 64-byte Ed25519 secret key, bound
+    /// (by the caller's socket) at `address:port`.
+    #[napi(constructor)]
+    pub fn new(secret_key: &[u8], address: String, port: u32, options: Option<NativeOptions>) -> Result<Self, String> {
+        let identity = Identity::from_secret_key(secret_key).map_err(core_err)?;
+        let local = parse_addr(&address, port)?;
+        let config = config_from(options.unwrap_or_default())?;
+        let ep = Endpoint::new(identity, config, local).map_err(core_err)?;
+        Ok(NativeEndpoint { ep, addrs: AddrTable::default(), held: None, last_code: 0.0 })
+    }
+
+    /// This endpoint's public key (copied).
+    #[napi]
+    pub fn public_key(&self) -> Vec<u8> {
+        self.ep.public_key().to_vec()
+    }
+
+    /// Tells the endpoint the address its socket is bound to.
+    #[napi]
+    pub fn set_local_address(&mut self, address: String, port: u32) -> Result<(), String> {
+        self.ep.set_local_addr(parse_addr(&address, port)?);
+        Ok(())
+    }
+
+    /// Largest datagram this endpoint sends; size `flush` buffers by it.
+    #[napi]
+    pub fn max_udp_payload(&self) -> u32 {
+        self.ep.config().max_udp_payload as u32
+    }
+
+    /// Dials `key` at `address:port`; returns the connection handle.
+    /// `Connected` or `Closed` follows as an event.
+    #[napi]
+    pub fn connect(&mut self, key: &[u8], address: String, port: u32, handshake_timeout_ms: Option<f64>) -> Result<u32, String> {
+        let key: [u8; KEY_LEN] = key.try_into().map_err(|_| invalid("public key must be 32 bytes"))?;
+        let addr = parse_addr(&address, port)?;
+        let t = match handshake_timeout_ms {
+            Some(ms) if ms.is_finite() && ms > 0.0 => Some(Duration::from_secs_f64(ms / 1000.0)),
+            Some(_) => return Err(invalid("timeout must be a positive number of milliseconds")),
+            None => None,
+        };
+        self.ep.connect(key, addr, t).map_err(core_err)
+    }
+
+    /// Feeds one received datagram (decrypted in place: the buffer is
+    /// scratch afterwards). Never throws for bad packets.
+    #[napi]
+    pub fn recv(&mut self, mut data: Uint8ArraySlice, address: String, port: u32) -> Result<(), String> {
+        let from = parse_addr(&address, port)?;
+        // SAFETY: JS is single-threaded and blocked in this call.
+        self.ep.recv(unsafe { data.as_mut() }, from);
+        Ok(())
+    }
+
+    /// Writes pending datagrams back to back into `out`. `meta[0]` gets the
+    /// address-table generation; then per datagram `meta[1 + 2i]` its length
+    /// and `meta[2 + 2i]` its destination id (see `address`). Returns the
+    /// count; call again while it is non-zero.
+    #[napi]
+    pub fn flush(&mut self, mut out: Uint8ArraySlice, mut meta: Uint32ArraySlice) -> u32 {
+        // SAFETY: JS is single-threaded and blocked in this call.
+        let (out, meta) = unsafe { (out.as_mut(), meta.as_mut()) };
+        let max = self.ep.config().max_udp_payload;
+        let mut off = 0usize;
+        let mut count = 0usize;
+        while out.len() - off >= max && 2 + 2 * count < meta.len() {
+            match self.ep.poll_transmit(&mut out[off..off + max]) {
+                Some((n, to)) => {
+                    meta[1 + 2 * count] = n as u32;
+                    meta[2 + 2 * count] = self.addrs.id(to);
+                    off += n;
+                    count += 1;
+                }
+                None => break,
+            }
+        }
+        if !meta.is_empty() {
+            meta[0] = self.addrs.generation();
+        }
+        count as u32
+    }
+
+    /// The address behind a destination id from `flush`:
+    /// `[address, port, family]` with family 4 or 6.
+    #[napi]
+    pub fn address(&self, id: u32) -> Option<(String, u32, u32)> {
+        self.addrs.get(id).map(|a: SocketAddr| {
+            (a.ip().to_string(), a.port() as u32, if a.is_ipv4() { 4 } else { 6 })
+        })
+    }
+
+    /// Milliseconds until `onTimeout` is due (0 = now), or null for none.
+    #[napi]
+    pub fn timeout(&self) -> Option<f64> {
+        self.ep.timeout().map(|d| d.as_secs_f64() * 1000.0)
+    }
+
+    /// Runs due timers; harmless when called early.
+    #[napi]
+    pub fn on_timeout(&mut self) {
+        self.ep.on_timeout();
+    }
+
+    /// Drains events. Datagram payloads are copied into `dgram_buf` (each
+    /// event carries its offset and length); when the buffer is full the
+    /// rest waits for the next call.
+    #[napi]
+    pub fn poll_events(&mut self, mut dgram_buf: Uint8ArraySlice) -> Vec<NativeEvent> {
+        // SAFETY: JS is single-threaded and blocked in this call.
+        let dgram_buf = unsafe { dgram_buf.as_mut() };
+        let mut out = Vec::new();
+        let mut off = 0usize;
+        loop {
+            let Some(ev) = self.held.take().or_else(|| self.ep.poll_event()) else { break };
+            if let Event::Datagram { data, .. } = &ev {
+                if dgram_buf.len() - off < data.len() {
+                    if out.is_empty() && data.len() > dgram_buf.len() {
+                        continue; // cannot ever fit: drop (datagrams are lossy)
+                    }
+                    self.held = Some(ev);
+                    break;
+                }
+                dgram_buf[off..off + data.len()].copy_from_slice(data);
+                out.push(NativeEvent::datagram(&ev, off as u32));
+                off += data.len();
+                continue;
+            }
+            out.push(NativeEvent::from_event(ev));
+        }
+        out
+    }
+
+    /// Accepting side: admits the peer of an `incoming` event.
+    #[napi]
+    pub fn accept(&mut self, conn: u32) -> Result<(), String> {
+        self.ep.accept(conn).map_err(core_err)
+    }
+
+    /// Accepting side: refuses the peer of an `incoming` event.
+    #[napi]
+    pub fn refuse(&mut self, conn: u32, reason: String) -> Result<(), String> {
+        self.ep.refuse(conn, &reason).map_err(core_err)
+    }
+
+    /// Closes a connection with an application code and reason.
+    #[napi]
+    pub fn close(&mut self, conn: u32, code: f64, reason: String) -> Result<(), String> {
+        self.ep.close(conn, to_code(code)?, reason.as_bytes()).map_err(core_err)
+    }
+
+    /// Opens a stream; returns its id.
+    #[napi]
+    pub fn open_stream(&mut self, conn: u32, bidirectional: bool) -> Result<f64, String> {
+        self.ep.open_stream(conn, bidirectional).map(|id| id as f64).map_err(core_err)
+    }
+
+    /// Writes; returns bytes taken (>= 0), or -1 when the peer stopped the
+    /// stream (its code via `lastCode`).
+    #[napi]
+    pub fn stream_send(&mut self, conn: u32, stream: f64, data: &[u8], fin: bool) -> Result<f64, String> {
+        match self.ep.stream_send(conn, stream as u64, data, fin).map_err(core_err)? {
+            StreamWrite::Written(n) => Ok(n as f64),
+            StreamWrite::Stopped(code) => {
+                self.last_code = code as f64;
+                Ok(-1.0)
+            }
+        }
+    }
+
+    /// Reads into `buf`; returns `2n + fin` (>= 0), -1 when nothing is
+    /// readable, -2 when the peer reset the stream (code via `lastCode`).
+    #[napi]
+    pub fn stream_recv(&mut self, conn: u32, stream: f64, mut buf: Uint8ArraySlice) -> Result<f64, String> {
+        // SAFETY: JS is single-threaded and blocked in this call.
+        let buf = unsafe { buf.as_mut() };
+        match self.ep.stream_recv(conn, stream as u64, buf).map_err(core_err)? {
+            StreamRead::Data { n, fin } => Ok((n * 2 + fin as usize) as f64),
+            StreamRead::Blocked => Ok(-1.0),
+            StreamRead::Reset(code) => {
+                self.last_code = code as f64;
+                Ok(-2.0)
+            }
+        }
+    }
+
+    /// The application code of the last reset or stop reported.
+    #[napi]
+    pub fn last_code(&self) -> f64 {
+        self.last_code
+    }
+
+    /// Abandons one direction of a stream: "read" sends STOP_SENDING,
+    /// "write" sends RESET_STREAM.
+    #[napi]
+    pub fn stream_shutdown(&mut self, conn: u32, stream: f64, direction: String, code: f64) -> Result<(), String> {
+        let dir = match direction.as_str() {
+            "read" => Direction::Read,
+            "write" => Direction::Write,
+            _ => return Err(invalid("direction must be 'read' or 'write'")),
+        };
+        self.ep.stream_shutdown(conn, stream as u64, dir, to_code(code)?).map_err(core_err)
+    }
+
+    /// Queues an unreliable datagram; false when the queue was full.
+    #[napi]
+    pub fn send_datagram(&mut self, conn: u32, data: &[u8]) -> Result<bool, String> {
+        self.ep.send_datagram(conn, data).map_err(core_err)
+    }
+
+    /// Largest datagram payload that fits now (0 if none).
+    #[napi]
+    pub fn max_datagram_size(&self, conn: u32) -> Result<u32, String> {
+        Ok(self.ep.max_datagram_size(conn).map_err(core_err)?.unwrap_or(0) as u32)
+    }
+
+    /// Connection details: `[remoteKeyHex, address, port, family, rttMs,
+    /// cwnd, sentPackets, recvPackets, lostPackets, sentBytes, recvBytes]`.
+    #[napi]
+    pub fn conn_info(&self, conn: u32) -> Result<convert::NativeConnInfo, String> {
+        let i = self.ep.conn_info(conn).map_err(core_err)?;
+        Ok(convert::NativeConnInfo {
+            remote_key: i.remote_key.map(|k| hex(&k)),
+            address: i.remote_addr.ip().to_string(),
+            port: i.remote_addr.port() as u32,
+            family: if i.remote_addr.is_ipv4() { 4 } else { 6 },
+            rtt_ms: i.rtt.as_secs_f64() * 1000.0,
+            cwnd: i.cwnd as f64,
+            sent_packets: i.sent_packets as f64,
+            recv_packets: i.recv_packets as f64,
+            lost_packets: i.lost_packets as f64,
+            sent_bytes: i.sent_bytes as f64,
+            recv_bytes: i.recv_bytes as f64,
+        })
+    }
+
+    /// Endpoint counters: `{ connections, datagramsIn, dropped, accepted,
+    /// refused, resetsSent }`.
+    #[napi]
+    pub fn stats(&self) -> convert::NativeStats {
+        let s = self.ep.stats();
+        convert::NativeStats {
+            connections: self.ep.connection_count() as u32,
+            datagrams_in: s.datagrams_in as f64,
+            dropped: s.dropped as f64,
+            accepted: s.accepted as f64,
+            refused: s.refused as f64,
+            resets_sent: s.resets_sent as f64,
+        }
+    }
+}
+
+fn to_code(code: f64) -> Result<u64, String> {
+    if code.is_finite() && code >= 0.0 && code.fract() == 0.0 && code < 4_611_686_018_427_387_904.0 {
+        Ok(code as u64)
+    } else {
+        Err(invalid("code must be an integer between 0 and 2^62-1"))
+    }
+}

@@ -1,0 +1,226 @@
+//! Conversions between JavaScript values and peersock-core types.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use peersock_core::{EndpointConfig, Event};
+
+/// Endpoint options as JavaScript passes them (all optional).
+#[napi(object)]
+#[derive(Default)]
+pub struct NativeOptions {
+    pub max_udp_payload: Option<u32>,
+    pub idle_timeout_ms: Option<f64>,
+    pub keep_alive_ms: Option<f64>,
+    pub handshake_timeout_ms: Option<f64>,
+    pub initial_max_data: Option<f64>,
+    pub initial_max_stream_data: Option<f64>,
+    pub max_connection_window: Option<f64>,
+    pub max_stream_window: Option<f64>,
+    pub max_streams_bidi: Option<f64>,
+    pub max_streams_uni: Option<f64>,
+    pub datagrams: Option<bool>,
+    pub datagram_recv_queue: Option<u32>,
+    pub datagram_send_queue: Option<u32>,
+    pub max_connections: Option<u32>,
+    pub max_pending_handshakes: Option<u32>,
+}
+
+/// One event for JavaScript; which fields are set depends on `kind`.
+#[napi(object)]
+pub struct NativeEvent {
+    /// incoming | connected | readable | writable | stopped | datagram |
+    /// path | closed
+    pub kind: String,
+    pub conn: u32,
+    pub stream: Option<f64>,
+    pub code: Option<f64>,
+    /// Datagram payload position in the caller's buffer.
+    pub offset: Option<u32>,
+    pub length: Option<u32>,
+    pub remote_key: Option<String>,
+    pub address: Option<String>,
+    pub port: Option<u32>,
+    pub family: Option<u32>,
+    pub close_kind: Option<String>,
+    pub reason: Option<String>,
+    pub expected_key: Option<String>,
+    pub actual_key: Option<String>,
+}
+
+/// Connection details.
+#[napi(object)]
+pub struct NativeConnInfo {
+    pub remote_key: Option<String>,
+    pub address: String,
+    pub port: u32,
+    pub family: u32,
+    pub rtt_ms: f64,
+    pub cwnd: f64,
+    pub sent_packets: f64,
+    pub recv_packets: f64,
+    pub lost_packets: f64,
+    pub sent_bytes: f64,
+    pub recv_bytes: f64,
+}
+
+/// Endpoint counters.
+#[napi(object)]
+pub struct NativeStats {
+    pub connections: u32,
+    pub datagrams_in: f64,
+    pub dropped: f64,
+    pub accepted: f64,
+    pub refused: f64,
+    pub resets_sent: f64,
+}
+
+impl NativeEvent {
+    fn base(kind: &str, conn: u32) -> NativeEvent {
+        NativeEvent {
+            kind: kind.into(),
+            conn,
+            stream: None,
+            code: None,
+            offset: None,
+            length: None,
+            remote_key: None,
+            address: None,
+            port: None,
+            family: None,
+            close_kind: None,
+            reason: None,
+            expected_key: None,
+            actual_key: None,
+        }
+    }
+
+    fn with_addr(mut self, a: SocketAddr) -> NativeEvent {
+        self.address = Some(a.ip().to_string());
+        self.port = Some(a.port() as u32);
+        self.family = Some(if a.is_ipv4() { 4 } else { 6 });
+        self
+    }
+
+    pub fn datagram(ev: &Event, offset: u32) -> NativeEvent {
+        match ev {
+            Event::Datagram { conn, data } => NativeEvent {
+                offset: Some(offset),
+                length: Some(data.len() as u32),
+                ..NativeEvent::base("datagram", *conn)
+            },
+            _ => unreachable!("datagram events only"),
+        }
+    }
+
+    pub fn from_event(ev: Event) -> NativeEvent {
+        match ev {
+            Event::Incoming { conn, remote_key, remote_addr } => NativeEvent {
+                remote_key: Some(hex(&remote_key)),
+                ..NativeEvent::base("incoming", conn)
+            }
+            .with_addr(remote_addr),
+            Event::Connected { conn, remote_key, remote_addr } => NativeEvent {
+                remote_key: Some(hex(&remote_key)),
+                ..NativeEvent::base("connected", conn)
+            }
+            .with_addr(remote_addr),
+            Event::StreamReadable { conn, stream } => {
+                NativeEvent { stream: Some(stream as f64), ..NativeEvent::base("readable", conn) }
+            }
+            Event::StreamWritable { conn, stream } => {
+                NativeEvent { stream: Some(stream as f64), ..NativeEvent::base("writable", conn) }
+            }
+            Event::StreamStopped { conn, stream, code } => NativeEvent {
+                stream: Some(stream as f64),
+                code: Some(code as f64),
+                ..NativeEvent::base("stopped", conn)
+            },
+            Event::Datagram { conn, .. } => NativeEvent::base("datagram", conn),
+            Event::PathChanged { conn, remote_addr } => {
+                NativeEvent::base("path", conn).with_addr(remote_addr)
+            }
+            Event::Closed { conn, reason } => NativeEvent {
+                code: Some(reason.code as f64),
+                close_kind: Some(reason.kind.as_str().into()),
+                reason: Some(reason.reason),
+                expected_key: reason.expected_key.map(|k| hex(&k)),
+                actual_key: reason.actual_key.map(|k| hex(&k)),
+                ..NativeEvent::base("closed", conn)
+            },
+        }
+    }
+}
+
+/// A core error as a JavaScript error whose `code` is the core's stable code.
+pub fn core_err(e: peersock_core::Error) -> Error<String> {
+    Error::new(e.code().to_string(), e.to_string())
+}
+
+
+
+/// An invalid-argument error raised by the binding's own checks.
+pub fn invalid(msg: &str) -> Error<String> {
+    core_err(peersock_core::Error::InvalidArgument(msg.into()))
+}
+
+pub fn parse_addr(address: &str, port: u32) -> Result<SocketAddr, String> {
+    let ip: IpAddr = address.parse().map_err(|_| invalid("address must be an IP literal"))?;
+    let port = u16::try_from(port).map_err(|_| invalid("port must be 0..65535"))?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+fn ms(v: Option<f64>, default: Duration, name: &str) -> Result<Duration, String> {
+    match v {
+        None => Ok(default),
+        Some(x) if x.is_finite() && x > 0.0 => Ok(Duration::from_secs_f64(x / 1000.0)),
+        Some(_) => Err(invalid(&format!("{name} must be a positive number of milliseconds"))),
+    }
+}
+
+fn count(v: Option<f64>, default: u64, name: &str) -> Result<u64, String> {
+    match v {
+        None => Ok(default),
+        Some(x) if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x < 9.0e15 => Ok(x as u64),
+        Some(_) => Err(invalid(&format!("{name} must be a non-negative integer"))),
+    }
+}
+
+pub fn config_from(o: NativeOptions) -> Result<EndpointConfig, String> {
+    let d = EndpointConfig::default();
+    let c = EndpointConfig {
+        max_udp_payload: o.max_udp_payload.map(|v| v as usize).unwrap_or(d.max_udp_payload),
+        idle_timeout: ms(o.idle_timeout_ms, d.idle_timeout, "idleTimeout")?,
+        keep_alive: match o.keep_alive_ms {
+            None => d.keep_alive,
+            Some(0.0) => None,
+            v => Some(ms(v, Duration::ZERO, "keepAlive")?),
+        },
+        handshake_timeout: ms(o.handshake_timeout_ms, d.handshake_timeout, "handshakeTimeout")?,
+        initial_max_data: count(o.initial_max_data, d.initial_max_data, "initialMaxData")?,
+        initial_max_stream_data: count(o.initial_max_stream_data, d.initial_max_stream_data, "initialMaxStreamData")?,
+        max_connection_window: count(o.max_connection_window, d.max_connection_window, "maxConnectionWindow")?,
+        max_stream_window: count(o.max_stream_window, d.max_stream_window, "maxStreamWindow")?,
+        max_streams_bidi: count(o.max_streams_bidi, d.max_streams_bidi, "maxStreamsBidi")?,
+        max_streams_uni: count(o.max_streams_uni, d.max_streams_uni, "maxStreamsUni")?,
+        datagrams: o.datagrams.unwrap_or(d.datagrams),
+        datagram_recv_queue: o.datagram_recv_queue.map(|v| v as usize).unwrap_or(d.datagram_recv_queue),
+        datagram_send_queue: o.datagram_send_queue.map(|v| v as usize).unwrap_or(d.datagram_send_queue),
+        max_connections: o.max_connections.map(|v| v as usize).unwrap_or(d.max_connections),
+        max_pending_handshakes: o.max_pending_handshakes.map(|v| v as usize).unwrap_or(d.max_pending_handshakes),
+    };
+    c.validate().map_err(core_err)?;
+    Ok(c)
+}

@@ -1,0 +1,346 @@
+/**
+ * PeerConnection: one authenticated QUIC connection, dialed or accepted.
+ * Its `remotePublicKey` is proven by the handshake on both sides.
+ */
+import { EventEmitter } from 'node:events';
+
+import {
+  CertificateError,
+  ClosedError,
+  ConnectionRefusedError,
+  DatagramTooLargeError,
+  HandshakeTimeoutError,
+  IdentityMismatchError,
+  IdleTimeoutError,
+  InvalidArgumentError,
+  PeerClosedError,
+  PeerRejectedError,
+  PeersockError,
+  TransportError,
+  errorFromNative,
+} from './errors';
+import type { NativeEndpoint, NativeEvent } from './native';
+import { PeerStream, type StreamHost, type StreamOptions } from './stream';
+import type { AddressInfo } from './transport';
+
+/** How a connection ended. */
+export interface CloseInfo {
+  /** Application (or transport) error code of the close. */
+  code: number;
+  /** Reason phrase of the close. */
+  reason: string;
+  /** True when the remote side closed it. */
+  remote: boolean;
+  /** Set when the end was a failure (timeout, protocol error, identity…). */
+  error?: PeersockError | undefined;
+}
+
+/** Options of `close()`. */
+export interface CloseOptions {
+  /** Application error code sent to the peer (default 0). */
+  code?: number;
+  /** Reason phrase sent to the peer (default ''). */
+  reason?: string;
+}
+
+/** Connection counters read from the native side. */
+export interface ConnectionStats {
+  rttMs: number;
+  cwnd: number;
+  sentPackets: number;
+  recvPackets: number;
+  lostPackets: number;
+  sentBytes: number;
+  recvBytes: number;
+}
+
+/** What a connection needs from its socket. */
+export interface ConnectionHost {
+  readonly native: NativeEndpoint;
+  readonly scratch: Buffer;
+  kick(): void;
+  connectionClosed(handle: number): void;
+}
+
+export function hexToKey(hex: string): Uint8Array {
+  return new Uint8Array(Buffer.from(hex, 'hex'));
+}
+
+/** Turns a native `closed` event into CloseInfo (error set for failures). */
+export function closeInfoFromEvent(ev: NativeEvent): CloseInfo {
+  const code = ev.code ?? 0;
+  const reason = ev.reason ?? '';
+  const kind = ev.closeKind ?? 'local_transport';
+  const remote = kind === 'peer' || kind === 'peer_transport' || kind === 'refused' || kind === 'peer_rejected_credentials';
+  let error: PeersockError | undefined;
+  switch (kind) {
+    case 'local':
+    case 'peer':
+      break;
+    case 'peer_transport':
+    case 'local_transport':
+      if (code !== 0 || kind === 'local_transport') {
+        error = new TransportError(`connection closed by ${remote ? 'peer' : 'us'} with transport error 0x${code.toString(16)}${reason ? `: ${reason}` : ''}`, { errorCode: code, reason, local: !remote });
+      }
+      break;
+    case 'idle_timeout':
+      error = new IdleTimeoutError();
+      break;
+    case 'handshake_timeout':
+      error = new HandshakeTimeoutError();
+      break;
+    case 'identity_mismatch':
+      error = new IdentityMismatchError(undefined, {
+        expected: ev.expectedKey ? hexToKey(ev.expectedKey) : undefined,
+        actual: ev.actualKey ? hexToKey(ev.actualKey) : undefined,
+      });
+      break;
+    case 'bad_certificate':
+      error = new CertificateError(`peer presented an unusable certificate: ${reason}`);
+      break;
+    case 'peer_rejected_credentials':
+      error = new PeerRejectedError(`peer rejected our credentials (TLS alert ${code - 0x100})`);
+      break;
+    case 'refused':
+      error = new ConnectionRefusedError(`connection refused by peer${reason ? `: ${reason}` : ''}`, { reason });
+      break;
+    default:
+      error = new TransportError(`connection closed (${kind})`, { errorCode: code, reason, local: true });
+  }
+  return { code, reason, remote, error };
+}
+
+/** One authenticated QUIC connection. Events: 'stream', 'datagram', 'path', 'close', 'error'. */
+export class PeerConnection extends EventEmitter implements StreamHost {
+  /** The peer's Ed25519 public key, proven by the handshake. */
+  readonly remotePublicKey: Uint8Array;
+  /** Whether this side dialed. */
+  readonly isClient: boolean;
+  /** Resolves with how the connection ended; never rejects. */
+  readonly closed: Promise<CloseInfo>;
+  /** @internal Native handle. */
+  readonly handle: number;
+  #remoteAddress: AddressInfo;
+  readonly #host: ConnectionHost;
+  readonly #streams = new Map<number, PeerStream>();
+  #maxRemoteBidi = -1;
+  #maxRemoteUni = -1;
+  #closeInfo: CloseInfo | undefined;
+  #resolveClosed!: (info: CloseInfo) => void;
+  #closing = false;
+
+  /** @internal Created by PeerSocket. */
+  constructor(host: ConnectionHost, handle: number, remotePublicKey: Uint8Array, remoteAddress: AddressInfo, isClient: boolean) {
+    super();
+    this.#host = host;
+    this.handle = handle;
+    this.remotePublicKey = remotePublicKey;
+    this.#remoteAddress = remoteAddress;
+    this.isClient = isClient;
+    this.closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+  }
+
+  /** Where the peer's packets come from now (changes with NAT rebinding). */
+  get remoteAddress(): AddressInfo {
+    return { ...this.#remoteAddress };
+  }
+
+  /** @internal */
+  get native(): NativeEndpoint {
+    return this.#host.native;
+  }
+
+  /** @internal */
+  get scratch(): Buffer {
+    return this.#host.scratch;
+  }
+
+  /** @internal */
+  kick(): void {
+    this.#host.kick();
+  }
+
+  /** @internal */
+  streamClosed(id: number): void {
+    this.#streams.delete(id);
+  }
+
+  /** How it ended, once it has. */
+  get closeInfo(): CloseInfo | undefined {
+    return this.#closeInfo;
+  }
+
+  /** Opens a stream; bidirectional unless `unidirectional` is set. */
+  openStream(opts: StreamOptions = {}): PeerStream {
+    this.#assertOpen();
+    let id: number;
+    try {
+      id = this.#host.native.openStream(this.handle, opts.unidirectional !== true);
+    } catch (e) {
+      throw errorFromNative(e);
+    }
+    const s = new PeerStream(this, id, true);
+    this.#streams.set(id, s);
+    this.#host.kick();
+    return s;
+  }
+
+  /** Largest datagram payload that fits now (0 if the peer accepts none). */
+  get maxDatagramSize(): number {
+    if (this.#closeInfo !== undefined) return 0;
+    try {
+      return this.#host.native.maxDatagramSize(this.handle);
+    } catch {
+      return 0;
+    }
+  }
+
+  /**
+   * Sends an unreliable datagram. Returns false if the send queue was full
+   * and it was dropped; throws DatagramTooLargeError if it cannot fit.
+   */
+  sendDatagram(data: Uint8Array): boolean {
+    if (!(data instanceof Uint8Array)) throw new InvalidArgumentError('datagram must be a Uint8Array');
+    this.#assertOpen();
+    try {
+      const queued = this.#host.native.sendDatagram(this.handle, data);
+      this.#host.kick();
+      return queued;
+    } catch (e) {
+      const err = errorFromNative(e, { maxDatagramSize: this.maxDatagramSize });
+      if (err instanceof DatagramTooLargeError) throw err;
+      throw err;
+    }
+  }
+
+  /** Round-trip time, congestion window and packet counters. */
+  stats(): ConnectionStats {
+    this.#assertOpen();
+    const i = this.#host.native.connInfo(this.handle);
+    return {
+      rttMs: i.rttMs,
+      cwnd: i.cwnd,
+      sentPackets: i.sentPackets,
+      recvPackets: i.recvPackets,
+      lostPackets: i.lostPackets,
+      sentBytes: i.sentBytes,
+      recvBytes: i.recvBytes,
+    };
+  }
+
+  /** Gracefully closes with a code and reason the peer receives. Idempotent. */
+  close(opts: CloseOptions = {}): Promise<CloseInfo> {
+    const code = opts.code ?? 0;
+    const reason = opts.reason ?? '';
+    if (!Number.isInteger(code) || code < 0 || code > Number.MAX_SAFE_INTEGER) {
+      throw new InvalidArgumentError('close code must be a non-negative integer');
+    }
+    if (typeof reason !== 'string') throw new InvalidArgumentError('close reason must be a string');
+    if (!this.#closing && this.#closeInfo === undefined) {
+      this.#closing = true;
+      try {
+        this.#host.native.close(this.handle, code, reason);
+        this.#host.kick();
+      } catch {
+        // Already gone natively; the closed event is on its way.
+      }
+    }
+    return this.closed;
+  }
+
+  /** Abruptly ends the connection; streams fail with `err` (or ClosedError) at once. */
+  destroy(err?: Error): void {
+    if (this.#closeInfo !== undefined) return;
+    const raw = (err as { appCode?: unknown } | undefined)?.appCode;
+    const code = typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 ? raw : err ? 1 : 0;
+    try {
+      this.#host.native.close(this.handle, code, err ? err.message.slice(0, 200) : 'destroyed');
+      this.#host.kick();
+    } catch {
+      // Already gone natively.
+    }
+    const error = err === undefined ? undefined : err instanceof PeersockError ? err : errorFromNative(err);
+    this._onClosed({ code, reason: err?.message ?? '', remote: false, error });
+  }
+
+  /** @internal Native event for this connection. */
+  _onEvent(ev: NativeEvent, dgram: Buffer): void {
+    switch (ev.kind) {
+      case 'readable': {
+        const s = this.#streamFor(ev.stream ?? -1);
+        s?._onReadable();
+        break;
+      }
+      case 'writable':
+        this.#streams.get(ev.stream ?? -1)?._onWritable();
+        break;
+      case 'stopped':
+        this.#streams.get(ev.stream ?? -1)?._onStopped(ev.code ?? 0);
+        break;
+      case 'datagram': {
+        const off = ev.offset ?? 0;
+        const bytes = new Uint8Array(dgram.subarray(off, off + (ev.length ?? 0)));
+        this.emit('datagram', bytes);
+        break;
+      }
+      case 'path':
+        this.#remoteAddress = {
+          address: ev.address ?? '',
+          port: ev.port ?? 0,
+          family: ev.family === 6 ? 'IPv6' : 'IPv4',
+        };
+        this.emit('path', this.remoteAddress);
+        break;
+      case 'closed':
+        this._onClosed(closeInfoFromEvent(ev));
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Finds or creates (for a new peer-initiated ID) the stream. */
+  #streamFor(id: number): PeerStream | undefined {
+    const s = this.#streams.get(id);
+    if (s !== undefined) return s;
+    const remoteInitiated = (id & 1) !== (this.isClient ? 0 : 1);
+    if (!remoteInitiated || this.#closeInfo !== undefined) return undefined;
+    // IDs of a kind only grow: an old ID is a stream already done with.
+    const uni = (id & 2) !== 0;
+    if (uni ? id <= this.#maxRemoteUni : id <= this.#maxRemoteBidi) return undefined;
+    if (uni) this.#maxRemoteUni = id;
+    else this.#maxRemoteBidi = id;
+    const created = new PeerStream(this, id, false);
+    this.#streams.set(id, created);
+    if (this.listenerCount('stream') === 0) {
+      // Nobody takes streams: refuse it rather than buffer it forever.
+      created.destroy();
+      return undefined;
+    }
+    this.emit('stream', created);
+    return created;
+  }
+
+  /** @internal The connection ended (native event or destroy). */
+  _onClosed(info: CloseInfo): void {
+    if (this.#closeInfo !== undefined) return;
+    this.#closeInfo = info;
+    const streamErr =
+      info.error ??
+      (info.remote
+        ? new PeerClosedError(`peer closed the connection (code ${info.code}${info.reason ? `: ${info.reason}` : ''})`, { appCode: info.code, reason: info.reason })
+        : new ClosedError('connection closed'));
+    for (const s of [...this.#streams.values()]) s._onConnectionClosed(streamErr);
+    this.#streams.clear();
+    this.#host.connectionClosed(this.handle);
+    if (info.error !== undefined && this.listenerCount('error') > 0) this.emit('error', info.error);
+    this.emit('close', info);
+    this.#resolveClosed(info);
+  }
+
+  #assertOpen(): void {
+    if (this.#closeInfo !== undefined || this.#closing) throw new ClosedError('connection is closed');
+  }
+}

@@ -1,0 +1,15 @@
+/**
+ * peersock: peer-to-peer QUIC sockets for Node.js. Peers are named by their
+ * Ed25519 public keys; one UDP port both listens and dials.
+ */
+export { PeerSocket } from './peer-socket';
+export type { AcceptHook, BindOptions, ConnectOptions, DialTarget } from './peer-socket';
+export { PeerConnection } from './connection';
+export type { CloseInfo, CloseOptions, ConnectionStats } from './connection';
+export { PeerStream } from './stream';
+export type { StreamOptions } from './stream';
+export { UdpTransport } from './transport';
+export type { AddressInfo, DatagramHandler, DatagramTransport, UdpTransportOptions } from './transport';
+export { keyPair, encodeKey, decodeKey, keysEqual, parseDialString } from './keys';
+export type { KeyPair } from './keys';
+export * from './errors';

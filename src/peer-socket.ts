@@ -1,0 +1,553 @@
+/**
+ * PeerSocket: one UDP port that both listens and dials. It drives the native
+ * endpoint: datagram in → native recv → one flush per event-loop turn → one
+ * timer for the earliest deadline → events drained in batches.
+ */
+import { EventEmitter } from 'node:events';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+
+import { PeerConnection, closeInfoFromEvent, hexToKey, type ConnectionHost } from './connection';
+import {
+  AbortError,
+  ClosedError,
+  InvalidArgumentError,
+  PeersockError,
+  SocketError,
+  errorFromNative,
+} from './errors';
+import { assertKey, keyPair as makeKeyPair, parseDialString, type KeyPair } from './keys';
+import { createNativeEndpoint, type NativeEndpoint, type NativeEvent, type NativeOptions } from './native';
+import { UdpTransport, type AddressInfo, type DatagramTransport } from './transport';
+
+/** Decides whether a peer that proved `remotePublicKey` may connect. */
+export type AcceptHook = (remotePublicKey: Uint8Array, remoteAddress: AddressInfo) => boolean;
+
+/** Options of `PeerSocket.bind`. Times are in milliseconds. */
+export interface BindOptions {
+  /** This socket's identity (default: a fresh random key pair). */
+  keyPair?: KeyPair;
+  /** Local IP to bind (default '0.0.0.0'; '::' for dual stack). */
+  host?: string;
+  /** Local UDP port (default 0: any free port). */
+  port?: number;
+  /** Refuse peers: return false and the dialer gets ConnectionRefusedError. */
+  accept?: AcceptHook;
+  /** Supply datagrams some other way than node:dgram. */
+  transport?: DatagramTransport;
+  /** Close connections silent for this long (default 30000). */
+  idleTimeout?: number;
+  /** Send a keep-alive after this long without sending; false/0 disables (default off). */
+  keepAlive?: number | false;
+  /** Default time limit of `connect` (default 10000). */
+  handshakeTimeout?: number;
+  /** Largest UDP payload sent (default 1452). */
+  maxUdpPayload?: number;
+  /** Initial connection receive window (default 4 MiB). */
+  initialMaxData?: number;
+  /** Initial per-stream receive window (default 1 MiB). */
+  initialMaxStreamData?: number;
+  /** Ceiling of the auto-tuned connection window (default 24 MiB). */
+  maxConnectionWindow?: number;
+  /** Ceiling of the auto-tuned stream window (default 16 MiB). */
+  maxStreamWindow?: number;
+  /** Concurrent bidirectional streams a peer may open (default 128). */
+  maxStreamsBidi?: number;
+  /** Concurrent unidirectional streams a peer may open (default 128). */
+  maxStreamsUni?: number;
+  /** Offer QUIC datagrams (default true). */
+  datagrams?: boolean;
+  /** Datagrams queued per connection each way (default 1024). */
+  datagramQueue?: number;
+  /** Connections held at most (default 10000). */
+  maxConnections?: number;
+  /** Incoming handshakes in progress at most (default 2000). */
+  maxPendingHandshakes?: number;
+}
+
+/** Where to dial: a dial string `<key>@<host>:<port>` or its parts. */
+export type DialTarget = string | { publicKey: Uint8Array; host: string; port: number };
+
+/** Options of `connect`. */
+export interface ConnectOptions {
+  /** Give up after this many ms (default: the socket's handshakeTimeout). */
+  timeout?: number;
+  /** Abort the dial. */
+  signal?: AbortSignal;
+}
+
+interface PendingDial {
+  resolve(conn: PeerConnection): void;
+  reject(err: PeersockError): void;
+  cleanup(): void;
+}
+
+/** A send batch buffer, reused once every datagram in it has been sent. */
+interface Batch {
+  buf: Buffer;
+  inFlight: number;
+}
+
+const BATCH_DATAGRAMS = 64;
+
+function checkPort(port: unknown, what: string, allowZero: boolean): number {
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535) {
+    throw new InvalidArgumentError(`${what} must be an integer ${allowZero ? 0 : 1}..65535, got ${String(port)}`);
+  }
+  return port;
+}
+
+function checkMs(v: unknown, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(`${what} must be a positive number of milliseconds`);
+  return v;
+}
+
+function nativeOptions(o: BindOptions): NativeOptions {
+  const n: NativeOptions = {};
+  const count = (v: unknown, what: string): number | undefined => {
+    if (v === undefined) return undefined;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new InvalidArgumentError(`${what} must be a non-negative integer`);
+    return v;
+  };
+  n.idleTimeoutMs = checkMs(o.idleTimeout, 'idleTimeout');
+  if (o.keepAlive === false || o.keepAlive === 0) n.keepAliveMs = 0;
+  else n.keepAliveMs = checkMs(o.keepAlive, 'keepAlive');
+  n.handshakeTimeoutMs = checkMs(o.handshakeTimeout, 'handshakeTimeout');
+  n.maxUdpPayload = count(o.maxUdpPayload, 'maxUdpPayload');
+  n.initialMaxData = count(o.initialMaxData, 'initialMaxData');
+  n.initialMaxStreamData = count(o.initialMaxStreamData, 'initialMaxStreamData');
+  n.maxConnectionWindow = count(o.maxConnectionWindow, 'maxConnectionWindow');
+  n.maxStreamWindow = count(o.maxStreamWindow, 'maxStreamWindow');
+  n.maxStreamsBidi = count(o.maxStreamsBidi, 'maxStreamsBidi');
+  n.maxStreamsUni = count(o.maxStreamsUni, 'maxStreamsUni');
+  if (o.datagrams !== undefined) n.datagrams = o.datagrams === true;
+  const q = count(o.datagramQueue, 'datagramQueue');
+  n.datagramRecvQueue = q;
+  n.datagramSendQueue = q;
+  n.maxConnections = count(o.maxConnections, 'maxConnections');
+  n.maxPendingHandshakes = count(o.maxPendingHandshakes, 'maxPendingHandshakes');
+  return n;
+}
+
+/**
+ * A peer-to-peer QUIC socket. Events: 'connection' (PeerConnection),
+ * 'raw' (non-QUIC datagram: bytes, {address, port}), 'error', 'close'.
+ */
+export class PeerSocket extends EventEmitter implements ConnectionHost {
+  /** This socket's name: its Ed25519 public key. */
+  readonly publicKey: Uint8Array;
+  /** Resolves once the socket is closed; never rejects. */
+  readonly closed: Promise<void>;
+  /** @internal */
+  readonly native: NativeEndpoint;
+  /** @internal Shared read buffer of all streams. */
+  readonly scratch = Buffer.allocUnsafe(64 * 1024);
+  readonly #transport: DatagramTransport;
+  readonly #accept: AcceptHook | undefined;
+  readonly #handshakeTimeout: number | undefined;
+  readonly #conns = new Map<number, PeerConnection>();
+  readonly #dials = new Map<number, PendingDial>();
+  readonly #addrCache = new Map<number, [string, number]>();
+  #addrGeneration = 0;
+  readonly #freeBatches: Batch[] = [];
+  readonly #meta = new Uint32Array(1 + 2 * BATCH_DATAGRAMS);
+  readonly #dgramBuf = Buffer.allocUnsafe(256 * 1024);
+  readonly #maxPayload: number;
+  #flushScheduled = false;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
+  #closing: Promise<void> | undefined;
+  #closedFlag = false;
+  #resolveClosed!: () => void;
+  readonly #onImmediate = (): void => this.#process();
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    if (this.#closedFlag) return;
+    this.native.onTimeout();
+    this.#process();
+  };
+
+  private constructor(native: NativeEndpoint, transport: DatagramTransport, opts: BindOptions, publicKey: Uint8Array) {
+    super();
+    this.native = native;
+    this.#transport = transport;
+    this.#accept = opts.accept;
+    this.#handshakeTimeout = opts.handshakeTimeout;
+    this.publicKey = publicKey;
+    this.#maxPayload = native.maxUdpPayload();
+    this.closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+    transport.onDatagram((data, address, port) => this.#onDatagram(data, address, port));
+    transport.onError((err) => {
+      if (this.listenerCount('error') > 0) this.emit('error', new SocketError(err.message, { cause: err }));
+    });
+  }
+
+  /** Binds a socket that can accept and dial at once. */
+  static override async bind(opts: BindOptions = {}): Promise<PeerSocket> {
+    if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('options must be an object');
+    const kp = opts.keyPair ?? makeKeyPair();
+    assertKey(kp.publicKey, 'keyPair.publicKey');
+    if (!(kp.secretKey instanceof Uint8Array) || kp.secretKey.length !== 64) throw new InvalidArgumentError('keyPair.secretKey must be a 64-byte Uint8Array');
+    if (opts.accept !== undefined && typeof opts.accept !== 'function') throw new InvalidArgumentError('accept must be a function');
+    const host = opts.host ?? '0.0.0.0';
+    if (typeof host !== 'string' || isIP(host) === 0) throw new InvalidArgumentError(`host must be an IP address, got ${String(host)}`);
+    checkPort(opts.port ?? 0, 'port', true);
+    const nopts = nativeOptions(opts);
+    let native: NativeEndpoint;
+    try {
+      native = createNativeEndpoint(kp.secretKey, host, 0, nopts);
+    } catch (e) {
+      throw errorFromNative(e);
+    }
+    const transport = opts.transport ?? (await UdpTransport.bind({ host, port: opts.port ?? 0 }));
+    const a = transport.address();
+    native.setLocalAddress(a.address, a.port);
+    return new PeerSocket(native, transport, opts, new Uint8Array(kp.publicKey));
+  }
+
+  /** The bound local address. */
+  address(): AddressInfo {
+    return this.#transport.address();
+  }
+
+  /** Live connections (dialed and accepted). */
+  get connections(): PeerConnection[] {
+    return [...this.#conns.values()];
+  }
+
+  /** Endpoint counters (datagrams in, dropped, accepted, refused…). */
+  stats(): { connections: number; datagramsIn: number; dropped: number; accepted: number; refused: number; resetsSent: number } {
+    return this.native.stats();
+  }
+
+  /**
+   * Dials a peer by key. Resolves once the peer proved the key and accepted
+   * us; rejects with IdentityMismatchError, ConnectionRefusedError,
+   * HandshakeTimeoutError, AbortError… Bad arguments throw synchronously.
+   */
+  connect(target: DialTarget, opts: ConnectOptions = {}): Promise<PeerConnection> {
+    let key: Uint8Array;
+    let host: string;
+    let port: number;
+    if (typeof target === 'string') {
+      ({ publicKey: key, host, port } = parseDialString(target));
+    } else if (target !== null && typeof target === 'object') {
+      key = assertKey(target.publicKey, 'publicKey');
+      if (typeof target.host !== 'string' || target.host.length === 0) throw new InvalidArgumentError('host must be a non-empty string');
+      host = target.host;
+      port = checkPort(target.port, 'port', false);
+    } else {
+      throw new InvalidArgumentError('target must be a dial string or { publicKey, host, port }');
+    }
+    const timeout = checkMs(opts.timeout, 'timeout') ?? this.#handshakeTimeout;
+    const signal = opts.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal must be an AbortSignal');
+    if (this.#closing !== undefined) return Promise.reject(new ClosedError('socket is closed'));
+    if (signal?.aborted) return Promise.reject(new AbortError());
+    return this.#dial(key, host, port, timeout, signal);
+  }
+
+  async #dial(key: Uint8Array, host: string, port: number, timeout: number | undefined, signal: AbortSignal | undefined): Promise<PeerConnection> {
+    const address = await this.#resolve(host);
+    if (signal?.aborted) throw new AbortError();
+    if (this.#closing !== undefined) throw new ClosedError('socket is closed');
+    let handle: number;
+    try {
+      handle = this.native.connect(key, address, port, timeout);
+    } catch (e) {
+      throw errorFromNative(e);
+    }
+    this.#kick();
+    return new Promise<PeerConnection>((resolve, reject) => {
+      const onAbort = (): void => {
+        const d = this.#dials.get(handle);
+        if (d === undefined) return;
+        this.#dials.delete(handle);
+        d.cleanup();
+        try {
+          this.native.close(handle, 0, 'aborted');
+          this.#kick();
+        } catch {
+          // Already gone.
+        }
+        reject(new AbortError());
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#dials.set(handle, {
+        resolve,
+        reject,
+        cleanup: () => signal?.removeEventListener('abort', onAbort),
+      });
+    });
+  }
+
+  async #resolve(host: string): Promise<string> {
+    const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+    const localFamily = this.#transport.address().family;
+    if (isIP(bare) !== 0) {
+      if (isIP(bare) === 6 && localFamily === 'IPv4') throw new InvalidArgumentError(`cannot dial IPv6 ${bare} from an IPv4 socket`);
+      if (isIP(bare) === 4 && localFamily === 'IPv6' && this.#transport.address().address !== '::') {
+        throw new InvalidArgumentError(`cannot dial IPv4 ${bare} from an IPv6-only socket`);
+      }
+      return localFamily === 'IPv6' && isIP(bare) === 4 ? `::ffff:${bare}` : bare;
+    }
+    try {
+      const r = await lookup(bare, { family: localFamily === 'IPv6' ? 6 : 4 });
+      return r.address;
+    } catch (e) {
+      throw new InvalidArgumentError(`cannot resolve host ${JSON.stringify(host)}`, { cause: e });
+    }
+  }
+
+  /** Sends a non-QUIC datagram from this socket's port (hole punching). */
+  sendRaw(data: Uint8Array, port: number, address: string): Promise<void> {
+    if (!(data instanceof Uint8Array)) throw new InvalidArgumentError('data must be a Uint8Array');
+    if (data.length > 0 && (data[0]! & 0x40) !== 0) throw new InvalidArgumentError('raw datagrams must have the QUIC fixed bit (0x40) clear');
+    checkPort(port, 'port', false);
+    if (isIP(address) === 0) throw new InvalidArgumentError('address must be an IP address');
+    if (this.#closing !== undefined) return Promise.reject(new ClosedError('socket is closed'));
+    const copy = Buffer.from(data);
+    return new Promise((resolve, reject) => {
+      this.#transport.send(copy, port, address, (err) => (err ? reject(new SocketError(err.message, { cause: err })) : resolve()));
+    });
+  }
+
+  /** Closes every connection gracefully (bounded wait), then the port. Idempotent. */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#closing = (async () => {
+      for (const [h, d] of this.#dials) {
+        this.#dials.delete(h);
+        d.cleanup();
+        d.reject(new ClosedError('socket closed while dialing'));
+        try {
+          this.native.close(h, 0, 'socket closed');
+        } catch {
+          // Already gone.
+        }
+      }
+      const conns = [...this.#conns.values()];
+      for (const c of conns) void c.close({ code: 0, reason: 'socket closed' });
+      this.#kick();
+      if (conns.length > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        const limit = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, 1000);
+        });
+        await Promise.race([Promise.all(conns.map((c) => c.closed)), limit]);
+        clearTimeout(timer);
+        for (const c of this.#conns.values()) c.destroy();
+      }
+      this.#shutdown();
+      await this.#transport.close();
+      this.emit('close');
+      this.#resolveClosed();
+    })();
+    return this.#closing;
+  }
+
+  /** Closes at once: connections fail with `err` (or ClosedError). */
+  destroy(err?: Error): void {
+    if (this.#closedFlag) return;
+    for (const c of [...this.#conns.values()]) c.destroy(err);
+    for (const [, d] of this.#dials) {
+      d.cleanup();
+      d.reject(new ClosedError('socket destroyed'));
+    }
+    this.#dials.clear();
+    // Let the close frames go out, then stop.
+    this.#drain();
+    this.#shutdown();
+    void this.#transport.close().then(() => {
+      this.emit('close');
+      this.#resolveClosed();
+    });
+    this.#closing ??= this.closed;
+  }
+
+  #shutdown(): void {
+    this.#closedFlag = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** @internal */
+  kick(): void {
+    this.#kick();
+  }
+
+  /** @internal */
+  connectionClosed(handle: number): void {
+    this.#conns.delete(handle);
+  }
+
+  #kick(): void {
+    if (this.#flushScheduled || this.#closedFlag) return;
+    this.#flushScheduled = true;
+    setImmediate(this.#onImmediate);
+  }
+
+  #onDatagram(data: Buffer, address: string, port: number): void {
+    if (this.#closedFlag) return;
+    // QUIC packets have the fixed bit set; anything else is for the raw hook.
+    if (data.length === 0 || (data[0]! & 0x40) === 0) {
+      if (this.listenerCount('raw') > 0) this.emit('raw', data, { address, port });
+      return;
+    }
+    try {
+      this.native.recv(data, address, port);
+    } catch {
+      // An address the core cannot represent (e.g. scoped IPv6): drop.
+      return;
+    }
+    this.#kick();
+  }
+
+  /** One turn: flush, drain events, repeat while handlers queue more; re-arm the timer. */
+  #process(): void {
+    this.#flushScheduled = false;
+    if (this.#closedFlag) return;
+    for (let round = 0; round < 16; round++) {
+      this.#drain();
+      const events = this.native.pollEvents(this.#dgramBuf);
+      if (events.length === 0) break;
+      for (const ev of events) this.#dispatch(ev);
+    }
+    this.#drain();
+    this.#arm();
+  }
+
+  /** Writes every pending datagram to the transport. */
+  #drain(): void {
+    for (;;) {
+      const batch = this.#freeBatches.pop() ?? { buf: Buffer.allocUnsafe(this.#maxPayload * BATCH_DATAGRAMS), inFlight: 0 };
+      const meta = this.#meta;
+      const count = this.native.flush(batch.buf, meta);
+      if (count === 0) {
+        this.#freeBatches.push(batch);
+        return;
+      }
+      if (meta[0] !== this.#addrGeneration) {
+        this.#addrGeneration = meta[0]!;
+        this.#addrCache.clear();
+      }
+      let off = 0;
+      batch.inFlight = count;
+      const done = (err?: Error | null): void => {
+        if (err) this.#onSendError(err);
+        if (--batch.inFlight === 0 && this.#freeBatches.length < 8) this.#freeBatches.push(batch);
+      };
+      for (let i = 0; i < count; i++) {
+        const len = meta[1 + 2 * i]!;
+        const id = meta[2 + 2 * i]!;
+        let dest = this.#addrCache.get(id);
+        if (dest === undefined) {
+          const a = this.native.address(id);
+          if (a === null || a === undefined) {
+            done();
+            off += len;
+            continue;
+          }
+          dest = [a[0], a[1]];
+          this.#addrCache.set(id, dest);
+        }
+        this.#transport.send(batch.buf.subarray(off, off + len), dest[1], dest[0], done);
+        off += len;
+      }
+      if (count < BATCH_DATAGRAMS) return;
+    }
+  }
+
+  #onSendError(err: Error): void {
+    // A failed send is a lost packet: QUIC retransmits or times out. Report
+    // it without letting it reach uncaughtException.
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', new SocketError(`send failed: ${err.message}`, { cause: err }));
+    }
+  }
+
+  #arm(): void {
+    const t = this.native.timeout();
+    if (t === null || t === undefined) {
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      return;
+    }
+    const at = Date.now() + t;
+    if (this.#timer !== undefined && Math.abs(at - this.#timerAt) < 1) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(this.#onTimer, Math.max(0, Math.ceil(t)));
+  }
+
+  #dispatch(ev: NativeEvent): void {
+    switch (ev.kind) {
+      case 'incoming':
+        this.#onIncoming(ev);
+        return;
+      case 'connected': {
+        const d = this.#dials.get(ev.conn);
+        if (d === undefined) return;
+        this.#dials.delete(ev.conn);
+        d.cleanup();
+        const conn = this.#newConnection(ev, true);
+        d.resolve(conn);
+        return;
+      }
+      case 'closed': {
+        const d = this.#dials.get(ev.conn);
+        if (d !== undefined) {
+          this.#dials.delete(ev.conn);
+          d.cleanup();
+          const info = closeInfoFromEvent(ev);
+          d.reject(info.error ?? new ClosedError(`connection closed during handshake (code ${info.code})`));
+          return;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    this.#conns.get(ev.conn)?._onEvent(ev, this.#dgramBuf);
+  }
+
+  #onIncoming(ev: NativeEvent): void {
+    const key = hexToKey(ev.remoteKey ?? '');
+    const addr: AddressInfo = { address: ev.address ?? '', port: ev.port ?? 0, family: ev.family === 6 ? 'IPv6' : 'IPv4' };
+    let ok = true;
+    if (this.#accept !== undefined) {
+      try {
+        ok = this.#accept(key, addr) === true;
+      } catch {
+        ok = false;
+      }
+    }
+    if (!ok || this.#closing !== undefined) {
+      try {
+        this.native.refuse(ev.conn, this.#closing !== undefined ? 'socket closing' : 'refused by accept hook');
+      } catch {
+        // Already gone.
+      }
+      return;
+    }
+    try {
+      this.native.accept(ev.conn);
+    } catch {
+      return;
+    }
+    const conn = this.#newConnection(ev, false);
+    this.emit('connection', conn);
+  }
+
+  #newConnection(ev: NativeEvent, isClient: boolean): PeerConnection {
+    const addr: AddressInfo = { address: ev.address ?? '', port: ev.port ?? 0, family: ev.family === 6 ? 'IPv6' : 'IPv4' };
+    const conn = new PeerConnection(this, ev.conn, hexToKey(ev.remoteKey ?? ''), addr, isClient);
+    this.#conns.set(ev.conn, conn);
+    return conn;
+  }
+}

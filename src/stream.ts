@@ -1,0 +1,206 @@
+/**
+ * PeerStream: one QUIC stream as a node:stream Duplex.
+ *
+ * Writes complete only when quiche has taken the bytes, so `write()` returns
+ * false once QUIC flow control (plus the Writable's high-water mark) is full
+ * and 'drain' follows when the peer opens its window. Reads happen only while
+ * the consumer asks for data: a paused reader leaves bytes in quiche, whose
+ * flow control then holds the peer back.
+ */
+import { Duplex } from 'node:stream';
+
+import { ClosedError, PeersockError, StreamResetError, StreamStoppedError, errorFromNative } from './errors';
+import type { NativeEndpoint } from './native';
+
+/** What a stream needs from its connection. */
+export interface StreamHost {
+  /** Native connection handle. */
+  readonly handle: number;
+  /** The socket's native endpoint. */
+  readonly native: NativeEndpoint;
+  /** Schedules a flush of outgoing datagrams this turn. */
+  kick(): void;
+  /** Shared scratch buffer for reads. */
+  readonly scratch: Buffer;
+  /** Forget the stream. */
+  streamClosed(id: number): void;
+}
+
+/** Options of `openStream`. */
+export interface StreamOptions {
+  /** Send-only stream (the peer can only read). */
+  unidirectional?: boolean;
+}
+
+/** An error carrying a QUIC application code for `destroy(err)`. */
+interface WithAppCode {
+  appCode?: unknown;
+}
+
+/** A QUIC stream as a Duplex. Read `id` for its QUIC stream ID. */
+export class PeerStream extends Duplex {
+  /** The QUIC stream ID. */
+  readonly id: number;
+  /** Whether this side opened it. */
+  readonly local: boolean;
+  readonly #host: StreamHost;
+  #readWanted = false;
+  #readDone: boolean;
+  #writeDone: boolean;
+  #pending: { chunk: Uint8Array; cb: (err?: Error | null) => void } | null = null;
+  #gone = false;
+
+  /** @internal Created by PeerConnection. */
+  constructor(host: StreamHost, id: number, local: boolean) {
+    const uni = (id & 2) !== 0;
+    super({ allowHalfOpen: true, readableHighWaterMark: 64 * 1024, writableHighWaterMark: 64 * 1024 });
+    this.#host = host;
+    this.id = id;
+    this.local = local;
+    // A unidirectional stream has only the initiator's write side.
+    this.#readDone = uni && local;
+    this.#writeDone = uni && !local;
+    if (this.#readDone) this.push(null);
+    if (this.#writeDone) this.end();
+  }
+
+  /** Whether this is a unidirectional stream. */
+  get unidirectional(): boolean {
+    return (this.id & 2) !== 0;
+  }
+
+  override _read(): void {
+    this.#readWanted = true;
+    this._pull();
+  }
+
+  /** @internal Data, FIN or a reset arrived. */
+  _onReadable(): void {
+    if (this.#readWanted) this._pull();
+  }
+
+  /** @internal Send capacity is back. */
+  _onWritable(): void {
+    const p = this.#pending;
+    if (p === null) return;
+    this.#pending = null;
+    this.#send(p.chunk, p.cb);
+  }
+
+  /** @internal The peer sent STOP_SENDING. */
+  _onStopped(code: number): void {
+    this.#writeDone = true;
+    this.destroy(new StreamStoppedError(`peer stopped stream ${this.id} with code ${code}`, { appCode: code }));
+  }
+
+  /** @internal The connection ended. */
+  _onConnectionClosed(err: PeersockError): void {
+    this.#gone = true;
+    if (this.destroyed) return;
+    if (this.#readDone && this.#writeDone && this.writableFinished) return;
+    this.destroy(err);
+  }
+
+  private _pull(): void {
+    const host = this.#host;
+    while (this.#readWanted && !this.#readDone && !this.destroyed) {
+      let r: number;
+      try {
+        r = host.native.streamRecv(host.handle, this.id, host.scratch);
+      } catch (e) {
+        this.destroy(errorFromNative(e));
+        return;
+      }
+      if (r === -1) return; // nothing yet: wait for the readable event
+      host.kick();
+      if (r === -2) {
+        const code = host.native.lastCode();
+        this.#readDone = true;
+        this.destroy(new StreamResetError(`peer reset stream ${this.id} with code ${code}`, { appCode: code }));
+        return;
+      }
+      const n = Math.floor(r / 2);
+      const fin = r % 2 === 1;
+      if (n > 0) this.#readWanted = this.push(Buffer.from(host.scratch.subarray(0, n)));
+      if (fin) {
+        this.#readDone = true;
+        this.push(null);
+        this.#maybeForget();
+      }
+    }
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.#send(chunk, cb);
+  }
+
+  #send(chunk: Uint8Array, cb: (err?: Error | null) => void): void {
+    const host = this.#host;
+    if (this.#gone) {
+      cb(new ClosedError('connection is closed'));
+      return;
+    }
+    let n: number;
+    try {
+      n = host.native.streamSend(host.handle, this.id, chunk, false);
+    } catch (e) {
+      cb(errorFromNative(e));
+      return;
+    }
+    host.kick();
+    if (n === -1) {
+      const code = host.native.lastCode();
+      cb(new StreamStoppedError(`peer stopped stream ${this.id} with code ${code}`, { appCode: code }));
+      return;
+    }
+    if (n === chunk.length) {
+      cb();
+      return;
+    }
+    this.#pending = { chunk: chunk.subarray(n), cb };
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    if (this.#writeDone) {
+      cb();
+      return;
+    }
+    const host = this.#host;
+    try {
+      host.native.streamSend(host.handle, this.id, new Uint8Array(0), true);
+    } catch (e) {
+      cb(errorFromNative(e));
+      return;
+    }
+    host.kick();
+    this.#writeDone = true;
+    this.#maybeForget();
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    const host = this.#host;
+    const raw = (err as WithAppCode | null)?.appCode;
+    const code = typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 ? raw : 0;
+    if (!this.#gone) {
+      try {
+        if (!this.#readDone) host.native.streamShutdown(host.handle, this.id, 'read', code);
+        if (!this.#writeDone) host.native.streamShutdown(host.handle, this.id, 'write', code);
+        host.kick();
+      } catch {
+        // The connection is already gone; nothing to tell the peer.
+      }
+    }
+    this.#readDone = true;
+    this.#writeDone = true;
+    const p = this.#pending;
+    this.#pending = null;
+    if (p !== null) p.cb(err ?? new ClosedError('stream destroyed'));
+    host.streamClosed(this.id);
+    cb(err);
+  }
+
+  #maybeForget(): void {
+    if (this.#readDone && this.#writeDone) this.#host.streamClosed(this.id);
+  }
+}

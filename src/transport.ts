@@ -1,0 +1,104 @@
+/**
+ * Datagram transports. This is the only file that imports `node:dgram`; tests
+ * and other runtimes (a relay, a mobile shell) can supply their own transport.
+ */
+import dgram from 'node:dgram';
+import { isIP } from 'node:net';
+
+import { InvalidArgumentError, SocketError } from './errors';
+
+/** A bound local address. */
+export interface AddressInfo {
+  address: string;
+  family: 'IPv4' | 'IPv6';
+  port: number;
+}
+
+/** Receives one datagram: the bytes (owned by the callee) and the sender. */
+export type DatagramHandler = (data: Buffer, address: string, port: number) => void;
+
+/**
+ * What a PeerSocket needs from the network: send a datagram to an address,
+ * and deliver received ones. `send` must not touch `data` after `done` runs.
+ */
+export interface DatagramTransport {
+  /** Sends `data` to `address:port`; calls `done` once the bytes are no longer needed. */
+  send(data: Uint8Array, port: number, address: string, done: (err?: Error | null) => void): void;
+  /** Installs the receive handler (called once, before any datagram arrives). */
+  onDatagram(handler: DatagramHandler): void;
+  /** Installs the handler for errors of the transport as a whole. */
+  onError(handler: (err: Error) => void): void;
+  /** The bound address. */
+  address(): AddressInfo;
+  /** Stops receiving and releases the port. */
+  close(): Promise<void>;
+}
+
+/** Options of the default UDP transport. */
+export interface UdpTransportOptions {
+  host: string;
+  port: number;
+  /** Kernel receive/send buffer sizes to request, in bytes. */
+  bufferSize?: number;
+}
+
+/** The default transport: one `node:dgram` socket. */
+export class UdpTransport implements DatagramTransport {
+  readonly #socket: dgram.Socket;
+  #closed = false;
+
+  private constructor(socket: dgram.Socket) {
+    this.#socket = socket;
+  }
+
+  /** Binds a UDP socket at `host:port` (port 0 picks a free one). */
+  static async bind(opts: UdpTransportOptions): Promise<UdpTransport> {
+    const family = isIP(opts.host);
+    if (family === 0) throw new InvalidArgumentError(`host must be an IP address, got ${JSON.stringify(opts.host)}`);
+    const socket =
+      family === 6 ? dgram.createSocket({ type: 'udp6', ipv6Only: opts.host !== '::' }) : dgram.createSocket({ type: 'udp4' });
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(new SocketError(`cannot bind ${opts.host}:${opts.port}: ${err.message}`, { cause: err }));
+      socket.once('error', onError);
+      socket.bind(opts.port, opts.host, () => {
+        socket.off('error', onError);
+        resolve();
+      });
+    });
+    const size = opts.bufferSize ?? 4 * 1024 * 1024;
+    try {
+      socket.setRecvBufferSize(size);
+      socket.setSendBufferSize(size);
+    } catch {
+      // The kernel may cap buffer sizes; the defaults still work.
+    }
+    return new UdpTransport(socket);
+  }
+
+  send(data: Uint8Array, port: number, address: string, done: (err?: Error | null) => void): void {
+    if (this.#closed) {
+      done(new SocketError('transport closed'));
+      return;
+    }
+    this.#socket.send(data, port, address, done);
+  }
+
+  onDatagram(handler: DatagramHandler): void {
+    this.#socket.on('message', (msg, rinfo) => handler(msg, rinfo.address, rinfo.port));
+  }
+
+  onError(handler: (err: Error) => void): void {
+    this.#socket.on('error', handler);
+  }
+
+  address(): AddressInfo {
+    const a = this.#socket.address();
+    return { address: a.address, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4', port: a.port };
+  }
+
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    return new Promise((resolve) => this.#socket.close(() => resolve()));
+  }
+}

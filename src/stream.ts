@@ -43,6 +43,8 @@ export class PeerStream extends Duplex {
   readonly id: number;
   /** Whether this side opened it. */
   readonly local: boolean;
+  /** Why the peer or the connection ended the stream, if it did. */
+  closeError: PeersockError | undefined;
   readonly #host: StreamHost;
   #readWanted = false;
   #readDone: boolean;
@@ -90,7 +92,7 @@ export class PeerStream extends Duplex {
   /** @internal The peer sent STOP_SENDING. */
   _onStopped(code: number): void {
     this.#writeDone = true;
-    this.destroy(new StreamStoppedError(`peer stopped stream ${this.id} with code ${code}`, { appCode: code }));
+    this._fail(new StreamStoppedError(`peer stopped stream ${this.id} with code ${code}`, { appCode: code }));
   }
 
   /** @internal The connection ended. */
@@ -98,7 +100,18 @@ export class PeerStream extends Duplex {
     this.#gone = true;
     if (this.destroyed) return;
     if (this.#readDone && this.#writeDone && this.writableFinished) return;
-    this.destroy(err);
+    this._fail(err);
+  }
+
+  /**
+   * Ends the stream because of the peer or the connection. Without an
+   * 'error' listener the error is kept in `closeError` instead of thrown:
+   * a peer must never crash the host process.
+   */
+  _fail(err: PeersockError): void {
+    this.closeError = err;
+    if (this.listenerCount('error') > 0) this.destroy(err);
+    else this.destroy();
   }
 
   private _pull(): void {
@@ -116,7 +129,7 @@ export class PeerStream extends Duplex {
       if (r === -2) {
         const code = host.native.lastCode();
         this.#readDone = true;
-        this.destroy(new StreamResetError(`peer reset stream ${this.id} with code ${code}`, { appCode: code }));
+        this._fail(new StreamResetError(`peer reset stream ${this.id} with code ${code}`, { appCode: code }));
         return;
       }
       const n = Math.floor(r / 2);

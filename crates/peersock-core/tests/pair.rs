@@ -258,3 +258,46 @@ fn garbage_is_dropped_without_state() {
     assert_eq!(b.ep.connection_count(), 0);
     assert!(b.ep.poll_event().is_none());
 }
+
+/// A bare quiche client that presents no certificate at all: the server must
+/// refuse it during the handshake (mutual authentication) and never report
+/// an `Incoming` peer.
+#[test]
+fn client_without_certificate_is_rejected() {
+    let mut b = node(2, 2000);
+    let mut ctx = boring::ssl::SslContextBuilder::new(boring::ssl::SslMethod::tls()).unwrap();
+    ctx.set_verify_algorithm_prefs(&[boring::ssl::SslSignatureAlgorithm::ED25519]).unwrap();
+    ctx.set_custom_verify_callback(boring::ssl::SslVerifyMode::PEER, |_| Ok(()));
+    let mut cfg = quiche::Config::with_boring_ssl_ctx_builder(quiche::PROTOCOL_VERSION, ctx).unwrap();
+    cfg.set_application_protos(&[peersock_core::ALPN]).unwrap();
+    cfg.set_max_idle_timeout(5000);
+    cfg.set_initial_max_data(1 << 20);
+    cfg.set_initial_max_streams_uni(4);
+    let me: SocketAddr = "127.0.0.1:1000".parse().unwrap();
+    let scid = quiche::ConnectionId::from_ref(&[7u8; 16]);
+    let mut q = quiche::connect(None, &scid, me, b.addr, &mut cfg).unwrap();
+    let mut buf = vec![0u8; 1500];
+    let start = Instant::now();
+    while !q.is_closed() && start.elapsed() < Duration::from_secs(5) {
+        while let Ok((n, info)) = q.send(&mut buf) {
+            let mut pkt = buf[..n].to_vec();
+            b.ep.recv(&mut pkt, me);
+            let _ = info;
+        }
+        while let Some((n, _)) = b.ep.poll_transmit(&mut buf) {
+            let _ = q.recv(&mut buf[..n], quiche::RecvInfo { from: b.addr, to: me });
+        }
+        while let Some(ev) = b.ep.poll_event() {
+            b.events.push(ev);
+        }
+        if q.peer_error().is_some() { break; }
+        std::thread::sleep(Duration::from_millis(2));
+        q.on_timeout();
+        b.ep.on_timeout();
+    }
+    let err = q.peer_error().expect("server must close the handshake");
+    assert!(!err.is_app);
+    // TLS alert certificate_required (116) as a QUIC crypto error.
+    assert_eq!(err.error_code, 0x100 + 116, "got 0x{:x}", err.error_code);
+    assert!(!b.events.iter().any(|e| matches!(e, Event::Incoming { .. })));
+}

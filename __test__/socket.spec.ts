@@ -376,3 +376,43 @@ test('non-QUIC datagrams reach the raw hook and sendRaw sends from the same port
   t.is(from.port, a.address().port);
   t.throws(() => a.sendRaw(Buffer.from([0x40]), 1, '127.0.0.1'), { instanceOf: InvalidArgumentError });
 });
+
+test('send errors (EMSGSIZE) hit only the connection to that address; others carry on', async (t) => {
+  let failPort = -1;
+  const inner = await UdpTransport.bind({ host: '127.0.0.1', port: 0 });
+  const failing: DatagramTransport = {
+    send: (data, port, address, done) => {
+      if (port === failPort) {
+        const e = Object.assign(new Error('send EMSGSIZE'), { code: 'EMSGSIZE', errno: -90 });
+        setImmediate(() => done(e));
+        return;
+      }
+      inner.send(data, port, address, done);
+    },
+    onDatagram: (h) => inner.onDatagram(h),
+    onError: (h) => inner.onError(h),
+    address: () => inner.address(),
+    close: () => inner.close(),
+  };
+  const a = await sock(t, '127.0.0.1', { transport: failing });
+  const b = await sock(t);
+  const c = await sock(t);
+  for (const p of [b, c]) p.on('connection', (k: PeerConnection) => k.on('stream', (s) => s.pipe(s)));
+  const toB = await a.connect(target(b));
+  const toC = await a.connect(target(c));
+  const errors: PeersockError[] = [];
+  const bErrors: PeersockError[] = [];
+  toC.on('error', (e: PeersockError) => errors.push(e));
+  toB.on('error', (e: PeersockError) => bErrors.push(e));
+  failPort = c.address().port;
+  toC.openStream().end('lost');
+  const s = toB.openStream();
+  s.end('still fine');
+  const chunks: Buffer[] = [];
+  for await (const d of s) chunks.push(d as Buffer);
+  t.is(Buffer.concat(chunks).toString(), 'still fine');
+  t.true(errors.length > 0);
+  t.true(errors.every((e) => e.code === 'ERR_PEERSOCK_SOCKET' && (e as { syscallCode?: string }).syscallCode === 'EMSGSIZE'));
+  t.is(toB.closeInfo, undefined);
+  t.is(bErrors.length, 0);
+});

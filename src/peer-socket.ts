@@ -437,8 +437,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
       }
       let off = 0;
       batch.inFlight = count;
-      const done = (err?: Error | null): void => {
-        if (err) this.#onSendError(err);
+      const done = (): void => {
         if (--batch.inFlight === 0 && this.#freeBatches.length < 8) this.#freeBatches.push(batch);
       };
       for (let i = 0; i < count; i++) {
@@ -455,18 +454,27 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
           dest = [a[0], a[1]];
           this.#addrCache.set(id, dest);
         }
-        this.#transport.send(batch.buf.subarray(off, off + len), dest[1], dest[0], done);
+        const [address, port] = dest;
+        this.#transport.send(batch.buf.subarray(off, off + len), port, address, (err) => {
+          if (err) this.#onSendError(err, address, port);
+          done();
+        });
         off += len;
       }
       if (count < BATCH_DATAGRAMS) return;
     }
   }
 
-  #onSendError(err: Error): void {
-    // A failed send is a lost packet: QUIC retransmits or times out. Report
-    // it without letting it reach uncaughtException.
-    if (this.listenerCount('error') > 0) {
-      this.emit('error', new SocketError(`send failed: ${err.message}`, { cause: err }));
+  /**
+   * A failed send (EMSGSIZE, ENETUNREACH, EINVAL…) is a lost packet: QUIC
+   * retransmits or times out. It is reported as 'error' on the connections
+   * to that address only (when they listen), never thrown.
+   */
+  #onSendError(err: Error, address: string, port: number): void {
+    const wrapped = new SocketError(`send to ${address}:${port} failed: ${err.message}`, { cause: err });
+    for (const c of this.#conns.values()) {
+      const r = c.remoteAddress;
+      if (r.port === port && r.address === address && c.listenerCount('error') > 0) c.emit('error', wrapped);
     }
   }
 

@@ -55,15 +55,21 @@ export class PeerStream extends Duplex {
   /** @internal Created by PeerConnection. */
   constructor(host: StreamHost, id: number, local: boolean) {
     const uni = (id & 2) !== 0;
-    super({ allowHalfOpen: true, readableHighWaterMark: 64 * 1024, writableHighWaterMark: 64 * 1024 });
+    // A unidirectional stream has only the initiator's write side. Declaring
+    // the missing side absent (rather than ending it) keeps `readable`/`writable`
+    // honest and lets the stream close once its one side is done.
+    super({
+      allowHalfOpen: true,
+      readable: !(uni && local),
+      writable: !(uni && !local),
+      readableHighWaterMark: 64 * 1024,
+      writableHighWaterMark: 64 * 1024,
+    });
     this.#host = host;
     this.id = id;
     this.local = local;
-    // A unidirectional stream has only the initiator's write side.
     this.#readDone = uni && local;
     this.#writeDone = uni && !local;
-    if (this.#readDone) this.push(null);
-    if (this.#writeDone) this.end();
   }
 
   /** Whether this is a unidirectional stream. */

@@ -407,17 +407,18 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     this.#kick();
   }
 
-  /** One turn: flush, drain events, repeat while handlers queue more; re-arm the timer. */
+  /** One turn: drain events, flush, repeat while handlers queue more; re-arm the timer. */
   #process(): void {
     this.#flushScheduled = false;
     if (this.#closedFlag) return;
+    // Events first, so replies written by handlers leave in the same packet
+    // as the ACK of the request; then flush; repeat while handlers queue more.
     for (let round = 0; round < 16; round++) {
-      this.#drain();
       const events = this.native.pollEvents(this.#dgramBuf);
-      if (events.length === 0) break;
       for (const ev of events) this.#dispatch(ev);
+      this.#drain();
+      if (events.length === 0) break;
     }
-    this.#drain();
     this.#arm();
   }
 

@@ -1,7 +1,7 @@
 //! One connection's state beside its quiche connection, and the scan that
 //! turns quiche's state changes into [`Event`]s.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,9 @@ use crate::identity::{key_from_certificate_der, FailureSlot, IdentityFailure, Pu
 /// messages; today one: "accepted" (a single byte then FIN).
 pub(crate) const CONTROL_STREAM: u64 = 3;
 pub(crate) const CONTROL_ACCEPTED: u8 = 1;
+
+/// A blocked writer is woken once this much (or all it wants) fits.
+const WAKE_MIN: usize = 1024;
 
 /// QUIC transport error CONNECTION_REFUSED, used for accept-hook refusals.
 pub(crate) const TRANSPORT_CONNECTION_REFUSED: u64 = 0x2;
@@ -49,8 +52,8 @@ pub(crate) struct Conn {
     pub handshake_deadline: Instant,
     pub keep_alive: Option<Duration>,
     pub last_send: Instant,
-    /// Streams whose writer waits for capacity.
-    pub want_writable: HashSet<u64>,
+    /// Streams whose writer waits for capacity, with how much it wants.
+    pub want_writable: HashMap<u64, usize>,
     /// Next locally initiated stream IDs.
     pub next_bidi: u64,
     pub next_uni: u64,
@@ -95,7 +98,7 @@ impl Conn {
             handshake_deadline: now + handshake_timeout,
             keep_alive,
             last_send: now,
-            want_writable: HashSet::new(),
+            want_writable: HashMap::new(),
             next_bidi,
             next_uni,
             cids: Vec::new(),
@@ -210,17 +213,34 @@ impl Conn {
             }
             events.push_back(Event::StreamReadable { conn, stream });
         }
+        // quiche marks stopped streams writable: that is how STOP_SENDING on
+        // a stream we are not writing to is noticed.
         while let Some(stream) = self.q.stream_writable_next() {
-            match self.q.stream_capacity(stream) {
-                Err(quiche::Error::StreamStopped(code)) => {
-                    self.want_writable.remove(&stream);
-                    events.push_back(Event::StreamStopped { conn, stream, code });
-                }
-                Ok(_) if self.want_writable.remove(&stream) => {
-                    events.push_back(Event::StreamWritable { conn, stream })
-                }
-                _ => {}
+            if let Err(quiche::Error::StreamStopped(code)) = self.q.stream_capacity(stream) {
+                self.want_writable.remove(&stream);
+                events.push_back(Event::StreamStopped { conn, stream, code });
             }
+        }
+        // Blocked writers are checked directly after every input (ACKs,
+        // MAX_DATA, MAX_STREAM_DATA all arrive as input), rather than trusting
+        // quiche's low-water-mark bookkeeping, which can miss a wake-up.
+        if !self.want_writable.is_empty() {
+            let q = &mut self.q;
+            self.want_writable.retain(|&stream, &mut want| match q.stream_capacity(stream) {
+                // Wake on a packet's worth even when less than wanted: the
+                // congestion window can stay below any larger threshold.
+                Ok(cap) if cap < want.min(WAKE_MIN) => true,
+                Err(quiche::Error::StreamStopped(code)) => {
+                    events.push_back(Event::StreamStopped { conn, stream, code });
+                    false
+                }
+                // Capacity is back, or the stream is gone: the writer retries
+                // and learns which.
+                _ => {
+                    events.push_back(Event::StreamWritable { conn, stream });
+                    false
+                }
+            });
         }
         while let Some(len) = self.q.dgram_recv_front_len() {
             let mut data = vec![0u8; len];

@@ -3,12 +3,14 @@
 //!
 //! Call order, on every input (a datagram or a timer):
 //! 1. [`Endpoint::recv`] each datagram (or [`Endpoint::on_timeout`]);
-//! 2. [`Endpoint::poll_transmit`] until it returns `None`, sending each;
-//! 3. re-arm one timer for [`Endpoint::timeout`];
-//! 4. [`Endpoint::poll_event`] until `None`, acting on each event.
+//! 2. [`Endpoint::poll_event`] until `None`, acting on each event;
+//! 3. [`Endpoint::poll_transmit`] until it returns `None`, sending each;
+//! 4. repeat 2–3 while step 2 produced events, then re-arm one timer for
+//!    [`Endpoint::timeout`].
 //!
-//! Calls the application makes in step 4 (stream writes, closes) queue
-//! more output, so the driver repeats 2–4 until both queues are empty.
+//! Draining events before transmitting lets replies the application writes
+//! in step 2 share a packet with the ACK of the request. Either order is
+//! correct; nothing is lost if the driver flushes first.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

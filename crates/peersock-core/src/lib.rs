@@ -3,10 +3,11 @@
 //!
 //! The crate opens no socket, spawns no thread and arms no timer. A driver
 //! (the Node binding, or a test) owns the I/O and calls, in this order:
-//! input ([`Endpoint::recv`] / [`Endpoint::on_timeout`]) → drain outgoing
-//! ([`Endpoint::poll_transmit`] until `None`) → re-arm one timer from
-//! [`Endpoint::timeout`] → drain [`Endpoint::poll_event`]. An early timer
-//! fire is a harmless no-op.
+//! input ([`Endpoint::recv`] / [`Endpoint::on_timeout`]) → drain
+//! [`Endpoint::poll_event`] and act on the events → drain outgoing
+//! ([`Endpoint::poll_transmit`] until `None`) → repeat while there were
+//! events → re-arm one timer from [`Endpoint::timeout`]. An early timer fire
+//! is a harmless no-op.
 //!
 //! Identity: each endpoint presents a self-signed certificate carrying its
 //! Ed25519 key; both sides must present one (mutual authentication). The

@@ -89,16 +89,12 @@ impl Endpoint {
         let r = match c.q.stream_send(stream, data, fin) {
             Ok(n) => {
                 if n < data.len() {
-                    let want = (data.len() - n).min(WRITABLE_LOW_WATER);
-                    let _ = c.q.stream_writable(stream, want);
-                    c.want_writable.insert(stream);
+                    c.want_writable.insert(stream, (data.len() - n).min(WRITABLE_LOW_WATER));
                 }
                 StreamWrite::Written(n)
             }
             Err(quiche::Error::Done) => {
-                let want = data.len().clamp(1, WRITABLE_LOW_WATER);
-                let _ = c.q.stream_writable(stream, want);
-                c.want_writable.insert(stream);
+                c.want_writable.insert(stream, data.len().clamp(1, WRITABLE_LOW_WATER));
                 StreamWrite::Written(0)
             }
             Err(quiche::Error::StreamStopped(code)) => StreamWrite::Stopped(code),

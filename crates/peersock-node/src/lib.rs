@@ -1,9 +1,10 @@
 //! napi-rs binding of peersock-core: conversions only.
 //!
 //! The boundary is coarse on purpose. JavaScript calls, per event-loop turn:
-//! `recv` once per received datagram → `flush` until it returns 0 (each call
-//! writes many datagrams into a JS-owned buffer) → `timeout` to re-arm its
-//! one timer → `pollEvents` until it returns an empty array. Buffers are
+//! `recv` once per received datagram → `pollEvents` (acting on them) →
+//! `flush` until it returns 0 (each call writes many datagrams into a
+//! JS-owned buffer) → again while there were events → `timeout` to re-arm
+//! its one timer. Buffers are
 //! always JavaScript's (`&mut [u8]`); this crate never creates an external
 //! buffer (Electron's V8 memory cage forbids them).
 

@@ -4,6 +4,7 @@
  * `call`; a child answers with `serve`. A child exits when its parent goes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
 
 /** A message handler of a child: takes the call's params, returns its result. */
 export type Handlers = Record<string, (params: any) => unknown>;
@@ -35,6 +36,7 @@ export async function spawnChild(file: string, args: string[] = [], nodeFlags: s
   const proc = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', file, ...args], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  const name = [path.basename(file), ...args].join(' ');
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   let nextId = 1;
   const failAll = (why: string): void => {
@@ -48,7 +50,7 @@ export async function spawnChild(file: string, args: string[] = [], nodeFlags: s
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           pending.delete(id);
-          reject(new Error(`${file} ${cmd}: no reply within ${timeoutMs} ms`));
+          reject(new Error(`${name} ${cmd}: no reply within ${timeoutMs} ms`));
         }, timeoutMs);
         pending.set(id, {
           resolve: (v) => (clearTimeout(timer), resolve(v as any)),
@@ -71,13 +73,13 @@ export async function spawnChild(file: string, args: string[] = [], nodeFlags: s
   live.add(child);
   proc.on('exit', (code, sig) => {
     live.delete(child);
-    failAll(`${file} exited (code ${code}, signal ${sig})`);
+    failAll(`${name} exited (code ${code}, signal ${sig})`);
   });
   proc.on('message', (m: Reply) => {
     const p = pending.get(m.id);
     if (p === undefined) return;
     pending.delete(m.id);
-    if (m.error !== undefined) p.reject(new Error(`${file}: ${m.error}`));
+    if (m.error !== undefined) p.reject(new Error(`${name}: ${m.error}`));
     else p.resolve(m.result);
   });
   await child.call('ping', undefined, 30_000);

@@ -1,0 +1,156 @@
+/**
+ * Bench client process: `client.ts <peersock|tls>`. Each command dials the
+ * given target from one client socket and runs one measurement: bulk,
+ * rr (64-byte ping-pong), conns (dial + tiny echo + close), idleOpen/idleClose.
+ */
+import type { Duplex } from 'node:stream';
+
+import type { Cert } from './cert';
+import { serve } from './ipc';
+import { BULK, ECHO, Reader, type BulkReport } from './protocol';
+import { percentile } from './stats';
+import { client, type Client, type ClientConn, type Kind, type Target } from './transports';
+
+const kind = process.argv[2] as Kind;
+let dialer: Client | undefined;
+const idle: ClientConn[] = [];
+
+function ready(): Client {
+  if (dialer === undefined) throw new Error('init first');
+  return dialer;
+}
+
+/** A writer blocked this long without 'drain' counts as stalled. */
+const STALL_MS = 2000;
+
+/** Resolves true on 'drain', false after `ms` without one. */
+function drained(s: Duplex, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const onDrain = (): void => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    const timer = setTimeout(() => {
+      s.off('drain', onDrain);
+      resolve(false);
+    }, ms);
+    s.once('drain', onDrain);
+  });
+}
+
+/** Rejects with `what` if `p` takes longer than `ms`. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(what)), ms);
+  });
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Writes `bytes` (or for at most `maxMs`) one way; returns what the server
+ * counted, or `stalled` (bytes accepted so far) if the writer was never woken.
+ */
+async function bulk(p: { target: Target; bytes: number; maxMs: number }): Promise<BulkReport | { stalled: number }> {
+  const conn = await ready().dial(p.target);
+  const s = conn.stream();
+  const reply = new Reader(s, true);
+  const chunk = Buffer.alloc(64 * 1024, 0x61);
+  const deadline = Date.now() + p.maxMs;
+  s.write(Buffer.from([BULK]));
+  for (let sent = 0; sent < p.bytes && Date.now() < deadline; sent += chunk.length) {
+    if (!s.write(chunk) && !(await drained(s, STALL_MS))) {
+      s.destroy();
+      await within(conn.close(), 5000, 'close after stall').catch(() => {});
+      return { stalled: sent };
+    }
+  }
+  s.end();
+  const report = JSON.parse((await within(reply.all(), 15_000, 'no bulk report within 15 s')).toString()) as BulkReport;
+  await conn.close();
+  return report;
+}
+
+/** Sequential `size`-byte request/reply on one stream for `ms`; latencies in µs. */
+async function rr(p: { target: Target; ms: number; size: number }): Promise<{ perSec: number; p50: number; p99: number; n: number }> {
+  const conn = await ready().dial(p.target);
+  const s = conn.stream();
+  const r = new Reader(s);
+  const msg = Buffer.alloc(p.size, 0x62);
+  s.write(Buffer.from([ECHO]));
+  for (let i = 0; i < 200; i++) {
+    s.write(msg);
+    await r.need(p.size);
+  }
+  const lat: number[] = [];
+  const start = process.hrtime.bigint();
+  const end = start + BigInt(p.ms) * 1_000_000n;
+  let now = start;
+  while (now < end) {
+    const t0 = now;
+    s.write(msg);
+    await r.need(p.size);
+    now = process.hrtime.bigint();
+    lat.push(Number(now - t0) / 1000);
+  }
+  s.end();
+  await conn.close();
+  const secs = Number(now - start) / 1e9;
+  lat.sort((a, b) => a - b);
+  return { perSec: lat.length / secs, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), n: lat.length };
+}
+
+/** Dial, echo 4 bytes on a stream, close; `concurrency` loops for `ms`. */
+async function conns(p: { target: Target; ms: number; concurrency: number }): Promise<{ perSec: number; n: number; errors: number; firstError?: string }> {
+  const c = ready();
+  const deadline = Date.now() + p.ms;
+  let n = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  const start = process.hrtime.bigint();
+  const worker = async (): Promise<void> => {
+    while (Date.now() < deadline) {
+      try {
+        const conn = await c.dial(p.target);
+        const s = conn.stream();
+        const r = new Reader(s);
+        s.write(Buffer.from([ECHO, 1, 2, 3, 4]));
+        await r.need(4);
+        await conn.close();
+        n++;
+      } catch (e) {
+        errors++;
+        firstError ??= String(e);
+        if (errors > 50) return;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: p.concurrency }, worker));
+  const secs = Number(process.hrtime.bigint() - start) / 1e9;
+  return { perSec: n / secs, n, errors, ...(firstError === undefined ? {} : { firstError }) };
+}
+
+serve({
+  async init(p: { cert: Cert }) {
+    dialer = await client(kind, p.cert);
+  },
+  bulk,
+  rr,
+  conns,
+  /** Opens `n` idle connections (no stream), `concurrency` dials at a time. */
+  async idleOpen(p: { target: Target; n: number; concurrency: number }) {
+    const c = ready();
+    let left = p.n;
+    const worker = async (): Promise<void> => {
+      while (left-- > 0) idle.push(await c.dial(p.target));
+    };
+    await Promise.all(Array.from({ length: p.concurrency }, worker));
+    return idle.length;
+  },
+  /** Closes every idle connection. */
+  async idleClose() {
+    const all = idle.splice(0);
+    await Promise.all(all.map((c) => c.close()));
+    return all.length;
+  },
+});

@@ -1,0 +1,30 @@
+/**
+ * Bench server process: `server.ts <peersock|tls>`. Commands: listen {cert}
+ * → Target, count → open connections, rss → resident set size in bytes
+ * (after gc when run with --expose-gc).
+ */
+import type { Cert } from './cert';
+import { serve } from './ipc';
+import { listen, type Kind, type Server } from './transports';
+
+const kind = process.argv[2] as Kind;
+let server: Server | undefined;
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+serve({
+  async listen(p: { cert: Cert }) {
+    server = await listen(kind, p.cert);
+    return server.target;
+  },
+  count: () => server?.count() ?? 0,
+  async rss() {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    for (let i = 0; i < 3; i++) {
+      gc?.();
+      await tick();
+    }
+    return process.memoryUsage().rss;
+  },
+  close: () => server?.close(),
+});

@@ -1,0 +1,135 @@
+/**
+ * The two transports under test behind one small interface, so the client
+ * and server scripts run the same figures over peersock and node:tls.
+ * node:tls uses TLS 1.3 with mutual certificate auth (peersock's handshake
+ * also proves both sides' keys), Nagle off.
+ */
+import { once } from 'node:events';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
+
+import { PeerSocket, type PeerConnection } from '../src/index';
+import type { Cert } from './cert';
+import { serveStream } from './protocol';
+
+/** Transport names. */
+export type Kind = 'peersock' | 'tls';
+
+/** Where a client dials: a loopback port and, for peersock, the server key (hex). */
+export interface Target {
+  host: string;
+  port: number;
+  key?: string;
+}
+
+/** A listening server that runs `serveStream` on each stream. */
+export interface Server {
+  target: Target;
+  /** Connections currently open. */
+  count(): number;
+  close(): Promise<void>;
+}
+
+/** One dialed connection. */
+export interface ClientConn {
+  /** A fresh stream (peersock) or the socket itself (tls: call once). */
+  stream(): Duplex;
+  /** Graceful close, resolved once the transport reports it closed. */
+  close(): Promise<void>;
+}
+
+/** A dialer bound once and reused for every connection. */
+export interface Client {
+  dial(t: Target): Promise<ClientConn>;
+  close(): Promise<void>;
+}
+
+const noop = (): void => {};
+const HOST = '127.0.0.1';
+
+/** Starts a server of `kind` on loopback port 0. */
+export async function listen(kind: Kind, cert: Cert): Promise<Server> {
+  if (kind === 'peersock') {
+    const sock = await PeerSocket.bind({ host: HOST, port: 0 });
+    sock.on('error', noop);
+    sock.on('connection', (conn: PeerConnection) => {
+      conn.on('error', noop);
+      conn.on('stream', serveStream);
+    });
+    return {
+      target: { host: HOST, port: sock.address().port, key: Buffer.from(sock.publicKey).toString('hex') },
+      count: () => sock.connections.length,
+      close: () => sock.close(),
+    };
+  }
+  const open = new Set<tls.TLSSocket>();
+  const srv = tls.createServer(
+    { key: cert.key, cert: cert.cert, ca: [cert.cert], requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' },
+    (s) => {
+      s.setNoDelay(true);
+      open.add(s);
+      s.on('close', () => open.delete(s));
+      serveStream(s);
+    },
+  );
+  srv.on('tlsClientError', noop);
+  srv.listen(0, HOST, 1024);
+  await once(srv, 'listening');
+  const addr = srv.address();
+  if (addr === null || typeof addr === 'string') throw new Error('no TCP address');
+  return {
+    target: { host: HOST, port: addr.port },
+    count: () => open.size,
+    close: async () => {
+      for (const s of open) s.destroy();
+      await new Promise((r) => srv.close(r));
+    },
+  };
+}
+
+/** Makes a client of `kind`. */
+export async function client(kind: Kind, cert: Cert): Promise<Client> {
+  if (kind === 'peersock') {
+    const sock = await PeerSocket.bind({ host: HOST, port: 0 });
+    sock.on('error', noop);
+    return {
+      async dial(t) {
+        const conn = await sock.connect({ publicKey: new Uint8Array(Buffer.from(t.key ?? '', 'hex')), host: t.host, port: t.port });
+        conn.on('error', noop);
+        return {
+          stream: () => conn.openStream(),
+          close: async () => {
+            await conn.close();
+          },
+        };
+      },
+      close: () => sock.close(),
+    };
+  }
+  // One context for every dial, as a real client would keep (building it per dial costs ~1 ms).
+  const secureContext = tls.createSecureContext({ key: cert.key, cert: cert.cert, ca: [cert.cert], minVersion: 'TLSv1.3' });
+  return {
+    async dial(t) {
+      const s = tls.connect({
+        host: t.host,
+        port: t.port,
+        secureContext,
+        checkServerIdentity: () => undefined, // pinned by `ca`; the cert has no IP SAN
+      });
+      s.on('error', noop);
+      await once(s, 'secureConnect');
+      s.setNoDelay(true);
+      return {
+        stream: () => s,
+        close: async () => {
+          if (s.destroyed) return;
+          const closed = once(s, 'close');
+          s.resume(); // the peer's FIN must be read for 'close' to come
+          s.end();
+          await closed;
+        },
+      };
+    },
+    close: async () => {},
+  };
+}

@@ -7,7 +7,7 @@
  * the consumer asks for data: a paused reader leaves bytes in quiche, whose
  * flow control then holds the peer back.
  */
-import { Duplex } from 'node:stream';
+import { Duplex, type DuplexOptions } from 'node:stream';
 
 import { ClosedError, PeersockError, StreamResetError, StreamStoppedError, errorFromNative } from './errors';
 import type { NativeEndpoint } from './native';
@@ -58,13 +58,15 @@ export class PeerStream extends Duplex {
     // A unidirectional stream has only the initiator's write side. Declaring
     // the missing side absent (rather than ending it) keeps `readable`/`writable`
     // honest and lets the stream close once its one side is done.
-    super({
+    // (`readable`/`writable` are Duplex options @types/node 20 does not declare.)
+    const opts: DuplexOptions & { readable: boolean; writable: boolean } = {
       allowHalfOpen: true,
       readable: !(uni && local),
       writable: !(uni && !local),
       readableHighWaterMark: 64 * 1024,
       writableHighWaterMark: 64 * 1024,
-    });
+    };
+    super(opts);
     this.#host = host;
     this.id = id;
     this.local = local;

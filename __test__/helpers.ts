@@ -10,6 +10,7 @@ import type { ExecutionContext } from 'ava';
 import type { PeerConnection } from '../src/connection';
 import { PeerSocket, type BindOptions } from '../src/peer-socket';
 import type { PeerStream } from '../src/stream';
+import { UdpTransport, type DatagramTransport } from '../src/transport';
 
 /** Loopback addresses a test can run on. */
 export type Loopback = '127.0.0.1' | '::1';
@@ -56,6 +57,25 @@ export async function pair(t: ExecutionContext, opts: PairOptions = {}): Promise
   const connAB = await b.connect({ publicKey: a.publicKey, host: address, port });
   const [connBA] = await accepted;
   return { a, b, connAB, connBA };
+}
+
+/**
+ * A real UDP transport on `host` whose outgoing datagrams are dropped while
+ * `drop(data, port, address)` returns true. Pass it as `transport` to
+ * `createSocket`/`pair` (e.g. `pair(t, { b: { transport } })`) to cause loss.
+ */
+export async function lossyTransport(
+  host: Loopback,
+  drop: (data: Uint8Array, port: number, address: string) => boolean,
+): Promise<DatagramTransport> {
+  const udp = await UdpTransport.bind({ host, port: 0 });
+  return {
+    send: (data, port, address, done) => (drop(data, port, address) ? done() : udp.send(data, port, address, done)),
+    onDatagram: (handler) => udp.onDatagram(handler),
+    onError: (handler) => udp.onError(handler),
+    address: () => udp.address(),
+    close: () => udp.close(),
+  };
 }
 
 /** Resolves with the next stream the peer opens on `conn`. */

@@ -79,8 +79,11 @@ export declare class NativeEndpoint {
    * "write" sends RESET_STREAM.
    */
   streamShutdown(conn: number, stream: number, direction: string, code: number): void
-  /** Queues an unreliable datagram; false when the queue was full. */
-  sendDatagram(conn: number, data: Uint8Array): boolean
+  /**
+   * Queues an unreliable datagram, prefixed with a one-byte channel tag;
+   * false when the queue was full.
+   */
+  sendDatagram(conn: number, channel: number, data: Uint8Array): boolean
   /** Largest datagram payload that fits now (0 if none). */
   maxDatagramSize(conn: number): number
   /**

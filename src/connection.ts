@@ -20,7 +20,7 @@ import {
   errorFromNative,
 } from './errors';
 import type { NativeEndpoint, NativeEvent } from './native';
-import { PeerStream, type StreamHost, type StreamOptions } from './stream';
+import { CHANNEL_APP, CHANNEL_MESSAGES, PeerStream, type StreamHost, type StreamOptions } from './stream';
 import type { AddressInfo } from './transport';
 
 /** How a connection ended. */
@@ -60,6 +60,10 @@ export interface ConnectionHost {
   readonly scratch: Buffer;
   kick(): void;
   connectionClosed(handle: number): void;
+  /** A peer stream on the messages channel (the dispatch layer's). */
+  messageStream(conn: PeerConnection, stream: PeerStream): boolean;
+  /** A datagram on the messages channel. */
+  messageDatagram(conn: PeerConnection, data: Uint8Array): void;
 }
 
 export function hexToKey(hex: string): Uint8Array {
@@ -123,8 +127,9 @@ export class PeerConnection extends EventEmitter implements StreamHost {
   #remoteAddress: AddressInfo;
   readonly #host: ConnectionHost;
   readonly #streams = new Map<number, PeerStream>();
-  #maxRemoteBidi = -1;
-  #maxRemoteUni = -1;
+  /** Lowest peer stream ID of each kind not yet opened (bidi, uni). */
+  #nextRemoteBidi: number;
+  #nextRemoteUni: number;
   #closeInfo: CloseInfo | undefined;
   #resolveClosed!: (info: CloseInfo) => void;
   #closing = false;
@@ -137,6 +142,10 @@ export class PeerConnection extends EventEmitter implements StreamHost {
     this.remotePublicKey = remotePublicKey;
     this.#remoteAddress = remoteAddress;
     this.isClient = isClient;
+    // Peer-initiated IDs: the server's are odd (1, 3 then 5…), the client's even.
+    this.#nextRemoteBidi = isClient ? 1 : 0;
+    // The server's first unidirectional stream (3) is peersock's control stream.
+    this.#nextRemoteUni = isClient ? 7 : 2;
     this.closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
@@ -174,14 +183,19 @@ export class PeerConnection extends EventEmitter implements StreamHost {
 
   /** Opens a stream; bidirectional unless `unidirectional` is set. */
   openStream(opts: StreamOptions = {}): PeerStream {
+    return this._openChannelStream(CHANNEL_APP, opts.unidirectional === true);
+  }
+
+  /** @internal Opens a stream on a channel (the dispatch layer uses 1). */
+  _openChannelStream(channel: number, unidirectional: boolean): PeerStream {
     this.#assertOpen();
     let id: number;
     try {
-      id = this.#host.native.openStream(this.handle, opts.unidirectional !== true);
+      id = this.#host.native.openStream(this.handle, !unidirectional);
     } catch (e) {
       throw errorFromNative(e);
     }
-    const s = new PeerStream(this, id, true);
+    const s = new PeerStream(this, id, true, channel);
     this.#streams.set(id, s);
     this.#host.kick();
     return s;
@@ -191,7 +205,8 @@ export class PeerConnection extends EventEmitter implements StreamHost {
   get maxDatagramSize(): number {
     if (this.#closeInfo !== undefined) return 0;
     try {
-      return this.#host.native.maxDatagramSize(this.handle);
+      // One byte goes to the channel tag.
+      return Math.max(0, this.#host.native.maxDatagramSize(this.handle) - 1);
     } catch {
       return 0;
     }
@@ -203,9 +218,14 @@ export class PeerConnection extends EventEmitter implements StreamHost {
    */
   sendDatagram(data: Uint8Array): boolean {
     if (!(data instanceof Uint8Array)) throw new InvalidArgumentError('datagram must be a Uint8Array');
+    return this._sendChannelDatagram(CHANNEL_APP, data);
+  }
+
+  /** @internal Sends a datagram tagged with a channel. */
+  _sendChannelDatagram(channel: number, data: Uint8Array): boolean {
     this.#assertOpen();
     try {
-      const queued = this.#host.native.sendDatagram(this.handle, data);
+      const queued = this.#host.native.sendDatagram(this.handle, channel, data);
       this.#host.kick();
       return queued;
     } catch (e) {
@@ -281,8 +301,11 @@ export class PeerConnection extends EventEmitter implements StreamHost {
         break;
       case 'datagram': {
         const off = ev.offset ?? 0;
-        const bytes = new Uint8Array(dgram.subarray(off, off + (ev.length ?? 0)));
-        this.emit('datagram', bytes);
+        const len = ev.length ?? 0;
+        if (len === 0) break;
+        const bytes = new Uint8Array(dgram.subarray(off + 1, off + len));
+        if (dgram[off] === CHANNEL_APP) this.emit('datagram', bytes);
+        else if (dgram[off] === CHANNEL_MESSAGES) this.#host.messageDatagram(this, bytes);
         break;
       }
       case 'path':
@@ -301,26 +324,34 @@ export class PeerConnection extends EventEmitter implements StreamHost {
     }
   }
 
-  /** Finds or creates (for a new peer-initiated ID) the stream. */
+  /**
+   * Finds the stream, or opens it and every lower peer stream of its kind
+   * (QUIC opens streams implicitly in order, though their first bytes may
+   * arrive in any order). IDs below the mark are closed: ignored.
+   */
   #streamFor(id: number): PeerStream | undefined {
     const s = this.#streams.get(id);
     if (s !== undefined) return s;
     const remoteInitiated = (id & 1) !== (this.isClient ? 0 : 1);
-    if (!remoteInitiated || this.#closeInfo !== undefined) return undefined;
-    // IDs of a kind only grow: an old ID is a stream already done with.
+    if (!remoteInitiated || this.#closeInfo !== undefined || id < 0) return undefined;
     const uni = (id & 2) !== 0;
-    if (uni ? id <= this.#maxRemoteUni : id <= this.#maxRemoteBidi) return undefined;
-    if (uni) this.#maxRemoteUni = id;
-    else this.#maxRemoteBidi = id;
-    const created = new PeerStream(this, id, false);
-    this.#streams.set(id, created);
-    if (this.listenerCount('stream') === 0) {
-      // Nobody takes streams: refuse it rather than buffer it forever.
-      created.destroy();
-      return undefined;
+    const next = uni ? this.#nextRemoteUni : this.#nextRemoteBidi;
+    if (id < next) return undefined;
+    for (let k = next; k <= id; k += 4) this.#streams.set(k, new PeerStream(this, k, false));
+    if (uni) this.#nextRemoteUni = id + 4;
+    else this.#nextRemoteBidi = id + 4;
+    return this.#streams.get(id);
+  }
+
+  /** @internal A peer stream said which channel it is for. */
+  streamChannel(stream: PeerStream, channel: number): void {
+    if (channel === CHANNEL_APP && this.listenerCount('stream') > 0) {
+      this.emit('stream', stream);
+      return;
     }
-    this.emit('stream', created);
-    return created;
+    if (channel === CHANNEL_MESSAGES && this.#host.messageStream(this, stream)) return;
+    // Nobody takes it: refuse it rather than buffer it forever.
+    stream.destroy();
   }
 
   /** @internal The connection ended (native event or destroy). */

@@ -8,6 +8,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 
 import { PeerConnection, closeInfoFromEvent, hexToKey, type ConnectionHost } from './connection';
+import type { PeerStream } from './stream';
 import {
   AbortError,
   ClosedError,
@@ -74,6 +75,12 @@ export interface ConnectOptions {
   timeout?: number;
   /** Abort the dial. */
   signal?: AbortSignal;
+}
+
+/** What the dispatch layer installs to receive messages-channel traffic. */
+export interface MessageSink {
+  stream(conn: PeerConnection, stream: PeerStream): void;
+  datagram(conn: PeerConnection, data: Uint8Array): void;
 }
 
 interface PendingDial {
@@ -158,6 +165,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
   #closing: Promise<void> | undefined;
+  #messageSink: MessageSink | undefined;
   #closedFlag = false;
   #resolveClosed!: () => void;
   readonly #onImmediate = (): void => this.#process();
@@ -383,6 +391,27 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
   /** @internal */
   connectionClosed(handle: number): void {
     this.#conns.delete(handle);
+  }
+
+  /** @internal The dispatch layer's hook; one per socket. */
+  get _messageSink(): MessageSink | undefined {
+    return this.#messageSink;
+  }
+
+  set _messageSink(sink: MessageSink | undefined) {
+    this.#messageSink = sink;
+  }
+
+  /** @internal */
+  messageStream(conn: PeerConnection, stream: PeerStream): boolean {
+    if (this.#messageSink === undefined) return false;
+    this.#messageSink.stream(conn, stream);
+    return true;
+  }
+
+  /** @internal */
+  messageDatagram(conn: PeerConnection, data: Uint8Array): void {
+    this.#messageSink?.datagram(conn, data);
   }
 
   #kick(): void {

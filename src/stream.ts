@@ -24,7 +24,16 @@ export interface StreamHost {
   readonly scratch: Buffer;
   /** Forget the stream. */
   streamClosed(id: number): void;
+  /** A peer-initiated stream announced its channel (its first byte). */
+  streamChannel(stream: PeerStream, channel: number): void;
 }
+
+/**
+ * Every stream starts with one channel byte, so subsystems can share a
+ * connection: 0 is the application's (`openStream`), 1 the dispatch layer's.
+ */
+export const CHANNEL_APP = 0;
+export const CHANNEL_MESSAGES = 1;
 
 /** Options of `openStream`. */
 export interface StreamOptions {
@@ -51,9 +60,13 @@ export class PeerStream extends Duplex {
   #writeDone: boolean;
   #pending: { chunk: Uint8Array; cb: (err?: Error | null) => void } | null = null;
   #gone = false;
+  /** Local streams: the channel byte still to send before the first data. */
+  #header: Uint8Array | null;
+  /** Remote streams: whether the channel byte has been read. */
+  #channelKnown: boolean;
 
-  /** @internal Created by PeerConnection. */
-  constructor(host: StreamHost, id: number, local: boolean) {
+  /** @internal Created by PeerConnection; `channel` for local streams only. */
+  constructor(host: StreamHost, id: number, local: boolean, channel = CHANNEL_APP) {
     const uni = (id & 2) !== 0;
     // A unidirectional stream has only the initiator's write side. Declaring
     // the missing side absent (rather than ending it) keeps `readable`/`writable`
@@ -72,6 +85,8 @@ export class PeerStream extends Duplex {
     this.local = local;
     this.#readDone = uni && local;
     this.#writeDone = uni && !local;
+    this.#header = local ? Uint8Array.of(channel) : null;
+    this.#channelKnown = local;
   }
 
   /** Whether this is a unidirectional stream. */
@@ -86,7 +101,34 @@ export class PeerStream extends Duplex {
 
   /** @internal Data, FIN or a reset arrived. */
   _onReadable(): void {
-    if (this.#readWanted) this._pull();
+    if (!this.#channelKnown) this.#readChannel();
+    else if (this.#readWanted) this._pull();
+  }
+
+  /** Reads the peer's channel byte, then hands the stream to its owner. */
+  #readChannel(): void {
+    const host = this.#host;
+    let r: number;
+    try {
+      r = host.native.streamRecv(host.handle, this.id, host.scratch.subarray(0, 1));
+    } catch {
+      this.destroy();
+      return;
+    }
+    if (r === -1) return;
+    host.kick();
+    if (r === -2 || r < 2) {
+      // Reset or finished before saying what it is for: nothing to deliver.
+      this.#readDone = true;
+      this.destroy();
+      return;
+    }
+    this.#channelKnown = true;
+    if (r % 2 === 1) {
+      this.#readDone = true;
+      this.push(null);
+    }
+    host.streamChannel(this, host.scratch[0]!);
   }
 
   /** @internal Send capacity is back. */
@@ -157,6 +199,10 @@ export class PeerStream extends Duplex {
 
   #send(chunk: Uint8Array, cb: (err?: Error | null) => void): void {
     const host = this.#host;
+    if (this.#header !== null) {
+      chunk = Buffer.concat([this.#header, chunk]);
+      this.#header = null;
+    }
     if (this.#gone) {
       cb(new ClosedError('connection is closed'));
       return;
@@ -184,6 +230,11 @@ export class PeerStream extends Duplex {
   override _final(cb: (err?: Error | null) => void): void {
     if (this.#writeDone) {
       cb();
+      return;
+    }
+    if (this.#header !== null) {
+      // Nothing was written: the channel byte still goes first.
+      this.#send(new Uint8Array(0), (err) => (err ? cb(err) : this._final(cb)));
       return;
     }
     const host = this.#host;

@@ -241,10 +241,21 @@ impl NativeEndpoint {
         self.ep.stream_shutdown(conn, stream as u64, dir, to_code(code)?).map_err(core_err)
     }
 
-    /// Queues an unreliable datagram; false when the queue was full.
+    /// Queues an unreliable datagram, prefixed with a one-byte channel tag;
+    /// false when the queue was full.
     #[napi]
-    pub fn send_datagram(&mut self, conn: u32, data: &[u8]) -> Result<bool, String> {
-        self.ep.send_datagram(conn, data).map_err(core_err)
+    pub fn send_datagram(&mut self, conn: u32, channel: u32, data: &[u8]) -> Result<bool, String> {
+        let tag = u8::try_from(channel).map_err(|_| invalid("channel must be 0..255"))?;
+        let mut tagged = Vec::with_capacity(data.len() + 1);
+        tagged.push(tag);
+        tagged.extend_from_slice(data);
+        self.ep.send_datagram(conn, &tagged).map_err(|e| match e {
+            // Report the limit for the caller's payload, without the tag.
+            peersock_core::Error::DatagramTooLarge { max } => {
+                core_err(peersock_core::Error::DatagramTooLarge { max: max.saturating_sub(1) })
+            }
+            e => core_err(e),
+        })
     }
 
     /// Largest datagram payload that fits now (0 if none).

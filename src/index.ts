@@ -13,3 +13,9 @@ export type { AddressInfo, DatagramHandler, DatagramTransport, UdpTransportOptio
 export { keyPair, encodeKey, decodeKey, keysEqual, parseDialString } from './keys';
 export type { KeyPair } from './keys';
 export * from './errors';
+export { Dispatcher } from './messages/dispatcher';
+export type { DispatcherOptions, DispatcherStats, Handler, Peer, RequestOptions, SendOptions } from './messages/dispatcher';
+export { Conversation } from './messages/conversation';
+export type { MessageContext } from './messages/conversation';
+export type { RawMessage, TypeLike } from './messages/types';
+export { ConversationEndedError, DecodeError, MessageTooLargeError, NoHandlerError, RemoteError, RequestTimeoutError } from './messages/errors';

@@ -32,6 +32,9 @@ export namespace peersock {
 
             /** Envelope control */
             control?: (peersock.messages.Control|null);
+
+            /** Envelope oneway */
+            oneway?: (boolean|null);
         }
 
         /** Represents an Envelope. */
@@ -66,6 +69,9 @@ export namespace peersock {
 
             /** Envelope control. */
             public control: peersock.messages.Control;
+
+            /** Envelope oneway. */
+            public oneway: boolean;
 
             /**
              * Creates a new Envelope instance using the specified properties.

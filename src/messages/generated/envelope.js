@@ -41,6 +41,7 @@ $root.peersock = (function() {
              * @property {Uint8Array|null} [payload] Envelope payload
              * @property {peersock.messages.IRemoteError|null} [error] Envelope error
              * @property {peersock.messages.Control|null} [control] Envelope control
+             * @property {boolean|null} [oneway] Envelope oneway
              */
 
             /**
@@ -123,6 +124,14 @@ $root.peersock = (function() {
             Envelope.prototype.control = 0;
 
             /**
+             * Envelope oneway.
+             * @member {boolean} oneway
+             * @memberof peersock.messages.Envelope
+             * @instance
+             */
+            Envelope.prototype.oneway = false;
+
+            /**
              * Creates a new Envelope instance using the specified properties.
              * @function create
              * @memberof peersock.messages.Envelope
@@ -166,6 +175,8 @@ $root.peersock = (function() {
                     $root.peersock.messages.RemoteError.encode(m.error, w.uint32(58).fork(), q + 1).ldelim();
                 if (m.control != null && Object.hasOwnProperty.call(m, "control"))
                     w.uint32(64).int32(m.control);
+                if (m.oneway != null && Object.hasOwnProperty.call(m, "oneway"))
+                    w.uint32(72).bool(m.oneway);
                 return w;
             };
 
@@ -233,6 +244,10 @@ $root.peersock = (function() {
                         }
                     case 8: {
                             m.control = r.int32();
+                            break;
+                        }
+                    case 9: {
+                            m.oneway = r.bool();
                             break;
                         }
                     default:

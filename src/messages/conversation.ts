@@ -1,0 +1,268 @@
+/**
+ * Conversation: a long-lived exchange (in-regards-to) on its own QUIC
+ * stream, so each has its own flow control and a stalled one never delays
+ * another. Both sides see the other's messages in order.
+ */
+import { EventEmitter } from 'node:events';
+
+import type { PeerConnection } from '../connection';
+import { ClosedError, PeersockError } from '../errors';
+import type { PeerStream } from '../stream';
+import { ConversationEndedError, RemoteError } from './errors';
+import { FrameReader, frame } from './framing';
+import type { peersock } from './generated/envelope';
+import { Control, Envelope } from './router';
+
+/** What a message handler learns about the message. */
+export interface MessageContext {
+  /** The sender's public key. */
+  remotePublicKey: Uint8Array;
+  /** The connection it came over. */
+  connection: PeerConnection;
+  /** The message's id (unique per sender and connection). */
+  id: number;
+  /** The request it answers (0: none). */
+  inReplyTo: number;
+  /** Its conversation (0: none). */
+  inRegardsTo: number;
+  /** Its type name. */
+  type: string;
+  /** The dispatcher protocol. */
+  protocol: string;
+}
+
+/** What a Conversation needs from its Dispatcher. */
+export interface ConversationHost {
+  readonly protocol: string;
+  nextId(conn: PeerConnection): number;
+  encode(msg: unknown, type?: string): { type: string; payload: Uint8Array };
+  decode(type: string, payload: Uint8Array): unknown;
+}
+
+/** A conversation's connection, stream, frame reader and id. */
+export interface ConversationLink {
+  conn: PeerConnection;
+  stream: PeerStream;
+  reader: FrameReader;
+  id: number;
+}
+
+/** Buffered messages above which the stream stops reading (back-pressure). */
+const HIGH_WATER = 64;
+
+/**
+ * One side of a conversation. Events: 'message' (msg, ctx), 'end', 'error'.
+ * Also an async iterable of messages, one at a time.
+ */
+export class Conversation extends EventEmitter {
+  readonly #host: ConversationHost;
+  #id = 0;
+  #conn: PeerConnection | undefined;
+  #stream: PeerStream | undefined;
+  #ready: Promise<void>;
+  #opened: boolean;
+  #queue: Array<{ msg: unknown; ctx: MessageContext }> = [];
+  #wake: (() => void) | undefined;
+  #ended = false;
+  #error: PeersockError | undefined;
+  #endSent = false;
+
+  /**
+   * @internal `link` is the stream (the accepting side has it at once) or a
+   * promise of it (the opening side may have to dial first).
+   */
+  constructor(host: ConversationHost, link: ConversationLink | Promise<ConversationLink>, opened: boolean) {
+    super();
+    this.#host = host;
+    this.#opened = opened;
+    if (link instanceof Promise) {
+      this.#ready = link.then((l) => this.#attach(l));
+      this.#ready.catch((e: unknown) => this.#fail(e instanceof PeersockError ? e : new ClosedError(String(e))));
+    } else {
+      this.#attach(link);
+      this.#ready = Promise.resolve();
+    }
+  }
+
+  /** The conversation id (the id of its first message); 0 until connected. */
+  get id(): number {
+    return this.#id;
+  }
+
+  /** The connection, once known. */
+  get connection(): PeerConnection | undefined {
+    return this.#conn;
+  }
+
+  /** The peer's key, once connected. */
+  get remotePublicKey(): Uint8Array | undefined {
+    return this.#conn?.remotePublicKey;
+  }
+
+  /** Whether the conversation is over (either side ended it, or it failed). */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  #attach({ conn, stream, reader, id }: ConversationLink): void {
+    this.#conn = conn;
+    this.#stream = stream;
+    this.#id = id;
+    stream.on('data', (chunk: Buffer) => {
+      let frames: Buffer[];
+      try {
+        frames = reader.push(chunk);
+      } catch (e) {
+        this.#fail(e as PeersockError);
+        stream.destroy();
+        return;
+      }
+      this._frames(frames);
+    });
+    stream.on('end', () => this.#finish());
+    stream.on('error', (e: Error) => this.#fail(e instanceof PeersockError ? e : new ClosedError(e.message)));
+    stream.on('close', () => {
+      if (!this.#ended) this.#fail(stream.closeError ?? new ConversationEndedError('conversation stream closed'));
+    });
+    void conn.closed.then((info) => {
+      if (!this.#ended) this.#fail(new ConversationEndedError('connection closed', { cause: info.error }));
+    });
+    stream.resume();
+  }
+
+  /** @internal Frames read by the router before the conversation existed, or from the stream. */
+  _frames(frames: Buffer[]): void {
+    for (const f of frames) {
+      let env: peersock.messages.Envelope;
+      try {
+        env = Envelope.decode(f);
+      } catch {
+        this.#fail(new PeersockError('ERR_PEERSOCK_DECODE', 'malformed envelope in conversation'));
+        this.#stream?.destroy();
+        return;
+      }
+      this._deliver(env);
+    }
+  }
+
+  /** @internal One envelope of this conversation. */
+  _deliver(env: peersock.messages.Envelope): void {
+    if (this.#ended) return;
+    if (env.control === Control.END) {
+      if (env.error) this.#fail(new RemoteError(env.error.code ?? "", env.error.message ?? ""));
+      else this.#finish();
+      return;
+    }
+    let msg: unknown;
+    try {
+      msg = this.#host.decode(env.type, env.payload);
+    } catch (e) {
+      this.#emitError(e as PeersockError);
+      return;
+    }
+    const ctx: MessageContext = {
+      remotePublicKey: this.#conn!.remotePublicKey,
+      connection: this.#conn!,
+      id: env.id,
+      inReplyTo: env.inReplyTo,
+      inRegardsTo: env.inRegardsTo,
+      type: env.type,
+      protocol: env.protocol,
+    };
+    if (this.listenerCount('message') > 0) {
+      this.emit('message', msg, ctx);
+      return;
+    }
+    this.#queue.push({ msg, ctx });
+    if (this.#queue.length >= HIGH_WATER) this.#stream?.pause();
+    this.#wake?.();
+  }
+
+  /**
+   * Sends a message of the conversation. Resolves once QUIC took it; waits
+   * while the peer is not reading (per-conversation back-pressure).
+   */
+  async send(msg: unknown, opts: { type?: string } = {}): Promise<void> {
+    if (this.#ended || this.#endSent) throw this.#error ?? new ConversationEndedError();
+    const { type, payload } = this.#host.encode(msg, opts.type);
+    await this.#ready;
+    if (this.#ended) throw this.#error ?? new ConversationEndedError();
+    const conn = this.#conn!;
+    const env = Envelope.encode({
+      id: this.#opened ? this.#host.nextId(conn) : this.#id,
+      protocol: this.#host.protocol,
+      type,
+      inRegardsTo: this.#id,
+      payload,
+      control: this.#opened ? Control.NONE : Control.OPEN,
+    }).finish();
+    this.#opened = true;
+    await this.#write(frame(env));
+  }
+
+  #write(bytes: Buffer): Promise<void> {
+    const s = this.#stream!;
+    return new Promise((resolve, reject) => {
+      const ok = s.write(bytes, (err) => {
+        if (err) reject(err instanceof PeersockError ? err : new ClosedError(err.message));
+      });
+      if (ok) resolve();
+      else s.once('drain', resolve);
+    });
+  }
+
+  /** Ends the conversation for both sides (graceful). Idempotent. */
+  async end(): Promise<void> {
+    if (this.#endSent || this.#ended) return;
+    this.#endSent = true;
+    await this.#ready.catch(() => {});
+    const s = this.#stream;
+    if (s === undefined || s.destroyed) return;
+    if (this.#opened) {
+      s.end(frame(Envelope.encode({ id: this.#host.nextId(this.#conn!), protocol: this.#host.protocol, inRegardsTo: this.#id, control: Control.END }).finish()));
+    } else s.end();
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#wake?.();
+    this.emit('end');
+    if (!this.#endSent) void this.end();
+  }
+
+  #fail(err: PeersockError): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#error = err;
+    this.#wake?.();
+    this.#emitError(err);
+    this.emit('end');
+    this.#stream?.destroy();
+  }
+
+  #emitError(err: PeersockError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  /** Messages in order, one at a time; ends when the conversation ends. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<unknown, void, undefined> {
+    for (;;) {
+      const next = this.#queue.shift();
+      if (next !== undefined) {
+        if (this.#queue.length < HIGH_WATER / 2) this.#stream?.resume();
+        yield next.msg;
+        continue;
+      }
+      if (this.#ended) {
+        if (this.#error !== undefined && !(this.#error instanceof ConversationEndedError && this.#endSent)) throw this.#error;
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+      this.#wake = undefined;
+    }
+  }
+}

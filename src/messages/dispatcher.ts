@@ -1,0 +1,335 @@
+/**
+ * Dispatcher: typed message handlers, request/reply, one-way sends and
+ * conversations for one protocol on a PeerSocket. Several dispatchers
+ * (protocols) can share a socket.
+ */
+import type { PeerConnection } from '../connection';
+import { AbortError, ClosedError, InvalidArgumentError, PeersockError } from '../errors';
+import { keysEqual, parseDialString } from '../keys';
+import type { PeerSocket } from '../peer-socket';
+import { CHANNEL_MESSAGES, type PeerStream } from '../stream';
+import { Conversation, type ConversationHost, type MessageContext } from './conversation';
+import { DecodeError, MessageTooLargeError, NoHandlerError, RemoteError, RequestTimeoutError } from './errors';
+import { FrameReader, frame } from './framing';
+import type { peersock } from './generated/envelope';
+import { Control, Envelope, MessageRouter, type Endpoint } from './router';
+import { codecOf, typeOfMessage, type Codec, type RawMessage, type TypeLike } from './types';
+
+/** Who to talk to: a connection, a dial string, or a key plus address (dialed when needed). */
+export type Peer = PeerConnection | string | { publicKey: Uint8Array; host: string; port: number };
+
+/** Options of a Dispatcher. */
+export interface DispatcherOptions {
+  /** Protocol name, e.g. 'chat/1'; messages of other protocols never reach this dispatcher. */
+  protocol: string;
+  /** Largest message payload sent or accepted, in bytes (default 16 MiB). */
+  maxMessageSize?: number;
+  /** Default request timeout in ms (default 10000). */
+  timeout?: number;
+}
+
+/** Options of `request()`. */
+export interface RequestOptions {
+  /** The reply's type, for decoding (else: the registered type of its name, or raw). */
+  reply?: TypeLike;
+  /** The request's type when `msg` is a Uint8Array (a string type). */
+  type?: string;
+  /** Give up after this many ms. */
+  timeout?: number;
+  /** Abort the request. */
+  signal?: AbortSignal;
+  /** Send it in a datagram if it fits (default false). */
+  reliable?: boolean;
+}
+
+/** Options of `send()`. */
+export interface SendOptions {
+  /** Use a QUIC stream (true, default) or a datagram (false; falls back to a stream if too big). */
+  reliable?: boolean;
+  /** The message's type when `msg` is a Uint8Array. */
+  type?: string;
+}
+
+/** A handler: returns the reply (or nothing), or throws a PeersockError for an error reply. */
+export type Handler<T = any, R = unknown> = (msg: T, ctx: MessageContext) => R | Promise<R>;
+
+/** Counters of a dispatcher. */
+export interface DispatcherStats {
+  requestsSent: number;
+  repliesReceived: number;
+  /** Replies nobody waited for (late, duplicate, unknown id). */
+  droppedReplies: number;
+  handled: number;
+  noHandler: number;
+  handlerErrors: number;
+  decodeErrors: number;
+  malformed: number;
+  tooLarge: number;
+  unknownProtocol: number;
+  sentReliable: number;
+  sentUnreliable: number;
+  /** Unreliable sends too big for a datagram, sent reliably instead. */
+  fellBackToReliable: number;
+  conversations: number;
+}
+
+const DEFAULT_MAX = 16 * 1024 * 1024;
+
+/** Typed handlers, requests, sends and conversations for one protocol. */
+export class Dispatcher implements Endpoint, ConversationHost {
+  readonly protocol: string;
+  readonly maxMessageSize: number;
+  readonly stats: DispatcherStats = {
+    requestsSent: 0, repliesReceived: 0, droppedReplies: 0, handled: 0, noHandler: 0, handlerErrors: 0, decodeErrors: 0,
+    malformed: 0, tooLarge: 0, unknownProtocol: 0, sentReliable: 0, sentUnreliable: 0, fellBackToReliable: 0, conversations: 0,
+  };
+  readonly #socket: PeerSocket;
+  readonly #router: MessageRouter;
+  readonly #timeout: number;
+  readonly #types = new Map<string, Codec>();
+  readonly #handlers = new Map<string, Handler>();
+  readonly #convHandlers = new Map<string, (conv: Conversation, ctx: MessageContext) => void>();
+  #closed = false;
+
+  constructor(socket: PeerSocket, opts: DispatcherOptions) {
+    if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('options must be an object');
+    if (typeof opts.protocol !== 'string' || opts.protocol.length === 0 || opts.protocol.length > 128) {
+      throw new InvalidArgumentError('protocol must be a string of 1..128 characters');
+    }
+    const max = opts.maxMessageSize ?? DEFAULT_MAX;
+    if (!Number.isInteger(max) || max <= 0 || max > 1 << 30) throw new InvalidArgumentError('maxMessageSize must be an integer 1..2^30');
+    const timeout = opts.timeout ?? 10_000;
+    if (!(timeout > 0)) throw new InvalidArgumentError('timeout must be positive');
+    this.protocol = opts.protocol;
+    this.maxMessageSize = max;
+    this.#timeout = timeout;
+    this.#socket = socket;
+    this.#router = MessageRouter.for(socket);
+    this.#router.add(this);
+  }
+
+  /** Makes types known for decoding (replies, conversation messages). */
+  register(...types: TypeLike[]): this {
+    for (const t of types) {
+      const c = codecOf(t);
+      this.#types.set(c.name, c);
+    }
+    return this;
+  }
+
+  /** Handles requests and one-way messages of `type`; the return value is the reply. */
+  handle<T = any>(type: TypeLike, fn: Handler<T>): this {
+    if (typeof fn !== 'function') throw new InvalidArgumentError('handler must be a function');
+    const c = codecOf(type);
+    this.#types.set(c.name, c);
+    this.#handlers.set(c.name, fn as Handler);
+    return this;
+  }
+
+  /** Handles conversations whose first message has `type`. */
+  onConversation(type: TypeLike, fn: (conv: Conversation, ctx: MessageContext) => void): this {
+    if (typeof fn !== 'function') throw new InvalidArgumentError('handler must be a function');
+    const c = codecOf(type);
+    this.#types.set(c.name, c);
+    this.#convHandlers.set(c.name, fn);
+    return this;
+  }
+
+  /** Sends a request and resolves with the decoded reply. */
+  request<R = any>(peer: Peer, msg: unknown, opts: RequestOptions = {}): Promise<R> {
+    const { type, payload } = this.encode(msg, opts.type);
+    const replyCodec = opts.reply !== undefined ? codecOf(opts.reply) : undefined;
+    if (replyCodec !== undefined) this.#types.set(replyCodec.name, replyCodec);
+    const timeout = opts.timeout ?? this.#timeout;
+    if (!(typeof timeout === 'number' && timeout > 0)) throw new InvalidArgumentError('timeout must be a positive number of ms');
+    const signal = opts.signal;
+    if (signal?.aborted) return Promise.reject(new AbortError());
+    return this.#resolvePeer(peer, signal).then(
+      (conn) =>
+        new Promise<R>((resolve, reject) => {
+          const st = this.#router.state(conn);
+          if (st.closed) throw new ClosedError('connection is closed');
+          const id = st.nextId++;
+          let timer: NodeJS.Timeout | undefined;
+          const onAbort = (): void => settle(null, new AbortError());
+          const settle = (env: peersock.messages.Envelope | null, err?: PeersockError): void => {
+            st.waiters.delete(id);
+            clearTimeout(timer);
+            signal?.removeEventListener('abort', onAbort);
+            if (env === null) {
+              reject(err);
+              return;
+            }
+            this.stats.repliesReceived++;
+            if (env.error) {
+              reject(env.error.code === NoHandlerError.remote ? new NoHandlerError(env.error.message ?? '') : new RemoteError(env.error.code ?? '', env.error.message ?? ''));
+              return;
+            }
+            try {
+              resolve((replyCodec !== undefined && env.type === replyCodec.name ? replyCodec.decode(env.payload) : this.decode(env.type, env.payload)) as R);
+            } catch (e) {
+              reject(e);
+            }
+          };
+          st.waiters.set(id, { protocol: this.protocol, settle });
+          timer = setTimeout(() => settle(null, new RequestTimeoutError(`no reply within ${timeout} ms`)), timeout);
+          signal?.addEventListener('abort', onAbort, { once: true });
+          this.stats.requestsSent++;
+          const bytes = Envelope.encode({ id, protocol: this.protocol, type, payload }).finish();
+          this.#transmit(conn, bytes, opts.reliable !== false)?.catch((e: unknown) => settle(null, e as PeersockError));
+        }),
+    );
+  }
+
+  /** Fire-and-forget. Resolves once QUIC took the message (waits while the peer is slow). */
+  async send(peer: Peer, msg: unknown, opts: SendOptions = {}): Promise<void> {
+    const { type, payload } = this.encode(msg, opts.type);
+    const conn = await this.#resolvePeer(peer);
+    const bytes = Envelope.encode({ id: this.#router.nextId(conn), protocol: this.protocol, type, payload, oneway: true }).finish();
+    await this.#transmit(conn, bytes, opts.reliable !== false);
+  }
+
+  /** Starts a conversation (in-regards-to) whose first message will be of `type`. */
+  conversation(peer: Peer, type: TypeLike): Conversation {
+    const codec = codecOf(type);
+    this.#types.set(codec.name, codec);
+    const link = this.#resolvePeer(peer).then((conn) => {
+      const stream: PeerStream = conn._openChannelStream(CHANNEL_MESSAGES, false);
+      // The conversation's id is its first message's id.
+      return { conn, stream, reader: new FrameReader(this.#router.maxFrame), id: this.#router.nextId(conn) };
+    });
+    this.stats.conversations++;
+    return new Conversation(this, link, false);
+  }
+
+  /** Stops receiving for this protocol; pending requests keep their timeouts. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#router.remove(this);
+  }
+
+  #transmit(conn: PeerConnection, bytes: Uint8Array, reliable: boolean): Promise<void> | undefined {
+    if (!reliable) {
+      if (bytes.length <= conn.maxDatagramSize) this.stats.sentUnreliable++;
+      else {
+        this.stats.fellBackToReliable++;
+        this.stats.sentReliable++;
+      }
+    } else this.stats.sentReliable++;
+    return this.#router.send(conn, bytes, reliable);
+  }
+
+  async #resolvePeer(peer: Peer, signal?: AbortSignal): Promise<PeerConnection> {
+    if (this.#closed) throw new ClosedError('dispatcher is closed');
+    if (peer !== null && typeof peer === 'object' && 'openStream' in peer) return peer;
+    const target = typeof peer === 'string' ? parseDialString(peer) : peer;
+    if (target === null || typeof target !== 'object' || !(target.publicKey instanceof Uint8Array)) {
+      throw new InvalidArgumentError('peer must be a PeerConnection, a dial string or { publicKey, host, port }');
+    }
+    const existing = this.#socket.connections.find((c) => keysEqual(c.remotePublicKey, target.publicKey) && c.closeInfo === undefined);
+    if (existing !== undefined) return existing;
+    return this.#socket.connect(target, signal !== undefined ? { signal } : {});
+  }
+
+  /** @internal Encodes a message; its type from the message, or `type` for raw bytes. */
+  encode(msg: unknown, type?: string): { type: string; payload: Uint8Array } {
+    let codec: Codec;
+    if (type !== undefined) {
+      codec = this.#types.get(type) ?? codecOf(type);
+    } else {
+      const t = typeOfMessage(msg);
+      if (t === undefined) throw new InvalidArgumentError('cannot tell the message type: pass a protobufjs message, or bytes with { type }');
+      codec = codecOf(t);
+    }
+    const payload = codec.encode(msg);
+    if (payload.length > this.maxMessageSize) {
+      throw new MessageTooLargeError(`message of ${payload.length} bytes exceeds maxMessageSize ${this.maxMessageSize}`, { size: payload.length, limit: this.maxMessageSize });
+    }
+    return { type: codec.name, payload };
+  }
+
+  /** @internal Decodes with the known type of that name, or hands back raw bytes. */
+  decode(type: string, payload: Uint8Array): unknown {
+    const codec = this.#types.get(type);
+    if (codec === undefined) return { type, bytes: payload } satisfies RawMessage;
+    try {
+      return codec.decode(payload);
+    } catch (e) {
+      this.stats.decodeErrors++;
+      throw new DecodeError(`payload is not a valid ${type}`, { cause: e });
+    }
+  }
+
+  /** @internal */
+  nextId(conn: PeerConnection): number {
+    return this.#router.nextId(conn);
+  }
+
+  /** @internal */
+  _count(what: 'malformed' | 'tooLarge' | 'unknownProtocol' | 'droppedReplies'): void {
+    this.stats[what]++;
+  }
+
+  #context(conn: PeerConnection, env: peersock.messages.Envelope): MessageContext {
+    return { remotePublicKey: conn.remotePublicKey, connection: conn, id: env.id, inReplyTo: env.inReplyTo, inRegardsTo: env.inRegardsTo, type: env.type, protocol: env.protocol };
+  }
+
+  /** @internal A request or one-way message. Handlers run concurrently. */
+  _onMessage(conn: PeerConnection, env: peersock.messages.Envelope, _unreliable: boolean): void {
+    const reply = (body: peersock.messages.IEnvelope): void => {
+      if (env.oneway || conn.closeInfo !== undefined) return;
+      const bytes = Envelope.encode({ id: this.#router.nextId(conn), protocol: this.protocol, inReplyTo: env.id, ...body }).finish();
+      this.#router.send(conn, bytes, true)?.catch(() => {});
+    };
+    const fn = this.#handlers.get(env.type);
+    if (fn === undefined) {
+      this.stats.noHandler++;
+      reply({ error: { code: NoHandlerError.remote, message: `no handler for type "${env.type}" in protocol "${this.protocol}"` } });
+      return;
+    }
+    let msg: unknown;
+    try {
+      msg = this.decode(env.type, env.payload);
+    } catch (e) {
+      reply({ error: { code: DecodeError.code, message: (e as Error).message } });
+      return;
+    }
+    this.stats.handled++;
+    void (async () => {
+      try {
+        const result = await fn(msg, this.#context(conn, env));
+        if (result === undefined || result === null) reply({ type: '', payload: new Uint8Array(0) });
+        else {
+          const t = typeOfMessage(result);
+          reply(this.encode(result, t === undefined && result instanceof Uint8Array ? env.type : undefined));
+        }
+      } catch (e) {
+        this.stats.handlerErrors++;
+        const code = e instanceof PeersockError ? e.code : 'ERR_PEERSOCK_HANDLER_FAILED';
+        reply({ error: { code, message: e instanceof Error ? e.message : String(e) } });
+      }
+    })();
+  }
+
+  /** @internal A peer opened a conversation. */
+  _onConversation(conn: PeerConnection, stream: PeerStream, reader: FrameReader, first: peersock.messages.Envelope, rest: Buffer[] = []): void {
+    const fn = this.#convHandlers.get(first.type);
+    if (fn === undefined) {
+      this.stats.noHandler++;
+      const end = Envelope.encode({ protocol: this.protocol, inRegardsTo: first.inRegardsTo, control: Control.END, error: { code: NoHandlerError.remote, message: `no conversation handler for type "${first.type}"` } }).finish();
+      stream.end(frame(end));
+      return;
+    }
+    this.stats.conversations++;
+    stream.pause();
+    const conv = new Conversation(this, { conn, stream, reader, id: first.inRegardsTo }, true);
+    try {
+      fn(conv, this.#context(conn, first));
+    } catch {
+      this.stats.handlerErrors++;
+    }
+    conv._deliver(first);
+    conv._frames(rest);
+  }
+}

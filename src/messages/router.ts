@@ -1,0 +1,265 @@
+/**
+ * The per-socket half of the dispatch layer: owns the messages channel of
+ * every connection and routes envelopes to Dispatchers by protocol.
+ *
+ * Wire use per connection: small reliable messages share one outgoing
+ * unidirectional "lane" stream, batched into one write per event-loop turn;
+ * a message over LARGE bytes gets a unidirectional stream of its own (so it
+ * never blocks small ones); a conversation owns a bidirectional stream;
+ * unreliable messages ride in QUIC datagrams.
+ */
+import type { PeerConnection } from '../connection';
+import { PeersockError } from '../errors';
+import type { MessageSink, PeerSocket } from '../peer-socket';
+import { CHANNEL_MESSAGES, type PeerStream } from '../stream';
+import { MessageTooLargeError } from './errors';
+import { FrameReader, frame } from './framing';
+import { peersock } from './generated/envelope';
+
+export const Envelope = peersock.messages.Envelope;
+export type EnvelopeData = peersock.messages.IEnvelope;
+export const Control = peersock.messages.Control;
+
+/** Messages bigger than this (framed) get their own stream. */
+export const LARGE = 64 * 1024;
+/** Envelope fields around the payload, at most. */
+export const ENVELOPE_OVERHEAD = 1024;
+/** QUIC application error code for a message over the receiver's limit. */
+export const CODE_MESSAGE_TOO_LARGE = 0x4d01;
+/** QUIC application error code for a malformed frame or envelope stream. */
+export const CODE_MALFORMED = 0x4d02;
+
+/** What a Dispatcher implements to receive from the router. */
+export interface Endpoint {
+  readonly protocol: string;
+  readonly maxMessageSize: number;
+  /** A request or one-way message (no in-reply-to, no conversation). */
+  _onMessage(conn: PeerConnection, env: peersock.messages.Envelope, unreliable: boolean): void;
+  /** A peer opened a conversation: `first` is its OPEN envelope. */
+  _onConversation(conn: PeerConnection, stream: PeerStream, reader: FrameReader, first: peersock.messages.Envelope, rest: Buffer[]): void;
+  /** Counts something dropped. */
+  _count(what: 'malformed' | 'tooLarge' | 'unknownProtocol' | 'droppedReplies'): void;
+}
+
+/** A request waiting for its reply. */
+export interface Waiter {
+  protocol: string;
+  settle(env: peersock.messages.Envelope | null, err?: PeersockError): void;
+}
+
+/** Per-connection state of the messages channel. */
+export interface ConnMessages {
+  nextId: number;
+  lane: PeerStream | undefined;
+  queue: Buffer[];
+  flushScheduled: boolean;
+  /** Resolvers of sends waiting for the lane to drain. */
+  drainWaiters: Array<() => void>;
+  waiters: Map<number, Waiter>;
+  closed: boolean;
+}
+
+/** One per socket; created by the first Dispatcher. */
+export class MessageRouter implements MessageSink {
+  readonly #dispatchers = new Map<string, Endpoint>();
+  readonly #conns = new WeakMap<PeerConnection, ConnMessages>();
+  /** Envelopes dropped before reaching a dispatcher. */
+  malformed = 0;
+
+  /** The socket's router, installed on first use. */
+  static for(socket: PeerSocket): MessageRouter {
+    const existing = socket._messageSink;
+    if (existing instanceof MessageRouter) return existing;
+    const r = new MessageRouter();
+    socket._messageSink = r;
+    return r;
+  }
+
+  add(d: Endpoint): void {
+    if (this.#dispatchers.has(d.protocol)) throw new PeersockError('ERR_PEERSOCK_INVALID_ARGUMENT', `a dispatcher for protocol "${d.protocol}" already exists on this socket`);
+    this.#dispatchers.set(d.protocol, d);
+  }
+
+  remove(d: Endpoint): void {
+    if (this.#dispatchers.get(d.protocol) === d) this.#dispatchers.delete(d.protocol);
+  }
+
+  /** Largest frame any dispatcher on this socket accepts. */
+  get maxFrame(): number {
+    let max = 0;
+    for (const d of this.#dispatchers.values()) max = Math.max(max, d.maxMessageSize);
+    return max + ENVELOPE_OVERHEAD;
+  }
+
+  /** The connection's messages state (created on first use). */
+  state(conn: PeerConnection): ConnMessages {
+    let st = this.#conns.get(conn);
+    if (st === undefined) {
+      const created: ConnMessages = { nextId: 1, lane: undefined, queue: [], flushScheduled: false, drainWaiters: [], waiters: new Map(), closed: false };
+      st = created;
+      this.#conns.set(conn, created);
+      void conn.closed.then((info) => {
+        created.closed = true;
+        const err = info.error ?? new PeersockError('ERR_PEERSOCK_CLOSED', 'connection closed');
+        for (const w of created.waiters.values()) w.settle(null, err);
+        created.waiters.clear();
+        for (const r of created.drainWaiters.splice(0)) r();
+      });
+    }
+    return st;
+  }
+
+  /** A new message id, unique per sender and connection. */
+  nextId(conn: PeerConnection): number {
+    return this.state(conn).nextId++;
+  }
+
+  /**
+   * Sends an encoded envelope. Unreliable ones that fit a datagram go as
+   * one; everything else reliably. Resolves once handed to QUIC (waiting
+   * while the lane is backed up).
+   */
+  send(conn: PeerConnection, bytes: Uint8Array, reliable: boolean): Promise<void> | undefined {
+    if (!reliable && bytes.length <= conn.maxDatagramSize) {
+      conn._sendChannelDatagram(CHANNEL_MESSAGES, bytes);
+      return undefined;
+    }
+    const framed = frame(bytes);
+    if (framed.length > LARGE) {
+      const s = conn._openChannelStream(CHANNEL_MESSAGES, true);
+      s.on('error', () => {});
+      return new Promise<void>((resolve, reject) => {
+        s.end(framed, () => (s.errored ? reject(s.errored) : resolve()));
+      });
+    }
+    const st = this.state(conn);
+    st.queue.push(framed);
+    if (!st.flushScheduled) {
+      st.flushScheduled = true;
+      setImmediate(() => this.#flushLane(conn, st));
+    }
+    if (st.lane !== undefined && st.lane.writableNeedDrain) {
+      return new Promise((resolve) => st.drainWaiters.push(resolve));
+    }
+    return undefined;
+  }
+
+  #flushLane(conn: PeerConnection, st: ConnMessages): void {
+    st.flushScheduled = false;
+    if (st.queue.length === 0 || st.closed) return;
+    if (st.lane === undefined || st.lane.destroyed) {
+      const lane = conn._openChannelStream(CHANNEL_MESSAGES, true);
+      lane.on('error', () => {});
+      lane.on('drain', () => {
+        for (const r of st.drainWaiters.splice(0)) r();
+      });
+      st.lane = lane;
+    }
+    const batch = st.queue.length === 1 ? st.queue[0]! : Buffer.concat(st.queue);
+    st.queue = [];
+    st.lane.write(batch);
+  }
+
+  /** Settles the waiter of a reply; false if nobody waits for it. */
+  reply(conn: PeerConnection, env: peersock.messages.Envelope): boolean {
+    const st = this.state(conn);
+    const w = st.waiters.get(env.inReplyTo);
+    if (w === undefined || w.protocol !== env.protocol) return false;
+    st.waiters.delete(env.inReplyTo);
+    w.settle(env);
+    return true;
+  }
+
+  /** Decodes and routes one envelope from a stream frame or a datagram. */
+  #route(conn: PeerConnection, bytes: Uint8Array, unreliable: boolean): void {
+    let env: peersock.messages.Envelope;
+    try {
+      env = Envelope.decode(bytes);
+    } catch {
+      this.malformed++;
+      return;
+    }
+    const d = this.#dispatchers.get(env.protocol);
+    if (env.inReplyTo !== 0) {
+      if (!this.reply(conn, env)) d?._count('droppedReplies');
+      return;
+    }
+    if (d === undefined) {
+      this.malformed++;
+      if (!env.oneway && env.id !== 0 && env.inRegardsTo === 0) {
+        const err = Envelope.encode({ id: this.nextId(conn), protocol: env.protocol, inReplyTo: env.id, error: { code: 'ERR_PEERSOCK_NO_HANDLER', message: `no dispatcher for protocol "${env.protocol}"` } }).finish();
+        void this.send(conn, err, true);
+      }
+      return;
+    }
+    if (env.inRegardsTo !== 0) {
+      // Conversation messages travel on their own streams, never here.
+      d._count('malformed');
+      return;
+    }
+    d._onMessage(conn, env, unreliable);
+  }
+
+  /** @internal A peer stream on the messages channel. */
+  stream(conn: PeerConnection, stream: PeerStream): void {
+    const reader = new FrameReader(this.maxFrame);
+    stream.on('error', () => {});
+    if (stream.unidirectional) {
+      stream.on('data', (chunk: Buffer) => {
+        let frames: Buffer[];
+        try {
+          frames = reader.push(chunk);
+        } catch (e) {
+          this.#refuse(stream, e);
+          return;
+        }
+        for (const f of frames) this.#route(conn, f, false);
+      });
+      return;
+    }
+    // A conversation: its first frame must be an OPEN envelope.
+    const onData = (chunk: Buffer): void => {
+      let frames: Buffer[];
+      try {
+        frames = reader.push(chunk);
+      } catch (e) {
+        this.#refuse(stream, e);
+        return;
+      }
+      if (frames.length === 0) return;
+      stream.off('data', onData);
+      stream.pause();
+      let env: peersock.messages.Envelope;
+      try {
+        env = Envelope.decode(frames[0]!);
+      } catch {
+        this.malformed++;
+        stream.destroy(Object.assign(new Error('malformed'), { appCode: CODE_MALFORMED }));
+        return;
+      }
+      const d = this.#dispatchers.get(env.protocol);
+      if (d === undefined || env.control !== Control.OPEN || env.inRegardsTo === 0) {
+        this.malformed++;
+        const msg = d === undefined ? `no dispatcher for protocol "${env.protocol}"` : 'a conversation must start with OPEN';
+        stream.end(frame(Envelope.encode({ protocol: env.protocol, inRegardsTo: env.inRegardsTo, control: Control.END, error: { code: 'ERR_PEERSOCK_NO_HANDLER', message: msg } }).finish()));
+        return;
+      }
+      // Frames that arrived with the first one are handed over with it.
+      d._onConversation(conn, stream, reader, env, frames.slice(1));
+    };
+    stream.on('data', onData);
+  }
+
+  #refuse(stream: PeerStream, e: unknown): void {
+    const code = e instanceof MessageTooLargeError ? CODE_MESSAGE_TOO_LARGE : CODE_MALFORMED;
+    if (e instanceof MessageTooLargeError) {
+      for (const d of this.#dispatchers.values()) d._count('tooLarge');
+    } else this.malformed++;
+    stream.destroy(Object.assign(new Error('refused message stream'), { appCode: code }));
+  }
+
+  /** @internal A datagram on the messages channel. */
+  datagram(conn: PeerConnection, data: Uint8Array): void {
+    this.#route(conn, data, true);
+  }
+}

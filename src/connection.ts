@@ -345,8 +345,11 @@ export class PeerConnection extends EventEmitter implements StreamHost {
 
   /** @internal A peer stream said which channel it is for. */
   streamChannel(stream: PeerStream, channel: number): void {
-    if (channel === CHANNEL_APP && this.listenerCount('stream') > 0) {
-      this.emit('stream', stream);
+    if (channel === CHANNEL_APP) {
+      if (this.listenerCount('stream') > 0) this.emit('stream', stream);
+      // A dialer's stream can arrive with the handshake, before the code
+      // awaiting connect() has run: give it one turn to attach a listener.
+      else setImmediate(() => (this.listenerCount('stream') > 0 ? this.emit('stream', stream) : stream.destroy()));
       return;
     }
     if (channel === CHANNEL_MESSAGES && this.#host.messageStream(this, stream)) return;

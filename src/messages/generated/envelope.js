@@ -7,6 +7,8 @@ var $protobuf = require("protobufjs/minimal");
 var $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
 
 // Exported root namespace
+function $toNumber(v) { return typeof v === "number" ? v : v.toNumber(); }
+
 var $root = $protobuf.roots["default"] || ($protobuf.roots["default"] = {});
 
 $root.peersock = (function() {
@@ -65,7 +67,7 @@ $root.peersock = (function() {
              * @memberof peersock.messages.Envelope
              * @instance
              */
-            Envelope.prototype.id = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+            Envelope.prototype.id = 0;
 
             /**
              * Envelope protocol.
@@ -89,7 +91,7 @@ $root.peersock = (function() {
              * @memberof peersock.messages.Envelope
              * @instance
              */
-            Envelope.prototype.inReplyTo = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+            Envelope.prototype.inReplyTo = 0;
 
             /**
              * Envelope inRegardsTo.
@@ -97,7 +99,7 @@ $root.peersock = (function() {
              * @memberof peersock.messages.Envelope
              * @instance
              */
-            Envelope.prototype.inRegardsTo = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+            Envelope.prototype.inRegardsTo = 0;
 
             /**
              * Envelope payload.
@@ -215,7 +217,7 @@ $root.peersock = (function() {
                         break;
                     switch (t >>> 3) {
                     case 1: {
-                            m.id = r.uint64();
+                            m.id = $toNumber(r.uint64());
                             break;
                         }
                     case 2: {
@@ -227,11 +229,11 @@ $root.peersock = (function() {
                             break;
                         }
                     case 4: {
-                            m.inReplyTo = r.uint64();
+                            m.inReplyTo = $toNumber(r.uint64());
                             break;
                         }
                     case 5: {
-                            m.inRegardsTo = r.uint64();
+                            m.inRegardsTo = $toNumber(r.uint64());
                             break;
                         }
                     case 6: {

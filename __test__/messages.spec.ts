@@ -1,0 +1,247 @@
+/**
+ * The dispatch layer over real loopback connections: typed and raw handlers,
+ * request/reply, errors, timeouts, unreliable sends, conversations,
+ * protocols, size limits.
+ */
+import test from 'ava';
+import protobuf from 'protobufjs';
+
+import {
+  AbortError,
+  ConversationEndedError,
+  Dispatcher,
+  MessageTooLargeError,
+  NoHandlerError,
+  PeersockError,
+  RemoteError,
+  RequestTimeoutError,
+  type Conversation,
+  type RawMessage,
+} from '../src/index';
+import { pair } from './helpers';
+
+const root = protobuf.parse(`
+  syntax = "proto3";
+  package test;
+  message Ping { uint32 n = 1; string text = 2; }
+  message Pong { uint32 n = 1; string text = 2; }
+  message Note { string text = 1; bytes blob = 2; }
+  message Sync { uint32 step = 1; }
+`).root;
+const Ping = root.lookupType('test.Ping');
+const Pong = root.lookupType('test.Pong');
+const Note = root.lookupType('test.Note');
+const Sync = root.lookupType('test.Sync');
+
+interface PingMsg {
+  n: number;
+  text: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('typed request/reply: the handler return value is the reply; ctx names the peer', async (t) => {
+  const { a, b, connAB } = await pair(t);
+  const server = new Dispatcher(a, { protocol: 'test/1' });
+  const client = new Dispatcher(b, { protocol: 'test/1' });
+  server.handle(Ping, (msg: PingMsg, ctx) => {
+    t.deepEqual([...ctx.remotePublicKey], [...b.publicKey]);
+    t.is(ctx.type, 'test.Ping');
+    t.true(ctx.id > 0);
+    return Pong.create({ n: msg.n + 1, text: `pong ${msg.text}` });
+  });
+  const reply = (await client.request(connAB, Ping.create({ n: 41, text: 'hi' }), { reply: Pong })) as PingMsg;
+  t.is(reply.n, 42);
+  t.is(reply.text, 'pong hi');
+  // Ids are unique per sender and connection: many requests, all answered correctly.
+  const replies = await Promise.all(Array.from({ length: 200 }, (_, i) => client.request(connAB, Ping.create({ n: i }), { reply: Pong }) as Promise<PingMsg>));
+  t.deepEqual(replies.map((r) => r.n), Array.from({ length: 200 }, (_, i) => i + 1));
+});
+
+test('raw string types carry bytes; a peer given by key and address is dialed when needed', async (t) => {
+  const { a, b } = await pair(t);
+  const server = new Dispatcher(a, { protocol: 'raw/1' });
+  const client = new Dispatcher(b, { protocol: 'raw/1' });
+  server.handle('echo', (bytes: Uint8Array) => Buffer.concat([Buffer.from('got:'), bytes]));
+  const { address, port } = a.address();
+  const reply = (await client.request({ publicKey: a.publicKey, host: address, port }, Buffer.from('abc'), { type: 'echo', reply: 'echo' })) as Uint8Array;
+  t.is(Buffer.from(reply).toString(), 'got:abc');
+  t.is(b.connections.length, 1, 'the existing connection was reused');
+});
+
+test('a thrown PeersockError becomes a typed error reply with the remote code and message', async (t) => {
+  const { a, b, connAB } = await pair(t);
+  new Dispatcher(a, { protocol: 'p' }).handle(Ping, () => {
+    throw new PeersockError('ERR_APP_NOPE', 'nope, not today');
+  });
+  const client = new Dispatcher(b, { protocol: 'p' });
+  const err = await t.throwsAsync(client.request(connAB, Ping.create({ n: 1 })), { instanceOf: RemoteError });
+  t.is(err?.code, 'ERR_PEERSOCK_REMOTE');
+  t.is(err?.remoteCode, 'ERR_APP_NOPE');
+  t.is(err?.message, 'nope, not today');
+});
+
+test('no handler for a type: the requester gets NoHandlerError, not a timeout; unknown protocols too', async (t) => {
+  const { a, b, connAB } = await pair(t);
+  const server = new Dispatcher(a, { protocol: 'p' });
+  const client = new Dispatcher(b, { protocol: 'p' });
+  const started = Date.now();
+  const err = await t.throwsAsync(client.request(connAB, Note.create({ text: 'x' }), { timeout: 5000 }), { instanceOf: NoHandlerError });
+  t.is(err?.remoteCode, 'ERR_PEERSOCK_NO_HANDLER');
+  t.true(Date.now() - started < 1000);
+  t.is(server.stats.noHandler, 1);
+  const other = new Dispatcher(b, { protocol: 'nobody-speaks-this' });
+  await t.throwsAsync(other.request(connAB, Note.create({ text: 'x' }), { timeout: 5000 }), { instanceOf: NoHandlerError });
+});
+
+test('timeout and abort reject with typed errors and remove the waiter; a late reply is dropped and counted', async (t) => {
+  const { a, b, connAB } = await pair(t);
+  const server = new Dispatcher(a, { protocol: 'p' });
+  server.handle(Ping, async (m: PingMsg) => {
+    await sleep(m.n);
+    return Pong.create({ n: m.n });
+  });
+  const client = new Dispatcher(b, { protocol: 'p' });
+  await t.throwsAsync(client.request(connAB, Ping.create({ n: 300 }), { timeout: 50 }), { instanceOf: RequestTimeoutError });
+  const ac = new AbortController();
+  const p = client.request(connAB, Ping.create({ n: 300 }), { signal: ac.signal });
+  setTimeout(() => ac.abort(), 20);
+  await t.throwsAsync(p, { instanceOf: AbortError });
+  await sleep(500);
+  t.is(client.stats.droppedReplies, 2);
+  // The connection still works afterwards.
+  const ok = (await client.request(connAB, Ping.create({ n: 1 }), { reply: Pong })) as PingMsg;
+  t.is(ok.n, 1);
+});
+
+test('unreliable send uses datagrams; one too big for a datagram goes reliably; types never mix', async (t) => {
+  const { a, b, connAB } = await pair(t);
+  const server = new Dispatcher(a, { protocol: 'p' });
+  const notes: string[] = [];
+  const pings: number[] = [];
+  server.handle(Note, (m: { text: string; blob: Uint8Array }) => {
+    notes.push(`${m.text}:${m.blob.length}`);
+  });
+  server.handle(Ping, (m: PingMsg) => {
+    pings.push(m.n);
+  });
+  const client = new Dispatcher(b, { protocol: 'p' });
+  for (let i = 0; i < 50; i++) await client.send(connAB, Note.create({ text: `n${i}`, blob: new Uint8Array(10) }), { reliable: false });
+  await client.send(connAB, Note.create({ text: 'big', blob: new Uint8Array(100_000) }), { reliable: false });
+  for (let i = 0; i < 20; i++) await client.send(connAB, Ping.create({ n: i }), { reliable: false });
+  await sleep(300);
+  t.is(client.stats.sentUnreliable, 70);
+  t.is(client.stats.fellBackToReliable, 1);
+  t.true(notes.includes('big:100000'), 'the oversized unreliable message arrived reliably');
+  t.true(notes.length > 30 && notes.length <= 51);
+  t.is(new Set(notes).size, notes.length, 'no duplicates');
+  t.true(notes.every((n) => /^(n\d+:10|big:100000)$/.test(n)));
+  t.true(pings.every((n) => n >= 0 && n < 20));
+});
+
+test('conversations: ordered messages both ways to one handler object; either side ends it', async (t) => {
+  const { a, b, connAB } = await pair(t);
+  const server = new Dispatcher(a, { protocol: 'sync/1' });
+  const client = new Dispatcher(b, { protocol: 'sync/1' });
+  const serverSeen: number[] = [];
+  const ended = new Promise<void>((resolve) => {
+    server.onConversation(Sync, (conv: Conversation) => {
+      conv.on('message', (m: { step: number }) => {
+        serverSeen.push(m.step);
+        void conv.send(Sync.create({ step: m.step * 10 }));
+      });
+      conv.on('end', resolve);
+    });
+  });
+  const conv = client.conversation(connAB, Sync);
+  const got: number[] = [];
+  const reading = (async () => {
+    for await (const m of conv) {
+      got.push((m as { step: number }).step);
+      if (got.length === 100) break;
+    }
+  })();
+  for (let i = 1; i <= 100; i++) await conv.send(Sync.create({ step: i }));
+  await reading;
+  t.deepEqual(serverSeen, Array.from({ length: 100 }, (_, i) => i + 1));
+  t.deepEqual(got, Array.from({ length: 100 }, (_, i) => (i + 1) * 10));
+  await conv.end();
+  await ended;
+  t.true(conv.ended);
+});
+
+test('closing the connection ends its conversations with a typed error', async (t) => {
+  const { a, b, connAB } = await pair(t);
+  const server = new Dispatcher(a, { protocol: 'sync/1' });
+  const client = new Dispatcher(b, { protocol: 'sync/1' });
+  const serverErr = new Promise<PeersockError>((resolve) => {
+    server.onConversation(Sync, (conv: Conversation) => conv.on('error', resolve));
+  });
+  const conv = client.conversation(connAB, Sync);
+  const clientErr = new Promise<PeersockError>((resolve) => conv.on('error', resolve));
+  await conv.send(Sync.create({ step: 1 }));
+  await sleep(50);
+  await connAB.close({ code: 0, reason: 'bye' });
+  t.true((await clientErr) instanceof ConversationEndedError);
+  t.true((await serverErr) instanceof ConversationEndedError);
+  await t.throwsAsync(conv.send(Sync.create({ step: 2 })), { instanceOf: ConversationEndedError });
+});
+
+test('a stalled conversation does not delay another conversation or requests', async (t) => {
+  const { a, b, connAB } = await pair(t);
+  const server = new Dispatcher(a, { protocol: 'p' });
+  const client = new Dispatcher(b, { protocol: 'p' });
+  let stalledReceived = 0;
+  server.onConversation(Note, (conv: Conversation) => {
+    // Never reads: the iterator is not consumed, so the stream pauses.
+    conv.once('message', () => stalledReceived++);
+    conv.removeAllListeners('message');
+  });
+  server.onConversation(Sync, (conv: Conversation) => conv.on('message', (m: { step: number }) => void conv.send(Sync.create({ step: m.step }))));
+  server.handle(Ping, (m: PingMsg) => Pong.create({ n: m.n }));
+  const stalled = client.conversation(connAB, Note);
+  const pushing = (async () => {
+    for (let i = 0; i < 2000; i++) await stalled.send(Note.create({ text: 'x', blob: new Uint8Array(16 * 1024) }));
+  })();
+  pushing.catch(() => {});
+  await sleep(300);
+  const live = client.conversation(connAB, Sync);
+  const echoed = new Promise<number>((resolve) => live.on('message', (m: { step: number }) => resolve(m.step)));
+  await live.send(Sync.create({ step: 7 }));
+  t.is(await echoed, 7);
+  const r = (await client.request(connAB, Ping.create({ n: 5 }), { reply: Pong, timeout: 2000 })) as PingMsg;
+  t.is(r.n, 5);
+  t.false(await Promise.race([pushing.then(() => true), sleep(100).then(() => false)]), 'the stalled sender is held back');
+});
+
+test('several dispatchers share one socket; a type nobody registered arrives raw with its name', async (t) => {
+  const { a, b, connAB } = await pair(t);
+  const chatA = new Dispatcher(a, { protocol: 'chat/1' });
+  const fileA = new Dispatcher(a, { protocol: 'file/1' });
+  chatA.handle(Ping, () => Pong.create({ text: 'chat' }));
+  fileA.handle(Ping, () => Pong.create({ text: 'file' }));
+  const chatB = new Dispatcher(b, { protocol: 'chat/1' });
+  const fileB = new Dispatcher(b, { protocol: 'file/1' });
+  t.is(((await chatB.request(connAB, Ping.create({}), { reply: Pong })) as PingMsg).text, 'chat');
+  t.is(((await fileB.request(connAB, Ping.create({}), { reply: Pong })) as PingMsg).text, 'file');
+  // No `reply` type given and Pong never registered on this side: raw bytes + name.
+  const raw = (await new Dispatcher(b, { protocol: 'x' }).request(connAB, Ping.create({}), { timeout: 2000 }).catch((e: unknown) => e)) as NoHandlerError;
+  t.true(raw instanceof NoHandlerError);
+  const unknown = (await chatB.request(connAB, Ping.create({ n: 3 }))) as RawMessage;
+  t.is(unknown.type, 'test.Pong');
+  t.deepEqual(Pong.decode(unknown.bytes).toJSON(), { text: 'chat' });
+});
+
+test('message size limit: the sender gets a typed error; the receiver refuses a bigger announced frame', async (t) => {
+  const { a, b, connAB } = await pair(t);
+  const server = new Dispatcher(a, { protocol: 'p', maxMessageSize: 1024 });
+  server.handle(Note, () => Pong.create({ n: 1 }));
+  const client = new Dispatcher(b, { protocol: 'p', maxMessageSize: 1024 });
+  t.throws(() => client.request(connAB, Note.create({ blob: new Uint8Array(2000) })), { instanceOf: MessageTooLargeError });
+  // A peer with a larger limit sends 100 KB: the receiver refuses without delivering it.
+  const loud = new Dispatcher(b, { protocol: 'loud', maxMessageSize: 1 << 20 });
+  await t.throwsAsync(loud.request(connAB, Note.create({ blob: new Uint8Array(100_000) }), { timeout: 500 }));
+  t.true(server.stats.tooLarge >= 1);
+  // The connection carries on.
+  t.is(((await client.request(connAB, Note.create({ text: 'small' }), { reply: Pong })) as PingMsg).n, 1);
+});

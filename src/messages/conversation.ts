@@ -120,9 +120,9 @@ export class Conversation extends EventEmitter {
       this._frames(frames);
     });
     stream.on('end', () => this.#finish());
-    stream.on('error', (e: Error) => this.#fail(e instanceof PeersockError ? e : new ClosedError(e.message)));
+    stream.on('error', (e: Error) => this.#fail(new ConversationEndedError(`conversation ended: ${e.message}`, { cause: e })));
     stream.on('close', () => {
-      if (!this.#ended) this.#fail(stream.closeError ?? new ConversationEndedError('conversation stream closed'));
+      if (!this.#ended) this.#fail(new ConversationEndedError('conversation stream closed', { cause: stream.closeError }));
     });
     void conn.closed.then((info) => {
       if (!this.#ended) this.#fail(new ConversationEndedError('connection closed', { cause: info.error }));

@@ -445,22 +445,24 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     for (let round = 0; round < 16; round++) {
       const events = this.native.pollEvents(this.#dgramBuf);
       for (const ev of events) this.#dispatch(ev);
-      this.#drain();
-      if (events.length === 0) break;
+      // Sending can itself decide things (a close frame out means closed).
+      if (this.#drain() === 0 && events.length === 0) break;
     }
     this.#arm();
   }
 
-  /** Writes every pending datagram to the transport. */
-  #drain(): void {
+  /** Writes every pending datagram to the transport; returns how many. */
+  #drain(): number {
+    let total = 0;
     for (;;) {
       const batch = this.#freeBatches.pop() ?? { buf: Buffer.allocUnsafe(this.#maxPayload * BATCH_DATAGRAMS), inFlight: 0 };
       const meta = this.#meta;
       const count = this.native.flush(batch.buf, meta);
       if (count === 0) {
         this.#freeBatches.push(batch);
-        return;
+        return total;
       }
+      total += count;
       if (meta[0] !== this.#addrGeneration) {
         this.#addrGeneration = meta[0]!;
         this.#addrCache.clear();
@@ -491,7 +493,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
         });
         off += len;
       }
-      if (count < BATCH_DATAGRAMS) return;
+      if (count < BATCH_DATAGRAMS) return total;
     }
   }
 

@@ -81,6 +81,8 @@ export interface ConnectOptions {
 export interface MessageSink {
   stream(conn: PeerConnection, stream: PeerStream): void;
   datagram(conn: PeerConnection, data: Uint8Array): void;
+  /** Writes batched messages into their streams; called before each flush. */
+  beforeFlush(): void;
 }
 
 interface PendingDial {
@@ -168,13 +170,22 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
   #messageSink: MessageSink | undefined;
   #closedFlag = false;
   #resolveClosed!: () => void;
-  readonly #onImmediate = (): void => this.#process();
+  /** A flush is queued for the end of the current task (after its microtasks). */
+  #flushDeferred = false;
+  readonly #onImmediate = (): void => {
+    this.#flushScheduled = false;
+    this.#turn();
+  };
+  readonly #onMicrotask = (): void => {
+    process.nextTick(this.#onTick);
+  };
+  readonly #onTick = (): void => this.#process();
   readonly #onTimer = (): void => {
     this.#timer = undefined;
     this.#timerAt = Infinity;
     if (this.#closedFlag) return;
     this.native.onTimeout();
-    this.#process();
+    this.#turn();
   };
 
   private constructor(native: NativeEndpoint, transport: DatagramTransport, opts: BindOptions, publicKey: Uint8Array) {
@@ -414,10 +425,18 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     this.#messageSink?.datagram(conn, data);
   }
 
+  /**
+   * Something was queued for sending: flush once the current task and its
+   * microtasks are done, so everything queued in this task (a reply made by
+   * an async handler, the next request after an awaited reply) leaves in
+   * as few packets as possible, together with the pending ACKs.
+   */
   #kick(): void {
-    if (this.#flushScheduled || this.#closedFlag) return;
-    this.#flushScheduled = true;
-    setImmediate(this.#onImmediate);
+    if (this.#flushDeferred || this.#closedFlag) return;
+    this.#flushDeferred = true;
+    // The microtask runs after the ones already queued; its nextTick runs
+    // once the whole microtask queue (and what it adds) is empty.
+    queueMicrotask(this.#onMicrotask);
   }
 
   #onDatagram(data: Buffer, address: string, port: number): void {
@@ -433,26 +452,38 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
       // An address the core cannot represent (e.g. scoped IPv6): drop.
       return;
     }
+    // Received datagrams are batched per event-loop turn: all that arrive
+    // in one poll phase are handled by one turn.
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(this.#onImmediate);
+  }
+
+  /** Handles pending events, then flushes at the end of the task. */
+  #turn(): void {
+    if (this.#closedFlag) return;
+    const events = this.native.pollEvents(this.#dgramBuf);
+    for (const ev of events) this.#dispatch(ev);
     this.#kick();
   }
 
-  /** One turn: drain events, flush, repeat while handlers queue more; re-arm the timer. */
+  /** The end of a task: flush, handle what that decided, repeat; re-arm the timer. */
   #process(): void {
-    this.#flushScheduled = false;
+    this.#flushDeferred = false;
     if (this.#closedFlag) return;
-    // Events first, so replies written by handlers leave in the same packet
-    // as the ACK of the request; then flush; repeat while handlers queue more.
     for (let round = 0; round < 16; round++) {
+      // Sending can itself decide things (a close frame out means closed).
+      const sent = this.#drain();
       const events = this.native.pollEvents(this.#dgramBuf);
       for (const ev of events) this.#dispatch(ev);
-      // Sending can itself decide things (a close frame out means closed).
-      if (this.#drain() === 0 && events.length === 0) break;
+      if (sent === 0 && events.length === 0) break;
     }
     this.#arm();
   }
 
   /** Writes every pending datagram to the transport; returns how many. */
   #drain(): number {
+    this.#messageSink?.beforeFlush();
     let total = 0;
     for (;;) {
       const batch = this.#freeBatches.pop() ?? { buf: Buffer.allocUnsafe(this.#maxPayload * BATCH_DATAGRAMS), inFlight: 0 };

@@ -296,20 +296,33 @@ export class Dispatcher implements Endpoint, ConversationHost {
       return;
     }
     this.stats.handled++;
-    void (async () => {
+    const done = (result: unknown): void => {
       try {
-        const result = await fn(msg, this.#context(conn, env));
         if (result === undefined || result === null) reply({ type: '', payload: new Uint8Array(0) });
         else {
           const t = typeOfMessage(result);
           reply(this.encode(result, t === undefined && result instanceof Uint8Array ? env.type : undefined));
         }
       } catch (e) {
-        this.stats.handlerErrors++;
-        const code = e instanceof PeersockError ? e.code : 'ERR_PEERSOCK_HANDLER_FAILED';
-        reply({ error: { code, message: e instanceof Error ? e.message : String(e) } });
+        failed(e);
       }
-    })();
+    };
+    const failed = (e: unknown): void => {
+      this.stats.handlerErrors++;
+      const code = e instanceof PeersockError ? e.code : 'ERR_PEERSOCK_HANDLER_FAILED';
+      reply({ error: { code, message: e instanceof Error ? e.message : String(e) } });
+    };
+    let result: unknown;
+    try {
+      result = fn(msg, this.#context(conn, env));
+    } catch (e) {
+      failed(e);
+      return;
+    }
+    // A synchronous handler's reply is queued at once (same packet as the
+    // ACK); a promise's when it settles. Handlers run concurrently.
+    if (result instanceof Promise) result.then(done, failed);
+    else done(result);
   }
 
   /** @internal A peer opened a conversation. */

@@ -53,6 +53,8 @@ export interface ConnMessages {
   lane: PeerStream | undefined;
   queue: Buffer[];
   flushScheduled: boolean;
+  /** The connection (to flush its lane before the socket sends). */
+  conn: PeerConnection;
   /** Resolvers of sends waiting for the lane to drain. */
   drainWaiters: Array<() => void>;
   waiters: Map<number, Waiter>;
@@ -63,6 +65,8 @@ export interface ConnMessages {
 export class MessageRouter implements MessageSink {
   readonly #dispatchers = new Map<string, Endpoint>();
   readonly #conns = new WeakMap<PeerConnection, ConnMessages>();
+  /** Connections with queued lane frames, written just before the socket flushes. */
+  #dirty: ConnMessages[] = [];
   /** Envelopes dropped before reaching a dispatcher. */
   malformed = 0;
 
@@ -95,7 +99,7 @@ export class MessageRouter implements MessageSink {
   state(conn: PeerConnection): ConnMessages {
     let st = this.#conns.get(conn);
     if (st === undefined) {
-      const created: ConnMessages = { nextId: 1, lane: undefined, queue: [], flushScheduled: false, drainWaiters: [], waiters: new Map(), closed: false };
+      const created: ConnMessages = { nextId: 1, conn, lane: undefined, queue: [], flushScheduled: false, drainWaiters: [], waiters: new Map(), closed: false };
       st = created;
       this.#conns.set(conn, created);
       void conn.closed.then((info) => {
@@ -135,8 +139,11 @@ export class MessageRouter implements MessageSink {
     const st = this.state(conn);
     st.queue.push(framed);
     if (!st.flushScheduled) {
+      // Batched: written once per socket turn, just before it sends, so a
+      // reply made while handling a request leaves with that request's ACK.
       st.flushScheduled = true;
-      setImmediate(() => this.#flushLane(conn, st));
+      this.#dirty.push(st);
+      conn.kick();
     }
     if (st.lane !== undefined && st.lane.writableNeedDrain) {
       return new Promise((resolve) => st.drainWaiters.push(resolve));
@@ -144,9 +151,20 @@ export class MessageRouter implements MessageSink {
     return undefined;
   }
 
+  /** @internal Called by the socket right before it flushes datagrams. */
+  beforeFlush(): void {
+    if (this.#dirty.length === 0) return;
+    const dirty = this.#dirty;
+    this.#dirty = [];
+    for (const st of dirty) this.#flushLane(st.conn, st);
+  }
+
   #flushLane(conn: PeerConnection, st: ConnMessages): void {
     st.flushScheduled = false;
-    if (st.queue.length === 0 || st.closed) return;
+    if (st.queue.length === 0 || st.closed || conn.closeInfo !== undefined) {
+      st.queue = [];
+      return;
+    }
     if (st.lane === undefined || st.lane.destroyed) {
       const lane = conn._openChannelStream(CHANNEL_MESSAGES, true);
       lane.on('error', () => {});

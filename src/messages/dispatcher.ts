@@ -74,6 +74,11 @@ export interface DispatcherStats {
 }
 
 const DEFAULT_MAX = 16 * 1024 * 1024;
+const RESOLVED = Promise.resolve();
+
+function isConnection(peer: Peer): peer is PeerConnection {
+  return peer !== null && typeof peer === 'object' && 'openStream' in peer;
+}
 
 /** Typed handlers, requests, sends and conversations for one protocol. */
 export class Dispatcher implements Endpoint, ConversationHost {
@@ -175,18 +180,31 @@ export class Dispatcher implements Endpoint, ConversationHost {
           timer = setTimeout(() => settle(null, new RequestTimeoutError(`no reply within ${timeout} ms`)), timeout);
           signal?.addEventListener('abort', onAbort, { once: true });
           this.stats.requestsSent++;
-          const bytes = Envelope.encode({ id, protocol: this.protocol, type, payload }).finish();
-          this.#transmit(conn, bytes, opts.reliable !== false)?.catch((e: unknown) => settle(null, e as PeersockError));
+          this.#transmit(conn, { id, protocol: this.protocol, type, payload }, opts.reliable !== false)?.catch((e: unknown) => settle(null, e as PeersockError));
         }),
     );
   }
 
-  /** Fire-and-forget. Resolves once QUIC took the message (waits while the peer is slow). */
-  async send(peer: Peer, msg: unknown, opts: SendOptions = {}): Promise<void> {
+  /**
+   * Fire-and-forget. Resolves once QUIC took the message (waits while the
+   * peer is slow); bad arguments throw synchronously.
+   */
+  send(peer: Peer, msg: unknown, opts: SendOptions = {}): Promise<void> {
     const { type, payload } = this.encode(msg, opts.type);
-    const conn = await this.#resolvePeer(peer);
-    const bytes = Envelope.encode({ id: this.#router.nextId(conn), protocol: this.protocol, type, payload, oneway: true }).finish();
-    await this.#transmit(conn, bytes, opts.reliable !== false);
+    const go = (conn: PeerConnection): Promise<void> => {
+      const env = { id: this.#router.nextId(conn), protocol: this.protocol, type, payload, oneway: true };
+      return this.#transmit(conn, env, opts.reliable !== false) ?? RESOLVED;
+    };
+    // Fast path for a connection in hand: no extra promise hops per message.
+    if (isConnection(peer)) {
+      if (this.#closed) return Promise.reject(new ClosedError('dispatcher is closed'));
+      try {
+        return go(peer);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    return this.#resolvePeer(peer).then(go);
   }
 
   /** Starts a conversation (in-regards-to) whose first message will be of `type`. */
@@ -209,20 +227,21 @@ export class Dispatcher implements Endpoint, ConversationHost {
     this.#router.remove(this);
   }
 
-  #transmit(conn: PeerConnection, bytes: Uint8Array, reliable: boolean): Promise<void> | undefined {
+  #transmit(conn: PeerConnection, env: peersock.messages.IEnvelope, reliable: boolean): Promise<void> | undefined {
     if (!reliable) {
-      if (bytes.length <= conn.maxDatagramSize) this.stats.sentUnreliable++;
+      // Same rule as the router: fits a datagram, or goes reliably.
+      if (Envelope.encode(env).len <= conn.maxDatagramSize) this.stats.sentUnreliable++;
       else {
         this.stats.fellBackToReliable++;
         this.stats.sentReliable++;
       }
     } else this.stats.sentReliable++;
-    return this.#router.send(conn, bytes, reliable);
+    return this.#router.send(conn, env, reliable);
   }
 
   async #resolvePeer(peer: Peer, signal?: AbortSignal): Promise<PeerConnection> {
     if (this.#closed) throw new ClosedError('dispatcher is closed');
-    if (peer !== null && typeof peer === 'object' && 'openStream' in peer) return peer;
+    if (isConnection(peer)) return peer;
     const target = typeof peer === 'string' ? parseDialString(peer) : peer;
     if (target === null || typeof target !== 'object' || !(target.publicKey instanceof Uint8Array)) {
       throw new InvalidArgumentError('peer must be a PeerConnection, a dial string or { publicKey, host, port }');
@@ -279,8 +298,7 @@ export class Dispatcher implements Endpoint, ConversationHost {
   _onMessage(conn: PeerConnection, env: peersock.messages.Envelope, _unreliable: boolean): void {
     const reply = (body: peersock.messages.IEnvelope): void => {
       if (env.oneway || conn.closeInfo !== undefined) return;
-      const bytes = Envelope.encode({ id: this.#router.nextId(conn), protocol: this.protocol, inReplyTo: env.id, ...body }).finish();
-      this.#router.send(conn, bytes, true)?.catch(() => {});
+      this.#router.send(conn, { id: this.#router.nextId(conn), protocol: this.protocol, inReplyTo: env.id, ...body }, true)?.catch(() => {});
     };
     const fn = this.#handlers.get(env.type);
     if (fn === undefined) {

@@ -123,12 +123,16 @@ export class MessageRouter implements MessageSink {
    * one; everything else reliably. Resolves once handed to QUIC (waiting
    * while the lane is backed up).
    */
-  send(conn: PeerConnection, bytes: Uint8Array, reliable: boolean): Promise<void> | undefined {
-    if (!reliable && bytes.length <= conn.maxDatagramSize) {
-      conn._sendChannelDatagram(CHANNEL_MESSAGES, bytes);
-      return undefined;
+  send(conn: PeerConnection, env: EnvelopeData, reliable: boolean): Promise<void> | undefined {
+    if (!reliable) {
+      const bytes = Envelope.encode(env).finish();
+      if (bytes.length <= conn.maxDatagramSize) {
+        conn._sendChannelDatagram(CHANNEL_MESSAGES, bytes);
+        return undefined;
+      }
     }
-    const framed = frame(bytes);
+    // Length-prefixed in one buffer.
+    const framed = Envelope.encodeDelimited(env).finish() as Buffer;
     if (framed.length > LARGE) {
       const s = conn._openChannelStream(CHANNEL_MESSAGES, true);
       s.on('error', () => {});
@@ -205,8 +209,7 @@ export class MessageRouter implements MessageSink {
     if (d === undefined) {
       this.malformed++;
       if (!env.oneway && env.id !== 0 && env.inRegardsTo === 0) {
-        const err = Envelope.encode({ id: this.nextId(conn), protocol: env.protocol, inReplyTo: env.id, error: { code: 'ERR_PEERSOCK_NO_HANDLER', message: `no dispatcher for protocol "${env.protocol}"` } }).finish();
-        void this.send(conn, err, true);
+        void this.send(conn, { id: this.nextId(conn), protocol: env.protocol, inReplyTo: env.id, error: { code: 'ERR_PEERSOCK_NO_HANDLER', message: `no dispatcher for protocol "${env.protocol}"` } }, true);
       }
       return;
     }

@@ -89,6 +89,14 @@ export namespace peersock {
             public static encode(m: peersock.messages.IEnvelope, w?: $protobuf.Writer): $protobuf.Writer;
 
             /**
+             * Encodes the specified Envelope message, length delimited. Does not implicitly {@link peersock.messages.Envelope.verify|verify} messages.
+             * @param message Envelope message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            public static encodeDelimited(message: peersock.messages.IEnvelope, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
              * Decodes an Envelope message from the specified reader or buffer.
              * @param r Reader or buffer to decode from
              * @param [l] Message length if known beforehand
@@ -97,6 +105,15 @@ export namespace peersock {
              * @throws {$protobuf.util.ProtocolError} If required fields are missing
              */
             public static decode(r: ($protobuf.Reader|Uint8Array), l?: number): peersock.messages.Envelope;
+
+            /**
+             * Decodes an Envelope message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns Envelope
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): peersock.messages.Envelope;
 
             /**
              * Gets the default type url for Envelope
@@ -147,6 +164,14 @@ export namespace peersock {
             public static encode(m: peersock.messages.IRemoteError, w?: $protobuf.Writer): $protobuf.Writer;
 
             /**
+             * Encodes the specified RemoteError message, length delimited. Does not implicitly {@link peersock.messages.RemoteError.verify|verify} messages.
+             * @param message RemoteError message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            public static encodeDelimited(message: peersock.messages.IRemoteError, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
              * Decodes a RemoteError message from the specified reader or buffer.
              * @param r Reader or buffer to decode from
              * @param [l] Message length if known beforehand
@@ -155,6 +180,15 @@ export namespace peersock {
              * @throws {$protobuf.util.ProtocolError} If required fields are missing
              */
             public static decode(r: ($protobuf.Reader|Uint8Array), l?: number): peersock.messages.RemoteError;
+
+            /**
+             * Decodes a RemoteError message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns RemoteError
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): peersock.messages.RemoteError;
 
             /**
              * Gets the default type url for RemoteError

@@ -183,6 +183,19 @@ $root.peersock = (function() {
             };
 
             /**
+             * Encodes the specified Envelope message, length delimited. Does not implicitly {@link peersock.messages.Envelope.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof peersock.messages.Envelope
+             * @static
+             * @param {peersock.messages.IEnvelope} message Envelope message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Envelope.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
              * Decodes an Envelope message from the specified reader or buffer.
              * @function decode
              * @memberof peersock.messages.Envelope
@@ -263,6 +276,22 @@ $root.peersock = (function() {
                     r.len = l;
                 }
                 return m;
+            };
+
+            /**
+             * Decodes an Envelope message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof peersock.messages.Envelope
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {peersock.messages.Envelope} Envelope
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Envelope.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
             };
 
             /**
@@ -360,6 +389,19 @@ $root.peersock = (function() {
             };
 
             /**
+             * Encodes the specified RemoteError message, length delimited. Does not implicitly {@link peersock.messages.RemoteError.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof peersock.messages.RemoteError
+             * @static
+             * @param {peersock.messages.IRemoteError} message RemoteError message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RemoteError.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
              * Decodes a RemoteError message from the specified reader or buffer.
              * @function decode
              * @memberof peersock.messages.RemoteError
@@ -412,6 +454,22 @@ $root.peersock = (function() {
                     r.len = l;
                 }
                 return m;
+            };
+
+            /**
+             * Decodes a RemoteError message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof peersock.messages.RemoteError
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {peersock.messages.RemoteError} RemoteError
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RemoteError.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
             };
 
             /**

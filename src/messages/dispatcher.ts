@@ -75,6 +75,7 @@ export interface DispatcherStats {
 
 const DEFAULT_MAX = 16 * 1024 * 1024;
 const RESOLVED = Promise.resolve();
+const EMPTY = new Uint8Array(0);
 
 function isConnection(peer: Peer): peer is PeerConnection {
   return peer !== null && typeof peer === 'object' && 'openStream' in peer;
@@ -191,20 +192,22 @@ export class Dispatcher implements Endpoint, ConversationHost {
    */
   send(peer: Peer, msg: unknown, opts: SendOptions = {}): Promise<void> {
     const { type, payload } = this.encode(msg, opts.type);
-    const go = (conn: PeerConnection): Promise<void> => {
-      const env = { id: this.#router.nextId(conn), protocol: this.protocol, type, payload, oneway: true };
-      return this.#transmit(conn, env, opts.reliable !== false) ?? RESOLVED;
-    };
-    // Fast path for a connection in hand: no extra promise hops per message.
+    const reliable = opts.reliable !== false;
+    // Fast path for a connection in hand: no closures or promise hops per message.
     if (isConnection(peer)) {
       if (this.#closed) return Promise.reject(new ClosedError('dispatcher is closed'));
       try {
-        return go(peer);
+        return this.#sendOneway(peer, type, payload, reliable);
       } catch (e) {
         return Promise.reject(e);
       }
     }
-    return this.#resolvePeer(peer).then(go);
+    return this.#resolvePeer(peer).then((conn) => this.#sendOneway(conn, type, payload, reliable));
+  }
+
+  #sendOneway(conn: PeerConnection, type: string, payload: Uint8Array, reliable: boolean): Promise<void> {
+    const env = { id: this.#router.nextId(conn), protocol: this.protocol, type, payload, oneway: true };
+    return this.#transmit(conn, env, reliable) ?? RESOLVED;
   }
 
   /** Starts a conversation (in-regards-to) whose first message will be of `type`. */
@@ -255,7 +258,12 @@ export class Dispatcher implements Endpoint, ConversationHost {
   encode(msg: unknown, type?: string): { type: string; payload: Uint8Array } {
     let codec: Codec;
     if (type !== undefined) {
-      codec = this.#types.get(type) ?? codecOf(type);
+      let known = this.#types.get(type);
+      if (known === undefined) {
+        known = codecOf(type);
+        this.#types.set(type, known);
+      }
+      codec = known;
     } else {
       const t = typeOfMessage(msg);
       if (t === undefined) throw new InvalidArgumentError('cannot tell the message type: pass a protobufjs message, or bytes with { type }');
@@ -296,51 +304,62 @@ export class Dispatcher implements Endpoint, ConversationHost {
 
   /** @internal A request or one-way message. Handlers run concurrently. */
   _onMessage(conn: PeerConnection, env: peersock.messages.Envelope, _unreliable: boolean): void {
-    const reply = (body: peersock.messages.IEnvelope): void => {
-      if (env.oneway || conn.closeInfo !== undefined) return;
-      this.#router.send(conn, { id: this.#router.nextId(conn), protocol: this.protocol, inReplyTo: env.id, ...body }, true)?.catch(() => {});
-    };
     const fn = this.#handlers.get(env.type);
     if (fn === undefined) {
       this.stats.noHandler++;
-      reply({ error: { code: NoHandlerError.remote, message: `no handler for type "${env.type}" in protocol "${this.protocol}"` } });
+      this.#reply(conn, env, { error: { code: NoHandlerError.remote, message: `no handler for type "${env.type}" in protocol "${this.protocol}"` } });
       return;
     }
     let msg: unknown;
     try {
       msg = this.decode(env.type, env.payload);
     } catch (e) {
-      reply({ error: { code: DecodeError.code, message: (e as Error).message } });
+      this.#reply(conn, env, { error: { code: DecodeError.code, message: (e as Error).message } });
       return;
     }
     this.stats.handled++;
-    const done = (result: unknown): void => {
-      try {
-        if (result === undefined || result === null) reply({ type: '', payload: new Uint8Array(0) });
-        else {
-          const t = typeOfMessage(result);
-          reply(this.encode(result, t === undefined && result instanceof Uint8Array ? env.type : undefined));
-        }
-      } catch (e) {
-        failed(e);
-      }
-    };
-    const failed = (e: unknown): void => {
-      this.stats.handlerErrors++;
-      const code = e instanceof PeersockError ? e.code : 'ERR_PEERSOCK_HANDLER_FAILED';
-      reply({ error: { code, message: e instanceof Error ? e.message : String(e) } });
-    };
     let result: unknown;
     try {
       result = fn(msg, this.#context(conn, env));
     } catch (e) {
-      failed(e);
+      this.#replyError(conn, env, e);
       return;
     }
     // A synchronous handler's reply is queued at once (same packet as the
     // ACK); a promise's when it settles. Handlers run concurrently.
-    if (result instanceof Promise) result.then(done, failed);
-    else done(result);
+    if (result instanceof Promise) {
+      result.then(
+        (r: unknown) => this.#replyResult(conn, env, r),
+        (e: unknown) => this.#replyError(conn, env, e),
+      );
+    } else this.#replyResult(conn, env, result);
+  }
+
+  #replyResult(conn: PeerConnection, env: peersock.messages.Envelope, result: unknown): void {
+    if (env.oneway) return;
+    try {
+      if (result === undefined || result === null) this.#reply(conn, env, { type: '', payload: EMPTY });
+      else {
+        const raw = result instanceof Uint8Array && typeOfMessage(result) === undefined;
+        this.#reply(conn, env, this.encode(result, raw ? env.type : undefined));
+      }
+    } catch (e) {
+      this.#replyError(conn, env, e);
+    }
+  }
+
+  #replyError(conn: PeerConnection, env: peersock.messages.Envelope, e: unknown): void {
+    this.stats.handlerErrors++;
+    const code = e instanceof PeersockError ? e.code : 'ERR_PEERSOCK_HANDLER_FAILED';
+    this.#reply(conn, env, { error: { code, message: e instanceof Error ? e.message : String(e) } });
+  }
+
+  #reply(conn: PeerConnection, env: peersock.messages.Envelope, body: peersock.messages.IEnvelope): void {
+    if (env.oneway || conn.closeInfo !== undefined) return;
+    body.id = this.#router.nextId(conn);
+    body.protocol = this.protocol;
+    body.inReplyTo = env.id;
+    this.#router.send(conn, body, true)?.catch(() => {});
   }
 
   /** @internal A peer opened a conversation. */

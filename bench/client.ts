@@ -1,13 +1,15 @@
 /**
  * Bench client process: `client.ts <peersock|tls>`. Each command dials the
  * given target from one client socket and runs one measurement: bulk,
- * rr (64-byte ping-pong), conns (dial + tiny echo + close), idleOpen/idleClose.
+ * rr (64-byte ping-pong), frr (the same with 4-byte length-prefixed frames),
+ * frames (one-way length-prefixed messages, counted by the server),
+ * conns (dial + tiny echo + close), idleOpen/idleClose.
  */
 import type { Duplex } from 'node:stream';
 
 import type { Cert } from './cert';
 import { serve } from './ipc';
-import { BULK, ECHO, Reader, type BulkReport } from './protocol';
+import { BULK, ECHO, FRAMED_ECHO, FRAMES, FrameWaiter, Reader, makeFrame, type BulkReport } from './protocol';
 import { percentile } from './stats';
 import { client, type Client, type ClientConn, type Kind, type Target } from './transports';
 
@@ -100,6 +102,69 @@ async function rr(p: { target: Target; ms: number; size: number }): Promise<{ pe
   return { perSec: lat.length / secs, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), n: lat.length };
 }
 
+/**
+ * Sequential request/reply of one `size`-byte length-prefixed frame each way
+ * (the server parses frames and echoes each) for `ms`; latencies in µs.
+ */
+async function frr(p: { target: Target; ms: number; size: number }): Promise<{ perSec: number; p50: number; p99: number; n: number }> {
+  const conn = await ready().dial(p.target);
+  const s = conn.stream();
+  const r = new FrameWaiter(s);
+  const msg = makeFrame(p.size, 0x62);
+  s.write(Buffer.from([FRAMED_ECHO]));
+  for (let i = 0; i < 200; i++) {
+    s.write(msg);
+    await r.next();
+  }
+  const lat: number[] = [];
+  const start = process.hrtime.bigint();
+  const end = start + BigInt(p.ms) * 1_000_000n;
+  let now = start;
+  while (now < end && lat.length < 1_000_000) {
+    const t0 = now;
+    s.write(msg);
+    await r.next();
+    now = process.hrtime.bigint();
+    lat.push(Number(now - t0) / 1000);
+  }
+  s.end();
+  await conn.close();
+  const secs = Number(now - start) / 1e9;
+  lat.sort((a, b) => a - b);
+  return { perSec: lat.length / secs, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), n: lat.length };
+}
+
+/**
+ * One-way `size`-byte length-prefixed messages on one stream, `batch` frames
+ * per write, for `ms` (at most `max` messages); the server parses and counts
+ * them, timed from its first byte to FIN. Returns its count and rate, or
+ * `stalled` if the writer was never woken.
+ */
+async function frames(p: { target: Target; ms: number; size: number; batch: number; max: number }): Promise<{ perSec: number; sent: number; received: number; ms: number } | { stalled: number }> {
+  const conn = await ready().dial(p.target);
+  const s = conn.stream();
+  const reply = new Reader(s, true);
+  const one = makeFrame(p.size, 0x66);
+  const chunk = Buffer.concat(Array.from({ length: p.batch }, () => one));
+  const deadline = Date.now() + p.ms;
+  let sent = 0;
+  s.write(Buffer.from([FRAMES]));
+  while (sent < p.max && Date.now() < deadline) {
+    const ok = s.write(chunk);
+    sent += p.batch;
+    if (!ok && !(await drained(s, STALL_MS))) {
+      s.destroy();
+      await within(conn.close(), 5000, 'close after stall').catch(() => {});
+      return { stalled: sent };
+    }
+  }
+  s.end();
+  const report = JSON.parse((await within(reply.all(), 15_000, 'no frames report within 15 s')).toString()) as BulkReport;
+  await conn.close();
+  const received = report.messages ?? 0;
+  return { perSec: received / (report.ms / 1000), sent, received, ms: report.ms };
+}
+
 /** Dial, echo 4 bytes on a stream, close; `concurrency` loops for `ms`. */
 async function conns(p: { target: Target; ms: number; concurrency: number }): Promise<{ perSec: number; n: number; errors: number; firstError?: string }> {
   const c = ready();
@@ -136,6 +201,8 @@ serve({
   },
   bulk,
   rr,
+  frr,
+  frames,
   conns,
   /** Opens `n` idle connections (no stream), `concurrency` dials at a time. */
   async idleOpen(p: { target: Target; n: number; concurrency: number }) {

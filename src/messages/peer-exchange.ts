@@ -1,0 +1,321 @@
+/**
+ * Peer exchange: each peer keeps a bounded table of the peers it recently
+ * connected to (key + last known address, most recent first) and shares it
+ * on request, sending a correspondent only what changed since its last ask.
+ *
+ * Every table change takes the next value of one counter (`seq`). A request
+ * carries the responder's (epoch, seq) from the requester's previous reply;
+ * the responder answers with the entries changed after it. So the responder
+ * keeps no state per correspondent, a lost reply costs nothing, and a
+ * restart (new epoch) falls back to the whole table. Wire format:
+ * peer-exchange.proto.
+ *
+ * Learned entries are claims, not proofs: a peer may lie about where another
+ * key lives. Dialing by key pins the identity, so a false address only makes
+ * that dial fail.
+ */
+import { randomInt } from 'node:crypto';
+import { isIP } from 'node:net';
+
+import type { PeerConnection } from '../connection';
+import { InvalidArgumentError } from '../errors';
+import { assertKey } from '../keys';
+import type { ConnectOptions, DialTarget, PeerSocket } from '../peer-socket';
+import type { AddressInfo } from '../transport';
+import { Dispatcher } from './dispatcher';
+import { peersock } from './generated/peer-exchange';
+
+const { Request, Reply } = peersock.pex;
+
+/** Default protocol name of the peer exchange. */
+export const PEX_PROTOCOL = 'peersock/pex/1';
+/** Default size of the peer table. */
+export const DEFAULT_MAX_PEERS = 256;
+/** Requests one `sync()` makes at most when replies come in pages. */
+const MAX_PAGES = 8;
+
+/** Options of `new PeerExchange()`. */
+export interface PeerExchangeOptions {
+  /** Peers remembered at most; the least recently seen go first (default 256). */
+  maxPeers?: number;
+  /** Dispatcher protocol name (default 'peersock/pex/1'). */
+  protocol?: string;
+  /** Request timeout of `sync()` in ms (default: the dispatcher's, 10000). */
+  timeout?: number;
+}
+
+/** One entry of the peer table, as `peers()` returns it. */
+export interface PeerInfo {
+  /** The peer's Ed25519 public key: dial it by this key. */
+  publicKey: Uint8Array;
+  /** Last known IP address and UDP port (the one port it listens and dials on). */
+  address: string;
+  port: number;
+  /** When it was last connected to at that address (ms since the Unix epoch). */
+  lastSeen: number;
+  /** True when we connected to it ourselves; false when a correspondent told us. */
+  direct: boolean;
+}
+
+/** What one `sync()` (or `syncAll()`) did. */
+export interface SyncResult {
+  /** Entries the correspondent sent. */
+  received: number;
+  /** Entries that were new to us. */
+  added: number;
+  /** Entries that replaced an older address or time. */
+  updated: number;
+  /** Requests made (more than one when replies were cut into pages). */
+  requests: number;
+}
+
+/** Counters of a PeerExchange. */
+export interface PeerExchangeStats {
+  requestsAnswered: number;
+  entriesSent: number;
+  entriesReceived: number;
+  /** Received entries dropped as malformed (bad key, port or address). */
+  invalid: number;
+}
+
+interface Entry {
+  publicKey: Uint8Array;
+  address: string;
+  port: number;
+  lastSeen: number;
+  /** The table's counter at this entry's last change. */
+  seq: number;
+  /** Hex key of the correspondent that told us; undefined when observed directly. */
+  via: string | undefined;
+}
+
+const hex = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex');
+
+/** An IPv4-mapped IPv6 address as plain IPv4 (dialable from IPv4 sockets too). */
+function normalizeAddress(address: string): string {
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return m !== null ? m[1]! : address;
+}
+
+/** Shares the table of recently connected peers over a Dispatcher of its own. */
+export class PeerExchange {
+  /** Peers remembered at most. */
+  readonly maxPeers: number;
+  readonly stats: PeerExchangeStats = { requestsAnswered: 0, entriesSent: 0, entriesReceived: 0, invalid: 0 };
+  readonly #socket: PeerSocket;
+  readonly #dispatcher: Dispatcher;
+  readonly #timeout: number | undefined;
+  readonly #self: string;
+  /** This table instance; a requester seeing a new one starts over. */
+  readonly #epoch = randomInt(1, 0x1_0000_0000);
+  #seq = 0;
+  /** Hex key → entry, in ascending `seq` order (re-inserted on every change). */
+  readonly #table = new Map<string, Entry>();
+  /** Hex key of a correspondent → its (epoch, seq) in its last reply to us. */
+  readonly #cursors = new Map<string, { epoch: number; seq: number }>();
+  /** Live connections we watch for path changes → their listener removers. */
+  readonly #watched = new Map<PeerConnection, () => void>();
+  readonly #onConnection = (conn: PeerConnection): void => this.observe(conn);
+  #closed = false;
+
+  constructor(socket: PeerSocket, opts: PeerExchangeOptions = {}) {
+    if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('options must be an object');
+    const max = opts.maxPeers ?? DEFAULT_MAX_PEERS;
+    if (!Number.isInteger(max) || max < 1 || max > 65536) throw new InvalidArgumentError('maxPeers must be an integer 1..65536');
+    this.maxPeers = max;
+    this.#timeout = opts.timeout;
+    this.#socket = socket;
+    this.#self = hex(socket.publicKey);
+    this.#dispatcher = new Dispatcher(socket, { protocol: opts.protocol ?? PEX_PROTOCOL, ...(opts.timeout !== undefined ? { timeout: opts.timeout } : {}) });
+    this.#dispatcher.handle(Request, (req: peersock.pex.Request, ctx) => {
+      this.observe(ctx.connection);
+      return this.#answer(req, hex(ctx.remotePublicKey));
+    });
+    socket.on('connection', this.#onConnection);
+    for (const c of socket.connections) this.observe(c);
+  }
+
+  /** The table's change counter: it grows with every added or changed entry. */
+  get seq(): number {
+    return this.#seq;
+  }
+
+  /** The table, most recently seen first. */
+  peers(): PeerInfo[] {
+    return [...this.#table.values()].sort((a, b) => b.lastSeen - a.lastSeen).map(info);
+  }
+
+  /** The entry of one peer, if known. */
+  get(publicKey: Uint8Array): PeerInfo | undefined {
+    const e = this.#table.get(hex(assertKey(publicKey, 'publicKey')));
+    return e !== undefined ? info(e) : undefined;
+  }
+
+  /**
+   * Records a connection made elsewhere (accepted ones and `connect()`'s
+   * are recorded already). Idempotent; follows the peer's path changes.
+   */
+  observe(conn: PeerConnection): void {
+    if (this.#closed || this.#watched.has(conn)) return;
+    this.#direct(conn.remotePublicKey, conn.remoteAddress);
+    if (conn.closeInfo !== undefined) return;
+    const onPath = (addr: AddressInfo): void => this.#direct(conn.remotePublicKey, addr);
+    const stop = (): void => {
+      conn.off('path', onPath);
+      conn.off('close', stop);
+      this.#watched.delete(conn);
+    };
+    conn.on('path', onPath);
+    conn.on('close', stop);
+    this.#watched.set(conn, stop);
+  }
+
+  /**
+   * Dials a peer and records it. `target` is a dial target, or just a key
+   * whose address is taken from the table. Always dials a new connection.
+   */
+  async connect(target: DialTarget | Uint8Array, opts: ConnectOptions = {}): Promise<PeerConnection> {
+    let t: DialTarget;
+    if (target instanceof Uint8Array) {
+      const e = this.#table.get(hex(assertKey(target, 'publicKey')));
+      if (e === undefined) throw new InvalidArgumentError('that key is not in the peer table');
+      t = { publicKey: e.publicKey, host: e.address, port: e.port };
+    } else t = target;
+    const conn = await this.#socket.connect(t, opts);
+    this.observe(conn);
+    return conn;
+  }
+
+  /** Asks the peer on `conn` for what changed since its last reply to us, and merges it. */
+  async sync(conn: PeerConnection, opts: { timeout?: number; signal?: AbortSignal } = {}): Promise<SyncResult> {
+    this.observe(conn);
+    const from = hex(conn.remotePublicKey);
+    const result: SyncResult = { received: 0, added: 0, updated: 0, requests: 0 };
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const cur = this.#cursors.get(from);
+      const req = Request.create({ since: cur?.seq ?? 0, epoch: cur?.epoch ?? 0, limit: this.maxPeers });
+      const timeout = opts.timeout ?? this.#timeout;
+      const reply = await this.#dispatcher.request<peersock.pex.Reply>(conn, req, {
+        reply: Reply,
+        ...(timeout !== undefined ? { timeout } : {}),
+        ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+      });
+      result.requests++;
+      this.#merge(reply.peers.slice(0, this.maxPeers), from, result);
+      // Replies of concurrent syncs may arrive out of order: never go back.
+      const same = cur !== undefined && cur.epoch === reply.epoch;
+      this.#cursors.delete(from);
+      this.#cursors.set(from, { epoch: reply.epoch, seq: same ? Math.max(cur.seq, reply.seq) : reply.seq });
+      if (this.#cursors.size > 2 * this.maxPeers) this.#cursors.delete(this.#cursors.keys().next().value!);
+      if (!reply.more) break;
+    }
+    return result;
+  }
+
+  /** Syncs with every live connection recorded here, concurrently; failures are counted, not thrown. */
+  async syncAll(opts: { timeout?: number; signal?: AbortSignal } = {}): Promise<SyncResult & { failed: number }> {
+    const total = { received: 0, added: 0, updated: 0, requests: 0, failed: 0 };
+    const results = await Promise.allSettled([...this.#watched.keys()].map((c) => this.sync(c, opts)));
+    for (const r of results) {
+      if (r.status === 'rejected') total.failed++;
+      else {
+        total.received += r.value.received;
+        total.added += r.value.added;
+        total.updated += r.value.updated;
+        total.requests += r.value.requests;
+      }
+    }
+    return total;
+  }
+
+  /** Stops answering and recording; the table stays readable. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#dispatcher.close();
+    this.#socket.off('connection', this.#onConnection);
+    for (const stop of [...this.#watched.values()]) stop();
+  }
+
+  /** Entries changed after the requester's `since`, oldest change first, at most `limit`. */
+  #answer(req: peersock.pex.Request, requester: string): peersock.pex.Reply {
+    this.stats.requestsAnswered++;
+    const since = req.epoch === this.#epoch ? req.since : 0;
+    const limit = req.limit > 0 ? Math.min(req.limit, this.maxPeers) : this.maxPeers;
+    const peers: peersock.pex.IPeer[] = [];
+    let scanned = since;
+    let more = false;
+    for (const [k, e] of this.#table) {
+      if (e.seq <= since) continue;
+      // The requester knows where it is, and what it told us (at least as new).
+      if (k !== requester && e.via !== requester) {
+        if (peers.length === limit) {
+          more = true;
+          break;
+        }
+        peers.push({ publicKey: e.publicKey, address: e.address, port: e.port, lastSeen: e.lastSeen });
+      }
+      scanned = e.seq;
+    }
+    this.stats.entriesSent += peers.length;
+    return Reply.create({ epoch: this.#epoch, seq: more ? scanned : this.#seq, peers, more });
+  }
+
+  /** Learned entries: unknown ones are added; known ones replaced only by a newer `lastSeen`. */
+  #merge(peers: peersock.pex.IPeer[], from: string, result: SyncResult): void {
+    const now = Date.now();
+    for (const p of peers) {
+      result.received++;
+      this.stats.entriesReceived++;
+      const key = p.publicKey;
+      const address = typeof p.address === 'string' ? normalizeAddress(p.address) : '';
+      const port = p.port ?? 0;
+      if (!(key instanceof Uint8Array) || key.length !== 32 || isIP(address) === 0 || !(port >= 1 && port <= 65535)) {
+        this.stats.invalid++;
+        continue;
+      }
+      const k = hex(key);
+      // Ourselves, and the correspondent itself: we know better.
+      if (k === this.#self || k === from) continue;
+      // A clock ahead of ours must not make an entry unbeatable.
+      const lastSeen = Math.min(Number(p.lastSeen ?? 0), now);
+      const cur = this.#table.get(k);
+      if (cur !== undefined && !(lastSeen > cur.lastSeen)) continue;
+      if (cur === undefined && this.#table.size >= this.maxPeers && lastSeen <= this.#oldest()!.lastSeen) continue;
+      this.#put(k, { publicKey: cur?.publicKey ?? new Uint8Array(key), address, port, lastSeen, seq: 0, via: from });
+      if (cur === undefined) result.added++;
+      else result.updated++;
+    }
+  }
+
+  /** A connection we are part of: its address is first-hand and current. */
+  #direct(publicKey: Uint8Array, addr: AddressInfo): void {
+    const k = hex(publicKey);
+    if (k === this.#self) return;
+    const cur = this.#table.get(k);
+    const lastSeen = Math.max(Date.now(), cur?.lastSeen ?? 0);
+    this.#put(k, { publicKey: cur?.publicKey ?? new Uint8Array(publicKey), address: normalizeAddress(addr.address), port: addr.port, lastSeen, seq: 0, via: undefined });
+  }
+
+  /** Stores a changed entry under the next seq (last in the map) and evicts the least recently seen beyond `maxPeers`. */
+  #put(k: string, e: Entry): void {
+    e.seq = ++this.#seq;
+    this.#table.delete(k);
+    this.#table.set(k, e);
+    if (this.#table.size > this.maxPeers) {
+      const old = this.#oldest(k)!;
+      this.#table.delete(hex(old.publicKey));
+    }
+  }
+
+  /** The least recently seen entry, other than `except`. */
+  #oldest(except?: string): Entry | undefined {
+    let min: Entry | undefined;
+    for (const [k, e] of this.#table) if (k !== except && (min === undefined || e.lastSeen < min.lastSeen)) min = e;
+    return min;
+  }
+}
+
+function info(e: Entry): PeerInfo {
+  return { publicKey: new Uint8Array(e.publicKey), address: e.address, port: e.port, lastSeen: e.lastSeen, direct: e.via === undefined };
+}

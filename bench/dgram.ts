@@ -3,11 +3,14 @@
  * window; `dgram.ts send` sends 1452-byte datagrams as fast as it can, with a
  * bounded number in flight (send callbacks), so the kernel is never flooded
  * with more than a socket buffer's worth. Same 4 MiB buffers as peersock.
+ * Also a request/reply floor: `echo` makes a socket answer every datagram
+ * with itself; `pingpong` sends one small datagram at a time to it.
  */
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 
 import { serve } from './ipc';
+import { percentile } from './stats';
 
 const PAYLOAD = 1452;
 const IN_FLIGHT = 64;
@@ -72,4 +75,53 @@ function blast(p: { port: number; ms: number }): Promise<{ sent: number; errors:
   });
 }
 
-serve({ bind, measure, blast });
+/** Echo mode: every datagram goes back to its sender (until `echo` with on: false). */
+function echo(p: { on: boolean }): void {
+  sock.removeAllListeners('message');
+  if (p.on) sock.on('message', (m: Buffer, r: dgram.RemoteInfo) => sock.send(m, r.port, r.address));
+}
+
+/**
+ * Sequential `size`-byte datagrams to an echoing `port` for `ms`: round
+ * trips/s and latency percentiles (µs). A datagram lost for 1 s ends the run.
+ */
+async function pingpong(p: { port: number; ms: number; size: number }): Promise<{ perSec: number; p50: number; p99: number; n: number; lost: number }> {
+  const msg = Buffer.alloc(p.size, 0x70);
+  const lat: number[] = [];
+  let wake: (() => void) | undefined;
+  const onMsg = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  sock.on('message', onMsg);
+  let lost = 0;
+  const start = process.hrtime.bigint();
+  const end = start + BigInt(p.ms) * 1_000_000n;
+  let now = start;
+  try {
+    while (now < end && lat.length < 1_000_000) {
+      const t0 = now;
+      let timer: NodeJS.Timeout | undefined;
+      const got = await new Promise<boolean>((resolve) => {
+        wake = () => resolve(true);
+        timer = setTimeout(() => resolve(false), 1000);
+        sock.send(msg, p.port, '127.0.0.1');
+      });
+      clearTimeout(timer);
+      now = process.hrtime.bigint();
+      if (!got) {
+        lost++;
+        break;
+      }
+      lat.push(Number(now - t0) / 1000);
+    }
+  } finally {
+    sock.off('message', onMsg);
+  }
+  const secs = Number(now - start) / 1e9;
+  lat.sort((a, b) => a - b);
+  return { perSec: lat.length / secs, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), n: lat.length, lost };
+}
+
+serve({ bind, measure, blast, echo, pingpong });

@@ -112,11 +112,12 @@ async function send(p: { target: Target; ms: number; size: number; batch: number
 }
 
 /**
- * Head-of-line: `n` sequential 64 B requests idle, then `n` more while
- * 16 MiB one-way `send()`s are in flight back to back (the next one starts
- * when the server's `bigArrived` for the previous one comes in, at most
- * `maxBigs`). Counts the busy requests that ended while a big message was
- * still in flight.
+ * Head-of-line: `n` sequential small requests idle, then up to `n` more (for
+ * at most `maxMs`) while 16 MiB one-way `send()`s are in flight back to back:
+ * the next one starts when the server's `bigArrived` for the previous one
+ * comes in (at most `maxBigs`). Only busy requests that ended before the
+ * last big message arrived count. With env BENCH_HOL_TRACE set, prints the
+ * connection's RTT and congestion window every 10 ms meanwhile.
  */
 async function hol(p: { target: Target; n: number; size: number; bigBytes: number; maxBigs: number; maxMs: number }): Promise<{
   idleP50: number;
@@ -125,13 +126,13 @@ async function hol(p: { target: Target; n: number; size: number; bigBytes: numbe
   p99: number;
   max: number;
   n: number;
-  overlapped: number;
   bigs: number;
   bigMs: number;
 }> {
   const { d: disp } = ready();
   const conn = await dial(p.target);
   const big = new Uint8Array(p.bigBytes);
+  let trace: NodeJS.Timeout | undefined;
   try {
     const msg = new Uint8Array(p.size).fill(0x68);
     await pings(conn, msg, 200, now() + 5_000_000_000n); // warm-up
@@ -152,21 +153,29 @@ async function hol(p: { target: Target; n: number; size: number; bigBytes: numbe
       if (running && sentAt.length < p.maxBigs) startBig();
     };
     startBig();
+    if (process.env.BENCH_HOL_TRACE) {
+      const t0 = sentAt[0]!;
+      trace = setInterval(() => {
+        const st = conn.stats();
+        console.error(`[hol] t=${(Number(now() - t0) / 1e6).toFixed(1)} ms rtt=${st.rttMs.toFixed(2)} ms cwnd=${st.cwnd} sent=${st.sentPackets} lost=${st.lostPackets}`);
+      }, 10);
+    }
     const busy = await pings(conn, msg, p.n, now() + BigInt(p.maxMs) * 1_000_000n);
     running = false;
+    clearInterval(trace);
     const waitEnd = Date.now() + 20_000;
     while (arrivedAt.length < sentAt.length && Date.now() < waitEnd && failure === undefined) await sleep(5);
-    onBigArrived = undefined;
     if (failure !== undefined) throw failure;
     if (arrivedAt.length < sentAt.length) throw new Error(`only ${arrivedAt.length} of ${sentAt.length} big messages arrived within 20 s`);
-    // Bigs run back to back from the first send to the last arrival.
+    // Big messages run back to back from the first send to the last arrival.
     const lastArrival = arrivedAt[arrivedAt.length - 1]!;
-    const overlapped = busy.ends.filter((e) => e <= lastArrival).length;
-    const bigMs = sentAt.reduce((sum, s, i) => sum + Number(arrivedAt[i]! - s) / 1e6, 0) / sentAt.length;
+    const during = busy.lat.filter((_, k) => busy.ends[k]! <= lastArrival);
+    const bigMs = sentAt.reduce((sum, s, k) => sum + Number(arrivedAt[k]! - s) / 1e6, 0) / sentAt.length;
     const i = latency(idle.lat);
-    const b = latency(busy.lat);
-    return { idleP50: i.p50, idleP99: i.p99, p50: b.p50, p99: b.p99, max: b.max, n: busy.lat.length, overlapped, bigs: sentAt.length, bigMs };
+    const b = latency(during);
+    return { idleP50: i.p50, idleP99: i.p99, p50: b.p50, p99: b.p99, max: b.max, n: during.length, bigs: sentAt.length, bigMs };
   } finally {
+    clearInterval(trace);
     onBigArrived = undefined;
     await conn.close();
   }

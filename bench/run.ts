@@ -1,9 +1,11 @@
 /**
  * `npm run bench`: peersock against a raw node:dgram ceiling and node:tls on
  * loopback, client and server in separate processes. Each figure runs RUNS
- * times (env BENCH_RUNS, default 5), transports interleaved run by run, and
- * the median is reported. Prints a table and writes bench/RESULTS.md.
+ * times (env BENCH_RUNS, default 5; the dispatch-layer figures BENCH_MSG_RUNS,
+ * default RUNS), transports interleaved run by run, and the median is
+ * reported. Prints two tables and writes bench/RESULTS.md.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +23,20 @@ const DGRAM_MS = 3000;
 const CONN_MS = 2000;
 const RR_MS = 2000;
 const IDLE_CONNS = 500;
+const MSG_RUNS = Math.max(1, Number(process.env.BENCH_MSG_RUNS ?? RUNS));
+const MSG_MS = 2000;
+/** Request/reply figures (each run twice: as scheduled and pinned). */
+const REQ_MS = 1500;
+const FLOOR_MS = 1000;
+const MSG_SIZE = 64;
+/** send(): sends issued before awaiting the last one and yielding to the event loop. */
+const SEND_BATCH = 1024;
+/** Raw framed stream: frames per write. */
+const FRAMES_BATCH = 64;
+const HOL_REQUESTS = 1000;
+const HOL_BIG = 16 * 1024 * 1024;
+const HOL_MS = 2000;
+const HOL_MAX_BIGS = 40;
 const KINDS: Kind[] = ['peersock', 'tls'];
 const here = (f: string): string => path.join(__dirname, f);
 const log = (...a: unknown[]): void => console.error('[bench]', ...a);
@@ -35,6 +51,31 @@ const figs = {
   connPar: { peersock: [] as number[], tls: [] as number[] },
   idle: { peersock: [] as number[], tls: [] as number[] },
 };
+/**
+ * Dispatch-layer figures, per transport (tls: length-prefixed framing by
+ * hand). Request/reply runs twice: as scheduled, and with client and server
+ * pinned to one CPU ('Pin'); the dgram ping-pong floor goes in `peersock`.
+ */
+const msg = {
+  req: { peersock: [] as number[], tls: [] as number[] },
+  reqP50: { peersock: [] as number[], tls: [] as number[] },
+  reqP99: { peersock: [] as number[], tls: [] as number[] },
+  reqPin: { peersock: [] as number[], tls: [] as number[] },
+  reqPinP50: { peersock: [] as number[], tls: [] as number[] },
+  reqPinP99: { peersock: [] as number[], tls: [] as number[] },
+  floor: { peersock: [] as number[], tls: [] as number[] },
+  floorP50: { peersock: [] as number[], tls: [] as number[] },
+  floorPin: { peersock: [] as number[], tls: [] as number[] },
+  floorPinP50: { peersock: [] as number[], tls: [] as number[] },
+  send: { peersock: [] as number[], tls: [] as number[] },
+  frames: { peersock: [] as number[], tls: [] as number[] },
+  holP50: { peersock: [] as number[], tls: [] as number[] },
+  holP99: { peersock: [] as number[], tls: [] as number[] },
+  holIdle: { peersock: [] as number[], tls: [] as number[] },
+  holRatio: { peersock: [] as number[], tls: [] as number[] },
+};
+/** Per HOL run: busy requests completed, big messages sent, mean big delivery ms. */
+const holRuns: { n: number; bigs: number; bigMs: number }[] = [];
 const ceiling: number[] = [];
 const warnings: string[] = [];
 const stalls: Record<Kind, number> = { peersock: 0, tls: 0 };
@@ -67,9 +108,11 @@ async function bulk(cli: Child, k: Kind, target: Target, bytes: number, maxMs: n
 
 /** Figures 1–3 and the dgram ceiling, over long-lived server and client processes. */
 async function throughput(cert: ReturnType<typeof selfSigned>): Promise<void> {
-  const [recv, send, ...pairs] = await Promise.all([
+  const [recv, send, msgSrv, msgCli, ...pairs] = await Promise.all([
     spawnChild(here('dgram.ts'), ['recv']),
     spawnChild(here('dgram.ts'), ['send']),
+    spawnChild(here('msg-server.ts')),
+    spawnChild(here('msg-client.ts')),
     ...KINDS.flatMap((k) => [spawnChild(here('server.ts'), [k]), spawnChild(here('client.ts'), [k])]),
   ]);
   const srv = {} as Record<Kind, Child>;
@@ -123,7 +166,116 @@ async function throughput(cert: ReturnType<typeof selfSigned>): Promise<void> {
       }
     }
   }
-  for (const c of [recv!, send!, ...pairs]) c.kill();
+  const msgTarget: Target = await msgSrv!.call('listen');
+  await msgCli!.call('init');
+  await recv!.call('echo', { on: true });
+  await messages({ cli, srv, target, mcli: msgCli!, msrv: msgSrv!, mtarget: msgTarget, echo: recv!, echoPort: port, pinger: send! });
+  for (const c of [recv!, send!, msgSrv!, msgCli!, ...pairs]) c.kill();
+}
+
+/** Every CPU, for undoing `pin`. */
+const ALL_CPUS = `0-${os.cpus().length - 1}`;
+
+/** Sets the CPU affinity of the children (every thread); false if taskset failed. */
+function pin(children: Child[], cpus: string): boolean {
+  try {
+    for (const c of children) {
+      if (c.proc.pid !== undefined) execFileSync('taskset', ['-a', '-p', '-c', cpus, String(c.proc.pid)], { stdio: 'ignore', timeout: 5000 });
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface MsgProcs {
+  cli: Record<Kind, Child>;
+  srv: Record<Kind, Child>;
+  target: Record<Kind, Target>;
+  /** Dispatcher client and server. */
+  mcli: Child;
+  msrv: Child;
+  mtarget: Target;
+  /** node:dgram echo socket (port `echoPort`) and the process pinging it. */
+  echo: Child;
+  echoPort: number;
+  pinger: Child;
+}
+
+/**
+ * Dispatch-layer figures: request() vs a hand-framed node:tls echo (as
+ * scheduled, then pinned to one CPU) with a node:dgram ping-pong floor,
+ * send(), a raw framed stream over both transports, and head-of-line blocking.
+ */
+async function messages(p: MsgProcs): Promise<void> {
+  const { cli, target, mcli, mtarget } = p;
+  const size = MSG_SIZE;
+  const pinnable = [p.mcli, p.msrv, p.cli.tls, p.srv.tls, p.echo, p.pinger];
+  let pinWorks = true;
+  for (let run = 1; run <= MSG_RUNS; run++) {
+    const tag = `run ${run}/${MSG_RUNS}`;
+    for (const pinned of [false, true]) {
+      if (pinned && !(pinWorks = pin(pinnable, '0'))) {
+        warnings.push('taskset failed: no pinned request/reply figures');
+        pin(pinnable, ALL_CPUS);
+        break;
+      }
+      try {
+        const [fReq, fP50, fP99, fFloor, fFloorP50] = pinned
+          ? (['reqPin', 'reqPinP50', 'reqPinP99', 'floorPin', 'floorPinP50'] as const)
+          : (['req', 'reqP50', 'reqP99', 'floor', 'floorP50'] as const);
+        const r = await mcli.call('request', { target: mtarget, ms: REQ_MS, size });
+        msg[fReq].peersock.push(r.perSec);
+        msg[fP50].peersock.push(r.p50);
+        msg[fP99].peersock.push(r.p99);
+        const t = await cli.tls.call('frr', { target: target.tls, ms: REQ_MS, size });
+        msg[fReq].tls.push(t.perSec);
+        msg[fP50].tls.push(t.p50);
+        msg[fP99].tls.push(t.p99);
+        const f = await p.pinger.call('pingpong', { port: p.echoPort, ms: FLOOR_MS, size });
+        if (f.lost > 0) warnings.push(`dgram ping-pong ${tag}: a datagram was lost; run cut short at ${f.n} round trips`);
+        msg[fFloor].peersock.push(f.perSec);
+        msg[fFloorP50].peersock.push(f.p50);
+        log(
+          `request ${tag}${pinned ? ' (pinned to one CPU)' : ''}: dispatcher ${fmt(r.perSec)}/s p50 ${fmt(r.p50)} µs p99 ${fmt(r.p99)} µs; ` +
+            `tls framed ${fmt(t.perSec)}/s p50 ${fmt(t.p50)} µs p99 ${fmt(t.p99)} µs; dgram floor ${fmt(f.perSec)}/s p50 ${fmt(f.p50)} µs`,
+        );
+      } finally {
+        if (pinned) pin(pinnable, ALL_CPUS);
+      }
+    }
+
+    const s = await mcli.call('send', { target: mtarget, ms: MSG_MS, size, batch: SEND_BATCH, max: 10_000_000 });
+    msg.send.peersock.push(s.perSec);
+    if (s.received !== s.sent) warnings.push(`send() ${tag}: server counted ${s.received} of ${s.sent} messages`);
+    log(`send() ${tag}: ${fmt(s.perSec)}/s received (${s.received} in ${fmt(s.ms)} ms; client issued ${fmt(s.clientPerSec)}/s)`);
+
+    const line: string[] = [];
+    for (const k of KINDS) {
+      const f = await cli[k].call('frames', { target: target[k], ms: MSG_MS, size, batch: FRAMES_BATCH, max: 40_000_000 });
+      if ('stalled' in f) {
+        warnings.push(`${k} framed stream ${tag}: writer stalled after ${f.stalled} messages`);
+        line.push(`${k} stalled`);
+        continue;
+      }
+      if (f.received !== f.sent) warnings.push(`${k} framed stream ${tag}: server counted ${f.received} of ${f.sent} messages`);
+      msg.frames[k].push(f.perSec);
+      line.push(`${k} ${fmt(f.perSec)}/s`);
+    }
+    log(`raw framed stream ${tag}:`, line.join(', '));
+
+    const h = await mcli.call('hol', { target: mtarget, n: HOL_REQUESTS, size, bigBytes: HOL_BIG, maxBigs: HOL_MAX_BIGS, maxMs: HOL_MS }, 120_000);
+    msg.holIdle.peersock.push(h.idleP50);
+    msg.holP50.peersock.push(h.p50);
+    msg.holP99.peersock.push(h.p99);
+    msg.holRatio.peersock.push(h.p50 / h.idleP50);
+    holRuns.push({ n: h.n, bigs: h.bigs, bigMs: h.bigMs });
+    log(
+      `head-of-line ${tag}: idle p50 ${fmt(h.idleP50)} µs; with 16 MiB in flight p50 ${fmt(h.p50)} µs p99 ${fmt(h.p99)} µs max ${fmt(h.max)} µs ` +
+        `(${h.n} requests, ${h.bigs} big sends of ${fmt(h.bigMs)} ms each)`,
+    );
+  }
+  if (!pinWorks) log('taskset failed: pinned figures skipped');
 }
 
 /** Figure 4: a fresh gc-able server per run; the client holds IDLE_CONNS idle connections. */
@@ -183,6 +335,34 @@ function report(startedMs: number): string {
   const ps = (f: keyof typeof figs): number => med(figs[f].peersock);
   const ratio = ps('bulk') / med(ceiling);
   const pass = (ok: boolean): string => (ok ? 'PASS' : 'FAIL');
+  const m = (f: keyof typeof msg, k: Kind = 'peersock'): number => med(msg[f][k]);
+  const msgCell = (runs: number[]): string => {
+    if (runs.length === 0) return '—';
+    const s = summary(runs);
+    const n = runs.length < MSG_RUNS ? `, ${runs.length} runs` : '';
+    return runs.length === 1 ? `${fmt(s.med)}${n}` : `${fmt(s.med)} (${fmt(s.min)}–${fmt(s.max)}${n})`;
+  };
+  const msgRows: [string, keyof typeof msg][] = [
+    [`request(), ${MSG_SIZE} B, one in flight (round trips/s; tls: length-prefixed echo)`, 'req'],
+    ['  latency p50 (µs, lower is better)', 'reqP50'],
+    ['  latency p99 (µs, lower is better)', 'reqP99'],
+    [`  raw node:dgram ${MSG_SIZE} B ping-pong floor (round trips/s)`, 'floor'],
+    ['  raw node:dgram ping-pong floor p50 (µs)', 'floorP50'],
+    [`request(), client and server pinned to one CPU (round trips/s)`, 'reqPin'],
+    ['  latency p50, pinned (µs, lower is better)', 'reqPinP50'],
+    ['  latency p99, pinned (µs, lower is better)', 'reqPinP99'],
+    [`  raw node:dgram ping-pong floor, pinned (round trips/s)`, 'floorPin'],
+    ['  raw node:dgram ping-pong floor p50, pinned (µs)', 'floorPinP50'],
+    [`send(), ${MSG_SIZE} B one-way reliable (messages/s received)`, 'send'],
+    [`raw stream, ${MSG_SIZE} B length-prefixed, no dispatcher (messages/s received)`, 'frames'],
+    ['head-of-line: idle request p50 just before (µs)', 'holIdle'],
+    ['head-of-line: request p50 while a 16 MiB send() is in flight (µs)', 'holP50'],
+    ['head-of-line: request p99 while a 16 MiB send() is in flight (µs)', 'holP99'],
+    ['head-of-line: busy p50 / idle p50 (×, lower is better)', 'holRatio'],
+  ];
+  const ratioCell = (f: keyof typeof msg): string => (msg[f].tls.length > 0 ? fmt(m(f) / m(f, 'tls')) : '');
+  const holN = summary(holRuns.map((h) => h.n));
+  const holBigMs = summary(holRuns.map((h) => h.bigMs));
   const out = [
     `Machine: ${cpu}, ${os.cpus().length} cores, Node ${process.version}, ${os.platform()} ${os.release()}, ${new Date().toISOString()}`,
     `Median of ${RUNS} runs (min–max); client and server in separate processes on 127.0.0.1. Total ${fmt((Date.now() - startedMs) / 1000)} s.`,
@@ -197,6 +377,21 @@ function report(startedMs: number): string {
     `- ${pass(ratio >= 0.5)}: bulk ≥ 0.5 × dgram ceiling (${fmt(ratio)} ×)`,
     `- ${pass(ps('connPar') >= 500)}: ≥ 500 connections/s, 8 in flight (${fmt(ps('connPar'))}/s; sequential ${fmt(ps('connSeq'))}/s)`,
     `- ${pass(ps('idle') <= 64)}: ≤ 64 KiB server RSS per idle connection (${fmt(ps('idle'))} KiB)`,
+    '',
+    `Dispatch layer (Dispatcher, protocol 'bench/1', raw string types), median of ${MSG_RUNS} runs (min–max):`,
+    '',
+    '| figure | peersock | node:tls | peersock / tls |',
+    '|---|---:|---:|---:|',
+    ...msgRows.map(([label, f]) => `| ${label} | ${msgCell(msg[f].peersock)} | ${msgCell(msg[f].tls)} | ${ratioCell(f)} |`),
+    '',
+    `Head-of-line runs: median ${fmt(holN.med)} requests completed while big messages were in flight (of ${HOL_REQUESTS}, capped at ${HOL_MS / 1000} s); ` +
+      `a 16 MiB send() took ${fmt(holBigMs.med)} ms (median of per-run means) from send() to the server's arrival notice.`,
+    '',
+    `- ${pass(m('req') >= 17_000)}: request() ≥ 17,000 round trips/s (${fmt(m('req'))}/s; pinned to one CPU ${pass(m('reqPin') >= 17_000)}: ${fmt(m('reqPin'))}/s)`,
+    `- ${pass(m('reqP50') <= 50)}: request() p50 ≤ 50 µs (${fmt(m('reqP50'))} µs; pinned ${pass(m('reqPinP50') <= 50)}: ${fmt(m('reqPinP50'))} µs)`,
+    `- ${pass(m('req') >= m('req', 'tls'))}: request() ≥ node:tls length-prefixed echo (${fmt(m('req') / m('req', 'tls'))} ×; pinned ${pass(m('reqPin') >= m('reqPin', 'tls'))}: ${fmt(m('reqPin') / m('reqPin', 'tls'))} ×)`,
+    `- ${pass(m('send') >= 500_000)}: send() ≥ 500,000 messages/s (${fmt(m('send'))}/s)`,
+    `- ${pass(m('frames') >= 1_500_000)}: raw framed stream ≥ 1,500,000 messages/s (${fmt(m('frames'))}/s)`,
     ...(warnings.length > 0 ? ['', 'Warnings:', ...warnings.map((w) => `- ${w}`)] : []),
   ];
   return out.join('\n');
@@ -209,12 +404,29 @@ Connections/s = dial + 4 B echo on a stream + graceful close (awaited), ${CONN_M
 fresh server (--expose-gc, gc before each reading) after a 20-connection warm-up; one client dials ${IDLE_CONNS} connections
 and holds them idle; (RSS after − before) / ${IDLE_CONNS}. dgram ceiling = 1452 B datagrams, ≤ 64 sends in flight, bytes
 received over ${DGRAM_MS / 1000} s. node:tls = TLS 1.3, mutual auth with a self-signed Ed25519 certificate, Nagle off.
+
+Dispatch layer (bench/msg-client.ts, bench/msg-server.ts; a fresh connection per figure and run): request() =
+sequential \`request(conn, 64 B, { type: 'ping', reply: 'ping' })\`, the handler returns its payload, ${REQ_MS / 1000} s after 500
+to warm up; the node:tls column is the same exchange by hand: a 4-byte big-endian length + 64 B, the server parses
+frames and echoes each. Each run measures request/reply twice: as the OS schedules the two processes, then with
+both pinned to CPU 0 (taskset): on this VM a round trip between processes on different CPUs pays ~35–45 µs of
+wake-up per direction (the raw node:dgram ping-pong floor, ${FLOOR_MS / 1000} s, shows it), so unpinned figures swing between two
+modes run to run; pinned ones measure the software path.
+send() = \`send(conn, 64 B, { type: 'note', reliable: true })\` ${SEND_BATCH} at a time, then the last one's promise is
+awaited and the event loop gets a turn (setImmediate), for ${MSG_MS / 1000} s; the server's handler counts them, timed from the
+first to a \`noteReport\` request sent after the last (same lane stream). Raw stream = one stream, 4-byte length + 64 B
+frames, ${FRAMES_BATCH} per write, for ${MSG_MS / 1000} s; the server parses and counts frames, timed from its first byte to FIN.
+Head-of-line = ${HOL_REQUESTS} sequential 64 B request()s idle, then up to ${HOL_REQUESTS} more (at most ${HOL_MS / 1000} s) while
+\`send(conn, new Uint8Array(16 MiB), { type: 'big' })\` runs: each big message's arrival is answered by a one-way notice,
+on which the client sends the next, so one is always in flight; only requests that ended before the last big message
+arrived count. Ratio = busy p50 / idle p50 per run, median over runs. With env BENCH_HOL_TRACE set, the client prints
+the connection's RTT and congestion window every 10 ms during the busy phase.
 `;
 
 async function main(): Promise<void> {
   const started = Date.now();
   const cert = selfSigned();
-  log(`${RUNS} runs per figure; this takes about 2–3 minutes`);
+  log(`${RUNS} runs per figure; this takes about 3–4 minutes`);
   await throughput(cert);
   await idleMemory(cert);
   const text = report(started);

@@ -214,6 +214,13 @@ export class Conversation extends EventEmitter {
   /** Ends the conversation for both sides (graceful). Idempotent. */
   async end(): Promise<void> {
     if (this.#endSent || this.#ended) return;
+    await this.#sendEnd();
+    this.#finish();
+  }
+
+  /** Ends our side of the stream (with an END envelope once we have spoken). */
+  async #sendEnd(): Promise<void> {
+    if (this.#endSent) return;
     this.#endSent = true;
     await this.#ready.catch(() => {});
     const s = this.#stream;
@@ -221,7 +228,6 @@ export class Conversation extends EventEmitter {
     if (this.#opened) {
       s.end(frame(Envelope.encode({ id: this.#host.nextId(this.#conn!), protocol: this.#host.protocol, inRegardsTo: this.#id, control: Control.END }).finish()));
     } else s.end();
-    this.#finish();
   }
 
   #finish(): void {
@@ -229,7 +235,9 @@ export class Conversation extends EventEmitter {
     this.#ended = true;
     this.#wake?.();
     this.emit('end');
-    if (!this.#endSent) void this.end();
+    // The peer ended it: end our side too, so the stream completes and QUIC
+    // frees it (`end()` would return at once now that #ended is set).
+    if (!this.#endSent) void this.#sendEnd();
   }
 
   #fail(err: PeersockError): void {

@@ -213,8 +213,10 @@ export class MessageRouter implements MessageSink {
       }
       return;
     }
-    if (env.inRegardsTo !== 0) {
-      // Conversation messages travel on their own streams, never here.
+    if (env.inRegardsTo !== 0 || env.id === 0) {
+      // Conversation messages travel on their own streams, never here. Ids
+      // are never 0: such a request could not be answered (its reply, with
+      // in-reply-to 0, would reach the peer as a request).
       d._count('malformed');
       return;
     }
@@ -281,6 +283,10 @@ export class MessageRouter implements MessageSink {
 
   /** @internal A datagram on the messages channel. */
   datagram(conn: PeerConnection, data: Uint8Array): void {
-    this.#route(conn, data, true);
+    // Decoded from a Buffer like stream frames are, so a payload decodes the
+    // same whichever way it came (protobufjs reads strings of a Buffer with
+    // Node's UTF-8 decoder, of a plain Uint8Array with its own, which
+    // garbles invalid UTF-8 differently) and raw payloads are Buffers too.
+    this.#route(conn, Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength), true);
   }
 }

@@ -469,15 +469,22 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
 
   /** The end of a task: flush, handle what that decided, repeat; re-arm the timer. */
   #process(): void {
-    this.#flushDeferred = false;
-    if (this.#closedFlag) return;
-    for (let round = 0; round < 16; round++) {
+    if (this.#closedFlag) {
+      this.#flushDeferred = false;
+      return;
+    }
+    // Kicks while this loop runs (lane writes in #drain, handlers) are
+    // covered by the loop itself, so the flag stays set until it ends.
+    let quiet = false;
+    for (let round = 0; round < 16 && !quiet; round++) {
       // Sending can itself decide things (a close frame out means closed).
       const sent = this.#drain();
       const events = this.native.pollEvents(this.#dgramBuf);
       for (const ev of events) this.#dispatch(ev);
-      if (sent === 0 && events.length === 0) break;
+      quiet = sent === 0 && events.length === 0;
     }
+    this.#flushDeferred = false;
+    if (!quiet) this.#kick();
     this.#arm();
   }
 

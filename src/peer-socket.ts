@@ -98,6 +98,12 @@ interface Batch {
 }
 
 const BATCH_DATAGRAMS = 64;
+/**
+ * Datagrams sent per drain before yielding to the event loop: a whole
+ * congestion window can be thousands of packets, and sending them in one go
+ * would keep incoming packets (small requests, ACKs) waiting behind it.
+ */
+const MAX_PER_DRAIN = 256;
 
 function checkPort(port: unknown, what: string, allowZero: boolean): number {
   if (typeof port !== 'number' || !Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535) {
@@ -476,15 +482,23 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     // Kicks while this loop runs (lane writes in #drain, handlers) are
     // covered by the loop itself, so the flag stays set until it ends.
     let quiet = false;
-    for (let round = 0; round < 16 && !quiet; round++) {
+    let more = false;
+    for (let round = 0; round < 16 && !quiet && !more; round++) {
       // Sending can itself decide things (a close frame out means closed).
       const sent = this.#drain();
+      more = sent >= MAX_PER_DRAIN;
       const events = this.native.pollEvents(this.#dgramBuf);
       for (const ev of events) this.#dispatch(ev);
       quiet = sent === 0 && events.length === 0;
     }
     this.#flushDeferred = false;
-    if (!quiet) this.#kick();
+    if (more) {
+      // Let received datagrams in before sending the rest of the window.
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(this.#onImmediate);
+      }
+    } else if (!quiet) this.#kick();
     this.#arm();
   }
 
@@ -531,7 +545,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
         });
         off += len;
       }
-      if (count < BATCH_DATAGRAMS) return total;
+      if (count < BATCH_DATAGRAMS || total >= MAX_PER_DRAIN) return total;
     }
   }
 

@@ -19,23 +19,7 @@ import { CODE_MESSAGE_TOO_LARGE, MessageRouter } from '../src/messages/router';
 import type { PeerStream } from '../src/stream';
 import { createSocket, drained, pair, sleep, within } from './helpers';
 
-const root = protobuf.parse(`
-  syntax = "proto3";
-  package test;
-  message Ping { uint32 n = 1; string text = 2; }
-  message Pong { uint32 n = 1; string text = 2; }
-  message Note { string text = 1; bytes blob = 2; }
-  message Sync { uint32 step = 1; }
-`).root;
-const Ping = root.lookupType('test.Ping');
-const Pong = root.lookupType('test.Pong');
-const Note = root.lookupType('test.Note');
-const Sync = root.lookupType('test.Sync');
-
-interface PingMsg {
-  n: number;
-  text: string;
-}
+import { Note, Ping, Pong, Sync, type PingMsg } from './message-types';
 interface NoteMsg {
   text: string;
   blob: Uint8Array;

@@ -4,7 +4,6 @@
  * protocols, size limits.
  */
 import test from 'ava';
-import protobuf from 'protobufjs';
 
 import {
   AbortError,
@@ -20,23 +19,7 @@ import {
 } from '../src/index';
 import { pair } from './helpers';
 
-const root = protobuf.parse(`
-  syntax = "proto3";
-  package test;
-  message Ping { uint32 n = 1; string text = 2; }
-  message Pong { uint32 n = 1; string text = 2; }
-  message Note { string text = 1; bytes blob = 2; }
-  message Sync { uint32 step = 1; }
-`).root;
-const Ping = root.lookupType('test.Ping');
-const Pong = root.lookupType('test.Pong');
-const Note = root.lookupType('test.Note');
-const Sync = root.lookupType('test.Sync');
-
-interface PingMsg {
-  n: number;
-  text: string;
-}
+import { Note, Ping, Pong, Sync, type PingMsg } from './message-types';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -231,15 +231,8 @@ export class Dispatcher implements Endpoint, ConversationHost {
   }
 
   #transmit(conn: PeerConnection, env: peersock.messages.IEnvelope, reliable: boolean): Promise<void> | undefined {
-    if (!reliable) {
-      // Same rule as the router: fits a datagram, or goes reliably.
-      if (Envelope.encode(env).len <= conn.maxDatagramSize) this.stats.sentUnreliable++;
-      else {
-        this.stats.fellBackToReliable++;
-        this.stats.sentReliable++;
-      }
-    } else this.stats.sentReliable++;
-    return this.#router.send(conn, env, reliable);
+    // The router picks datagram or stream (encoding once) and counts which.
+    return this.#router.send(conn, env, reliable, this.stats);
   }
 
   async #resolvePeer(peer: Peer, signal?: AbortSignal): Promise<PeerConnection> {

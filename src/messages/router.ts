@@ -41,6 +41,13 @@ export interface Endpoint {
   _count(what: 'malformed' | 'tooLarge' | 'unknownProtocol' | 'droppedReplies'): void;
 }
 
+/** Counters `send` bumps for the path it took. */
+export interface SendCounts {
+  sentReliable: number;
+  sentUnreliable: number;
+  fellBackToReliable: number;
+}
+
 /** A request waiting for its reply. */
 export interface Waiter {
   protocol: string;
@@ -123,14 +130,17 @@ export class MessageRouter implements MessageSink {
    * one; everything else reliably. Resolves once handed to QUIC (waiting
    * while the lane is backed up).
    */
-  send(conn: PeerConnection, env: EnvelopeData, reliable: boolean): Promise<void> | undefined {
+  send(conn: PeerConnection, env: EnvelopeData, reliable: boolean, counts?: SendCounts): Promise<void> | undefined {
     if (!reliable) {
       const bytes = Envelope.encode(env).finish();
       if (bytes.length <= conn.maxDatagramSize) {
+        if (counts) counts.sentUnreliable++;
         conn._sendChannelDatagram(CHANNEL_MESSAGES, bytes);
         return undefined;
       }
+      if (counts) counts.fellBackToReliable++;
     }
+    if (counts) counts.sentReliable++;
     // Length-prefixed in one buffer.
     const framed = Envelope.encodeDelimited(env).finish() as Buffer;
     if (framed.length > LARGE) {

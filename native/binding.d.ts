@@ -33,10 +33,14 @@ export declare class NativeEndpoint {
    */
   recv(data: Uint8Array, address: string, port: number): void
   /**
-   * Writes pending datagrams back to back into `out`. `meta[0]` gets the
-   * address-table generation; then per datagram `meta[1 + 2i]` its length
-   * and `meta[2 + 2i]` its destination id (see `address`). Returns the
-   * count; call again while it is non-zero.
+   * Writes pending datagrams back to back into `out` and returns their
+   * count. `meta` gets: `[0]` the address-table generation; `[1]` flags:
+   * 1 when `pollEvents` may have something, 2 when everything pending was
+   * sent (else call again); `[2]` when flag 2 is set, µs until
+   * `onTimeout` is due (`NO_TIMEOUT` for none, capped below it); then per datagram `[3 + 2i]` its length and
+   * `[4 + 2i]` its destination id (see `address`). One call does what
+   * otherwise takes three crossings: sending, asking for events, and
+   * asking for the timer.
    */
   flush(out: Uint8Array, meta: Uint32Array): number
   /**
@@ -49,11 +53,22 @@ export declare class NativeEndpoint {
   /** Runs due timers; harmless when called early. */
   onTimeout(): void
   /**
-   * Drains events. Datagram payloads are copied into `dgram_buf` (each
-   * event carries its offset and length); when the buffer is full the
-   * rest waits for the next call.
+   * Drains events into `out`, [`EV_SLOTS`] numbers per event:
+   * `[kind, conn, stream, code, offset, length]` (kinds are the `EV_*`
+   * constants). Datagram payloads are copied into `dgram_buf` at
+   * `offset`/`length`. Rare events that carry strings (incoming,
+   * connected, path, closed) are `EV_DETAIL` with `offset` indexing
+   * `eventDetail`, valid until the next call. Returns the event count;
+   * when `out` or `dgram_buf` is full the rest waits for the next call.
+   * Plain numbers instead of one object per event: creating objects with
+   * named properties from native code costs more than handling the event.
    */
-  pollEvents(dgramBuf: Uint8Array): Array<NativeEvent>
+  pollEvents(dgramBuf: Uint8Array, out: Float64Array): number
+  /**
+   * The full event behind an `EV_DETAIL` slot of the last `pollEvents`
+   * (each can be taken once).
+   */
+  eventDetail(index: number): NativeEvent | null
   /** Accepting side: admits the peer of an `incoming` event. */
   accept(conn: number): void
   /** Accepting side: refuses the peer of an `incoming` event. */

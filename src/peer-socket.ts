@@ -98,6 +98,16 @@ interface Batch {
 }
 
 const BATCH_DATAGRAMS = 64;
+/** `flush`'s meta: numbers before the per-datagram pairs, flag bits, "no timer". */
+const META_HEAD = 3;
+const FLUSH_EVENTS = 1;
+const FLUSH_ALL_SENT = 2;
+const NO_TIMEOUT = 0xffffffff;
+/** `pollEvents` output: numbers per event, events per call, kind names by number. */
+const EV_SLOTS = 6;
+const EV_BATCH = 256;
+const EV_DETAIL = 5;
+const EV_KINDS = ['', 'readable', 'writable', 'stopped', 'datagram'];
 /**
  * Datagrams sent per drain before yielding to the event loop: a whole
  * congestion window can be thousands of packets, and sending them in one go
@@ -166,8 +176,15 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
   readonly #addrCache = new Map<number, [string, number]>();
   #addrGeneration = 0;
   readonly #freeBatches: Batch[] = [];
-  readonly #meta = new Uint32Array(1 + 2 * BATCH_DATAGRAMS);
+  readonly #meta = new Uint32Array(META_HEAD + 2 * BATCH_DATAGRAMS);
+  /** What the last flush said: FLUSH_* flags, and µs until the timer is due. */
+  #flushFlags = 0;
+  #flushTimeout = NO_TIMEOUT;
   readonly #dgramBuf = Buffer.allocUnsafe(256 * 1024);
+  readonly #evSlots = new Float64Array(EV_SLOTS * EV_BATCH);
+  /** The one object common events are handed on in (never kept by callees). */
+  readonly #ev: NativeEvent = { kind: '', conn: 0, stream: 0, code: 0, offset: 0, length: 0 };
+  #polling = false;
   readonly #maxPayload: number;
   #flushScheduled = false;
   #timer: NodeJS.Timeout | undefined;
@@ -468,8 +485,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
   /** Handles pending events, then flushes at the end of the task. */
   #turn(): void {
     if (this.#closedFlag) return;
-    const events = this.native.pollEvents(this.#dgramBuf);
-    for (const ev of events) this.#dispatch(ev);
+    this.#poll();
     this.#kick();
   }
 
@@ -481,15 +497,18 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     }
     // Kicks while this loop runs (lane writes in #drain, handlers) are
     // covered by the loop itself, so the flag stays set until it ends.
+    // After a complete drain only handling events can queue more to send,
+    // and the last flush says whether there are any (and when the timer is
+    // due): the usual task is one flush and no further native call.
     let quiet = false;
     let more = false;
     for (let round = 0; round < 16 && !quiet && !more; round++) {
+      this.#drain();
+      const flags = this.#flushFlags;
+      more = (flags & FLUSH_ALL_SENT) === 0;
       // Sending can itself decide things (a close frame out means closed).
-      const sent = this.#drain();
-      more = sent >= MAX_PER_DRAIN;
-      const events = this.native.pollEvents(this.#dgramBuf);
-      for (const ev of events) this.#dispatch(ev);
-      quiet = sent === 0 && events.length === 0;
+      const events = (flags & FLUSH_EVENTS) !== 0 ? this.#poll() : 0;
+      quiet = !more && events === 0;
     }
     this.#flushDeferred = false;
     if (more) {
@@ -499,7 +518,10 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
         setImmediate(this.#onImmediate);
       }
     } else if (!quiet) this.#kick();
-    this.#arm();
+    if (quiet) {
+      const us = this.#flushTimeout;
+      this.#armAt(us === NO_TIMEOUT ? undefined : us / 1000);
+    } else this.#arm();
   }
 
   /** Writes every pending datagram to the transport; returns how many. */
@@ -510,6 +532,9 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
       const batch = this.#freeBatches.pop() ?? { buf: Buffer.allocUnsafe(this.#maxPayload * BATCH_DATAGRAMS), inFlight: 0 };
       const meta = this.#meta;
       const count = this.native.flush(batch.buf, meta);
+      const flags = meta[1]!;
+      this.#flushFlags = flags;
+      this.#flushTimeout = meta[2]!;
       if (count === 0) {
         this.#freeBatches.push(batch);
         return total;
@@ -525,8 +550,8 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
         if (--batch.inFlight === 0 && this.#freeBatches.length < 8) this.#freeBatches.push(batch);
       };
       for (let i = 0; i < count; i++) {
-        const len = meta[1 + 2 * i]!;
-        const id = meta[2 + 2 * i]!;
+        const len = meta[META_HEAD + 2 * i]!;
+        const id = meta[META_HEAD + 1 + 2 * i]!;
         let dest = this.#addrCache.get(id);
         if (dest === undefined) {
           const a = this.native.address(id);
@@ -545,7 +570,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
         });
         off += len;
       }
-      if (count < BATCH_DATAGRAMS || total >= MAX_PER_DRAIN) return total;
+      if ((flags & FLUSH_ALL_SENT) !== 0 || total >= MAX_PER_DRAIN) return total;
     }
   }
 
@@ -563,8 +588,12 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
   }
 
   #arm(): void {
-    const t = this.native.timeout();
-    if (t === null || t === undefined) {
+    this.#armAt(this.native.timeout() ?? undefined);
+  }
+
+  /** Arms the one timer for `t` ms from now (none when undefined). */
+  #armAt(t: number | undefined): void {
+    if (t === undefined) {
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;
       this.#timerAt = Infinity;
@@ -575,6 +604,44 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timerAt = at;
     this.#timer = setTimeout(this.#onTimer, Math.max(0, Math.ceil(t)));
+  }
+
+  /**
+   * Takes the core's pending events and acts on them; returns how many.
+   * Common events arrive as numbers (see the binding's `pollEvents`) and
+   * are handed on in one reused object; the rare ones as full objects.
+   */
+  #poll(): number {
+    if (this.#polling) return 0; // never re-entered: the slots would be overwritten
+    this.#polling = true;
+    let total = 0;
+    try {
+      const slots = this.#evSlots;
+      for (;;) {
+        const n = this.native.pollEvents(this.#dgramBuf, slots);
+        for (let i = 0; i < n; i++) {
+          const o = i * EV_SLOTS;
+          const kind = slots[o]!;
+          if (kind === EV_DETAIL) {
+            const detail = this.native.eventDetail(slots[o + 4]!);
+            if (detail !== null && detail !== undefined) this.#dispatch(detail);
+            continue;
+          }
+          const ev = this.#ev;
+          ev.kind = EV_KINDS[kind] ?? 'unknown';
+          ev.conn = slots[o + 1]!;
+          ev.stream = slots[o + 2]!;
+          ev.code = slots[o + 3]!;
+          ev.offset = slots[o + 4]!;
+          ev.length = slots[o + 5]!;
+          this.#conns.get(ev.conn)?._onEvent(ev, this.#dgramBuf);
+        }
+        total += n;
+        if (n < EV_BATCH) return total;
+      }
+    } finally {
+      this.#polling = false;
+    }
   }
 
   #dispatch(ev: NativeEvent): void {

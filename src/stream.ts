@@ -64,6 +64,8 @@ export class PeerStream extends Duplex {
   #header: Uint8Array | null;
   /** Remote streams: whether the channel byte has been read. */
   #channelKnown: boolean;
+  /** Set by the dispatch layer: received bytes go straight here, not through the Readable buffer. */
+  #sink: ((chunk: Buffer) => void) | null = null;
 
   /** @internal Created by PeerConnection; `channel` for local streams only. */
   constructor(host: StreamHost, id: number, local: boolean, channel = CHANNEL_APP) {
@@ -184,13 +186,59 @@ export class PeerStream extends Duplex {
       }
       const n = Math.floor(r / 2);
       const fin = r % 2 === 1;
-      if (n > 0) this.#readWanted = this.push(Buffer.from(host.scratch.subarray(0, n)));
+      if (n > 0) {
+        const chunk = Buffer.from(host.scratch.subarray(0, n));
+        if (this.#sink !== null) this.#sink(chunk);
+        else this.#readWanted = this.push(chunk);
+      }
       if (fin) {
         this.#readDone = true;
         this.push(null);
         this.#maybeForget();
+      } else if (n < host.scratch.length) {
+        // A short read took all there is: the next arrival is a readable event.
+        return;
       }
     }
+  }
+
+  /**
+   * @internal The dispatch layer's reader: every received chunk is handed to
+   * `fn` as it arrives (no Readable buffering, no back-pressure), and the
+   * Readable side only reports the end.
+   */
+  _sinkTo(fn: (chunk: Buffer) => void): void {
+    this.#sink = fn;
+    this.resume();
+    this.#readWanted = true;
+    if (this.#channelKnown) this._pull();
+  }
+
+  /**
+   * @internal The dispatch layer's writer: hands `chunk` to QUIC at once when
+   * nothing is queued before it (skipping the Writable machinery), else
+   * queues it behind what is. Returns false once the stream is backed up.
+   */
+  _writeNow(chunk: Uint8Array): boolean {
+    if (this.#header !== null || this.#pending !== null || this.writableLength > 0 || this.#gone || this.destroyed || this.writableEnded) {
+      return this.write(chunk);
+    }
+    const host = this.#host;
+    let n: number;
+    try {
+      n = host.native.streamSend(host.handle, this.id, chunk, false);
+    } catch (e) {
+      this.destroy(errorFromNative(e));
+      return false;
+    }
+    host.kick();
+    if (n === -1) {
+      const code = host.native.lastCode();
+      this._fail(new StreamStoppedError(`peer stopped stream ${this.id} with code ${code}`, { appCode: code }));
+      return false;
+    }
+    if (n === chunk.length) return true;
+    return this.write(chunk.subarray(n));
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {

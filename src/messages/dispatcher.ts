@@ -12,7 +12,8 @@ import { Conversation, type ConversationHost, type MessageContext } from './conv
 import { DecodeError, MessageTooLargeError, NoHandlerError, RemoteError, RequestTimeoutError } from './errors';
 import { FrameReader, frame } from './framing';
 import type { peersock } from './generated/envelope';
-import { Control, Envelope, MessageRouter, type Endpoint } from './router';
+import { Deadline } from './deadlines';
+import { Control, Envelope, MessageRouter, type Endpoint, type Waiter } from './router';
 import { codecOf, typeOfMessage, type Codec, type RawMessage, type TypeLike } from './types';
 
 /** Who to talk to: a connection, a dial string, or a key plus address (dialed when needed). */
@@ -76,6 +77,55 @@ export interface DispatcherStats {
 const DEFAULT_MAX = 16 * 1024 * 1024;
 const RESOLVED = Promise.resolve();
 const EMPTY = new Uint8Array(0);
+
+/**
+ * A request waiting for its reply: the router's waiter, a deadline, and the
+ * abort listener (`handleEvent`) in one object.
+ */
+class PendingRequest extends Deadline implements Waiter {
+  readonly protocol: string;
+  #done = false;
+
+  constructor(
+    private readonly d: Dispatcher,
+    private readonly waiters: Map<number, Waiter>,
+    private readonly id: number,
+    private readonly replyCodec: Codec | undefined,
+    private readonly signal: AbortSignal | undefined,
+    private readonly timeout: number,
+    private readonly resolve: (v: any) => void,
+    private readonly reject: (e: unknown) => void,
+  ) {
+    super();
+    this.protocol = d.protocol;
+  }
+
+  settle(env: peersock.messages.Envelope | null, err?: PeersockError): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.waiters.delete(this.id);
+    this.d._router.deadlines.cancel(this);
+    this.signal?.removeEventListener('abort', this);
+    if (env === null) {
+      this.reject(err);
+      return;
+    }
+    try {
+      this.resolve(this.d._settleReply(env, this.replyCodec));
+    } catch (e) {
+      this.reject(e);
+    }
+  }
+
+  expire(): void {
+    this.settle(null, new RequestTimeoutError(`no reply within ${this.timeout} ms`));
+  }
+
+  /** The signal's abort. */
+  handleEvent(): void {
+    this.settle(null, new AbortError());
+  }
+}
 
 function isConnection(peer: Peer): peer is PeerConnection {
   return peer !== null && typeof peer === 'object' && 'openStream' in peer;
@@ -145,45 +195,44 @@ export class Dispatcher implements Endpoint, ConversationHost {
   request<R = any>(peer: Peer, msg: unknown, opts: RequestOptions = {}): Promise<R> {
     const { type, payload } = this.encode(msg, opts.type);
     const replyCodec = opts.reply !== undefined ? codecOf(opts.reply) : undefined;
-    if (replyCodec !== undefined) this.#types.set(replyCodec.name, replyCodec);
+    if (replyCodec !== undefined && this.#types.get(replyCodec.name) !== replyCodec) this.#types.set(replyCodec.name, replyCodec);
     const timeout = opts.timeout ?? this.#timeout;
     if (!(typeof timeout === 'number' && timeout > 0)) throw new InvalidArgumentError('timeout must be a positive number of ms');
     const signal = opts.signal;
     if (signal?.aborted) return Promise.reject(new AbortError());
-    return this.#resolvePeer(peer, signal).then(
-      (conn) =>
-        new Promise<R>((resolve, reject) => {
-          const st = this.#router.state(conn);
-          if (st.closed) throw new ClosedError('connection is closed');
-          const id = st.nextId++;
-          let timer: NodeJS.Timeout | undefined;
-          const onAbort = (): void => settle(null, new AbortError());
-          const settle = (env: peersock.messages.Envelope | null, err?: PeersockError): void => {
-            st.waiters.delete(id);
-            clearTimeout(timer);
-            signal?.removeEventListener('abort', onAbort);
-            if (env === null) {
-              reject(err);
-              return;
-            }
-            this.stats.repliesReceived++;
-            if (env.error) {
-              reject(env.error.code === NoHandlerError.remote ? new NoHandlerError(env.error.message ?? '') : new RemoteError(env.error.code ?? '', env.error.message ?? ''));
-              return;
-            }
-            try {
-              resolve((replyCodec !== undefined && env.type === replyCodec.name ? replyCodec.decode(env.payload) : this.decode(env.type, env.payload)) as R);
-            } catch (e) {
-              reject(e);
-            }
-          };
-          st.waiters.set(id, { protocol: this.protocol, settle });
-          timer = setTimeout(() => settle(null, new RequestTimeoutError(`no reply within ${timeout} ms`)), timeout);
-          signal?.addEventListener('abort', onAbort, { once: true });
-          this.stats.requestsSent++;
-          this.#transmit(conn, { id, protocol: this.protocol, type, payload }, opts.reliable !== false)?.catch((e: unknown) => settle(null, e as PeersockError));
-        }),
-    );
+    const reliable = opts.reliable !== false;
+    // Fast path for a connection in hand: no promise hop before sending.
+    if (isConnection(peer) && !this.#closed) return this.#request<R>(peer, type, payload, replyCodec, timeout, signal, reliable);
+    return this.#resolvePeer(peer, signal).then((conn) => this.#request<R>(conn, type, payload, replyCodec, timeout, signal, reliable));
+  }
+
+  #request<R>(conn: PeerConnection, type: string, payload: Uint8Array, replyCodec: Codec | undefined, timeout: number, signal: AbortSignal | undefined, reliable: boolean): Promise<R> {
+    const st = this.#router.state(conn);
+    if (st.closed) return Promise.reject(new ClosedError('connection is closed'));
+    const id = st.nextId++;
+    return new Promise<R>((resolve, reject) => {
+      const req = new PendingRequest(this, st.waiters, id, replyCodec, signal, timeout, resolve, reject);
+      st.waiters.set(id, req);
+      this.#router.deadlines.add(req, timeout);
+      if (signal !== undefined) signal.addEventListener('abort', req, { once: true });
+      this.stats.requestsSent++;
+      const sending = this.#transmit(conn, { id, protocol: this.protocol, type, payload }, reliable);
+      if (sending !== undefined) sending.catch((e: unknown) => req.settle(null, e as PeersockError));
+    });
+  }
+
+  /** @internal Settles a request with its reply envelope. */
+  _settleReply(env: peersock.messages.Envelope, replyCodec: Codec | undefined): unknown {
+    this.stats.repliesReceived++;
+    if (env.error) {
+      throw env.error.code === NoHandlerError.remote ? new NoHandlerError(env.error.message ?? '') : new RemoteError(env.error.code ?? '', env.error.message ?? '');
+    }
+    return replyCodec !== undefined && env.type === replyCodec.name ? replyCodec.decode(env.payload) : this.decode(env.type, env.payload);
+  }
+
+  /** @internal */
+  get _router(): MessageRouter {
+    return this.#router;
   }
 
   /**

@@ -13,6 +13,7 @@ import { PeersockError } from '../errors';
 import type { MessageSink, PeerSocket } from '../peer-socket';
 import { CHANNEL_MESSAGES, type PeerStream } from '../stream';
 import { MessageTooLargeError } from './errors';
+import { Deadlines } from './deadlines';
 import { FrameReader, frame } from './framing';
 import { peersock } from './generated/envelope';
 
@@ -76,6 +77,8 @@ export class MessageRouter implements MessageSink {
   #dirty: ConnMessages[] = [];
   /** Envelopes dropped before reaching a dispatcher. */
   malformed = 0;
+  /** Request timeouts of every dispatcher on the socket. */
+  readonly deadlines = new Deadlines();
 
   /** The socket's router, installed on first use. */
   static for(socket: PeerSocket): MessageRouter {
@@ -189,7 +192,7 @@ export class MessageRouter implements MessageSink {
     }
     const batch = st.queue.length === 1 ? st.queue[0]! : Buffer.concat(st.queue);
     st.queue = [];
-    st.lane.write(batch);
+    st.lane._writeNow(batch);
   }
 
   /** Settles the waiter of a reply; false if nobody waits for it. */
@@ -238,7 +241,7 @@ export class MessageRouter implements MessageSink {
     const reader = new FrameReader(this.maxFrame);
     stream.on('error', () => {});
     if (stream.unidirectional) {
-      stream.on('data', (chunk: Buffer) => {
+      stream._sinkTo((chunk: Buffer) => {
         let frames: Buffer[];
         try {
           frames = reader.push(chunk);

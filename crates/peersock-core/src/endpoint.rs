@@ -401,33 +401,47 @@ impl Endpoint {
         }
     }
 
+    /// Whether [`Endpoint::poll_event`] has something. Runs the pending
+    /// connection scans, so it is exact.
+    pub fn has_events(&mut self) -> bool {
+        self.run_scans();
+        !self.events.is_empty()
+    }
+
     /// Next event, or `None` when there is nothing to report.
     pub fn poll_event(&mut self) -> Option<Event> {
-        if self.events.is_empty() && !self.scan_queue.is_empty() {
-            let queue = std::mem::take(&mut self.scan_queue);
-            for h in queue {
-                let gone = match self.conns.get_mut(&h) {
-                    Some(c) => {
-                        c.scan = false;
-                        let was_pending = c.pending;
-                        let gone = c.scan(&mut self.events);
-                        if was_pending && c.state != State::Handshaking {
-                            c.pending = false;
-                            self.pending_handshakes -= 1;
-                        }
-                        if !gone {
-                            self.issue_cids(h);
-                        }
-                        gone
+        self.run_scans();
+        self.events.pop_front()
+    }
+
+    /// Turns the connections marked for a scan into events (once the
+    /// queue of events already found is empty).
+    fn run_scans(&mut self) {
+        if !self.events.is_empty() || self.scan_queue.is_empty() {
+            return;
+        }
+        let queue = std::mem::take(&mut self.scan_queue);
+        for h in queue {
+            let gone = match self.conns.get_mut(&h) {
+                Some(c) => {
+                    c.scan = false;
+                    let was_pending = c.pending;
+                    let gone = c.scan(&mut self.events);
+                    if was_pending && c.state != State::Handshaking {
+                        c.pending = false;
+                        self.pending_handshakes -= 1;
                     }
-                    None => false,
-                };
-                if gone {
-                    self.remove(h);
+                    if !gone {
+                        self.issue_cids(h);
+                    }
+                    gone
                 }
+                None => false,
+            };
+            if gone {
+                self.remove(h);
             }
         }
-        self.events.pop_front()
     }
 
     /// Gives the peer spare connection IDs so it can migrate.

@@ -31,6 +31,22 @@ pub enum Event {
     Closed { conn: ConnHandle, reason: CloseReason },
 }
 
+impl Event {
+    /// The connection the event is about.
+    pub fn conn(&self) -> ConnHandle {
+        match self {
+            Event::Incoming { conn, .. }
+            | Event::Connected { conn, .. }
+            | Event::StreamReadable { conn, .. }
+            | Event::StreamWritable { conn, .. }
+            | Event::StreamStopped { conn, .. }
+            | Event::Datagram { conn, .. }
+            | Event::PathChanged { conn, .. }
+            | Event::Closed { conn, .. } => *conn,
+        }
+    }
+}
+
 /// Why a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseReason {
@@ -69,6 +85,9 @@ pub enum CloseKind {
     PeerRejectedCredentials,
     /// The peer's accept hook or limits refused the connection.
     Refused,
+    /// The peer answered with a stateless reset: it lost the connection's
+    /// state (it restarted, or it never had the connection).
+    StatelessReset,
 }
 
 impl CloseKind {
@@ -85,6 +104,7 @@ impl CloseKind {
             CloseKind::BadCertificate => "bad_certificate",
             CloseKind::PeerRejectedCredentials => "peer_rejected_credentials",
             CloseKind::Refused => "refused",
+            CloseKind::StatelessReset => "stateless_reset",
         }
     }
 }

@@ -104,17 +104,6 @@ impl NativeEvent {
         self
     }
 
-    pub fn datagram(ev: &Event, offset: u32) -> NativeEvent {
-        match ev {
-            Event::Datagram { conn, data } => NativeEvent {
-                offset: Some(offset),
-                length: Some(data.len() as u32),
-                ..NativeEvent::base("datagram", *conn)
-            },
-            _ => unreachable!("datagram events only"),
-        }
-    }
-
     pub fn from_event(ev: Event) -> NativeEvent {
         match ev {
             Event::Incoming { conn, remote_key, remote_addr } => NativeEvent {
@@ -220,6 +209,7 @@ pub fn config_from(o: NativeOptions) -> Result<EndpointConfig, String> {
         datagram_send_queue: o.datagram_send_queue.map(|v| v as usize).unwrap_or(d.datagram_send_queue),
         max_connections: o.max_connections.map(|v| v as usize).unwrap_or(d.max_connections),
         max_pending_handshakes: o.max_pending_handshakes.map(|v| v as usize).unwrap_or(d.max_pending_handshakes),
+        ..d
     };
     c.validate().map_err(core_err)?;
     Ok(c)

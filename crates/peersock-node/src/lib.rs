@@ -34,7 +34,22 @@ pub struct NativeEndpoint {
     held: Option<Event>,
     /// Code of the last reset/stop seen by `streamRecv`/`streamSend`.
     last_code: f64,
+    /// Events of the last `pollEvents` that carry strings.
+    details: Vec<Option<NativeEvent>>,
 }
+
+/// `flush`'s `meta` numbers before the per-datagram pairs.
+const META_HEAD: usize = 3;
+/// `flush`'s `meta[2]` when no timer is due.
+pub const NO_TIMEOUT: u32 = u32::MAX;
+
+/// Numbers per event in `pollEvents`' output.
+pub const EV_SLOTS: usize = 6;
+const EV_READABLE: f64 = 1.0;
+const EV_WRITABLE: f64 = 2.0;
+const EV_STOPPED: f64 = 3.0;
+const EV_DATAGRAM: f64 = 4.0;
+const EV_DETAIL: f64 = 5.0;
 
 #[napi]
 impl NativeEndpoint {
@@ -46,7 +61,7 @@ impl NativeEndpoint {
         let local = parse_addr(&address, port)?;
         let config = config_from(options.unwrap_or_default())?;
         let ep = Endpoint::new(identity, config, local).map_err(core_err)?;
-        Ok(NativeEndpoint { ep, addrs: AddrTable::default(), held: None, last_code: 0.0 })
+        Ok(NativeEndpoint { ep, addrs: AddrTable::default(), held: None, last_code: 0.0, details: Vec::new() })
     }
 
     /// This endpoint's public key (copied).
@@ -92,32 +107,49 @@ impl NativeEndpoint {
         Ok(())
     }
 
-    /// Writes pending datagrams back to back into `out`. `meta[0]` gets the
-    /// address-table generation; then per datagram `meta[1 + 2i]` its length
-    /// and `meta[2 + 2i]` its destination id (see `address`). Returns the
-    /// count; call again while it is non-zero.
+    /// Writes pending datagrams back to back into `out` and returns their
+    /// count. `meta` gets: `[0]` the address-table generation; `[1]` flags:
+    /// 1 when `pollEvents` may have something, 2 when everything pending was
+    /// sent (else call again); `[2]` when flag 2 is set, µs until
+    /// `onTimeout` is due (`NO_TIMEOUT` for none, capped below it); then per datagram `[3 + 2i]` its length and
+    /// `[4 + 2i]` its destination id (see `address`). One call does what
+    /// otherwise takes three crossings: sending, asking for events, and
+    /// asking for the timer.
     #[napi]
-    pub fn flush(&mut self, mut out: Uint8ArraySlice, mut meta: Uint32ArraySlice) -> u32 {
+    pub fn flush(&mut self, mut out: Uint8ArraySlice, mut meta: Uint32ArraySlice) -> Result<u32, String> {
         // SAFETY: JS is single-threaded and blocked in this call.
         let (out, meta) = unsafe { (out.as_mut(), meta.as_mut()) };
+        if meta.len() < META_HEAD + 2 {
+            return Err(invalid("meta must hold at least 5 numbers"));
+        }
         let max = self.ep.config().max_udp_payload;
         let mut off = 0usize;
         let mut count = 0usize;
-        while out.len() - off >= max && 2 + 2 * count < meta.len() {
+        let mut all_sent = false;
+        while out.len() - off >= max && META_HEAD + 2 * count + 1 < meta.len() {
             match self.ep.poll_transmit(&mut out[off..off + max]) {
                 Some((n, to)) => {
-                    meta[1 + 2 * count] = n as u32;
-                    meta[2 + 2 * count] = self.addrs.id(to);
+                    meta[META_HEAD + 2 * count] = n as u32;
+                    meta[META_HEAD + 2 * count + 1] = self.addrs.id(to);
                     off += n;
                     count += 1;
                 }
-                None => break,
+                None => {
+                    all_sent = true;
+                    break;
+                }
             }
         }
-        if !meta.is_empty() {
-            meta[0] = self.addrs.generation();
-        }
-        count as u32
+        meta[0] = self.addrs.generation();
+        // Events and the timer only matter once everything is sent (the
+        // timeout is a scan of every connection: once per drain, not per batch).
+        let events = !all_sent || self.held.is_some() || self.ep.has_events();
+        meta[1] = events as u32 | (all_sent as u32) << 1;
+        meta[2] = match self.ep.timeout().filter(|_| all_sent) {
+            None => NO_TIMEOUT,
+            Some(d) => d.as_micros().min(NO_TIMEOUT as u128 - 1) as u32,
+        };
+        Ok(count as u32)
     }
 
     /// The address behind a destination id from `flush`:
@@ -141,33 +173,60 @@ impl NativeEndpoint {
         self.ep.on_timeout();
     }
 
-    /// Drains events. Datagram payloads are copied into `dgram_buf` (each
-    /// event carries its offset and length); when the buffer is full the
-    /// rest waits for the next call.
+    /// Drains events into `out`, [`EV_SLOTS`] numbers per event:
+    /// `[kind, conn, stream, code, offset, length]` (kinds are the `EV_*`
+    /// constants). Datagram payloads are copied into `dgram_buf` at
+    /// `offset`/`length`. Rare events that carry strings (incoming,
+    /// connected, path, closed) are `EV_DETAIL` with `offset` indexing
+    /// `eventDetail`, valid until the next call. Returns the event count;
+    /// when `out` or `dgram_buf` is full the rest waits for the next call.
+    /// Plain numbers instead of one object per event: creating objects with
+    /// named properties from native code costs more than handling the event.
     #[napi]
-    pub fn poll_events(&mut self, mut dgram_buf: Uint8ArraySlice) -> Vec<NativeEvent> {
+    pub fn poll_events(&mut self, mut dgram_buf: Uint8ArraySlice, mut out: Float64ArraySlice) -> u32 {
         // SAFETY: JS is single-threaded and blocked in this call.
-        let dgram_buf = unsafe { dgram_buf.as_mut() };
-        let mut out = Vec::new();
+        let (dgram_buf, out) = unsafe { (dgram_buf.as_mut(), out.as_mut()) };
+        self.details.clear();
+        let cap = out.len() / EV_SLOTS;
+        let mut n = 0usize;
         let mut off = 0usize;
-        loop {
+        while n < cap {
             let Some(ev) = self.held.take().or_else(|| self.ep.poll_event()) else { break };
-            if let Event::Datagram { data, .. } = &ev {
-                if dgram_buf.len() - off < data.len() {
-                    if out.is_empty() && data.len() > dgram_buf.len() {
-                        continue; // cannot ever fit: drop (datagrams are lossy)
-                    }
-                    self.held = Some(ev);
-                    break;
+            let slot = &mut out[n * EV_SLOTS..(n + 1) * EV_SLOTS];
+            match ev {
+                Event::StreamReadable { conn, stream } => slot.copy_from_slice(&[EV_READABLE, conn as f64, stream as f64, 0.0, 0.0, 0.0]),
+                Event::StreamWritable { conn, stream } => slot.copy_from_slice(&[EV_WRITABLE, conn as f64, stream as f64, 0.0, 0.0, 0.0]),
+                Event::StreamStopped { conn, stream, code } => {
+                    slot.copy_from_slice(&[EV_STOPPED, conn as f64, stream as f64, code as f64, 0.0, 0.0])
                 }
-                dgram_buf[off..off + data.len()].copy_from_slice(data);
-                out.push(NativeEvent::datagram(&ev, off as u32));
-                off += data.len();
-                continue;
+                Event::Datagram { conn, data } => {
+                    if dgram_buf.len() - off < data.len() {
+                        if n == 0 && data.len() > dgram_buf.len() {
+                            continue; // cannot ever fit: drop (datagrams are lossy)
+                        }
+                        self.held = Some(Event::Datagram { conn, data });
+                        break;
+                    }
+                    dgram_buf[off..off + data.len()].copy_from_slice(&data);
+                    slot.copy_from_slice(&[EV_DATAGRAM, conn as f64, 0.0, 0.0, off as f64, data.len() as f64]);
+                    off += data.len();
+                }
+                ev => {
+                    let conn = ev.conn();
+                    slot.copy_from_slice(&[EV_DETAIL, conn as f64, 0.0, 0.0, self.details.len() as f64, 0.0]);
+                    self.details.push(Some(NativeEvent::from_event(ev)));
+                }
             }
-            out.push(NativeEvent::from_event(ev));
+            n += 1;
         }
-        out
+        n as u32
+    }
+
+    /// The full event behind an `EV_DETAIL` slot of the last `pollEvents`
+    /// (each can be taken once).
+    #[napi]
+    pub fn event_detail(&mut self, index: u32) -> Option<NativeEvent> {
+        self.details.get_mut(index as usize).and_then(Option::take)
     }
 
     /// Accepting side: admits the peer of an `incoming` event.

@@ -28,21 +28,10 @@ export declare class NativeEndpoint {
    */
   connect(key: Uint8Array, address: string, port: number, handshakeTimeoutMs?: number | undefined | null): number
   /**
-   * Feeds one received datagram (decrypted in place: the buffer is
-   * scratch afterwards). Never throws for bad packets.
+   * Registers this endpoint for the hot-path functions of `hotApi()` and
+   * returns the handle they take. Valid while this object lives.
    */
-  recv(data: Uint8Array, address: string, port: number): void
-  /**
-   * Writes pending datagrams back to back into `out` and returns their
-   * count. `meta` gets: `[0]` the address-table generation; `[1]` flags:
-   * 1 when `pollEvents` may have something, 2 when everything pending was
-   * sent (else call again); `[2]` when flag 2 is set, µs until
-   * `onTimeout` is due (`NO_TIMEOUT` for none, capped below it); then per datagram `[3 + 2i]` its length and
-   * `[4 + 2i]` its destination id (see `address`). One call does what
-   * otherwise takes three crossings: sending, asking for events, and
-   * asking for the timer.
-   */
-  flush(out: Uint8Array, meta: Uint32Array): number
+  hotHandle(): number
   /**
    * The address behind a destination id from `flush`:
    * `[address, port, family]` with family 4 or 6.
@@ -52,18 +41,6 @@ export declare class NativeEndpoint {
   timeout(): number | null
   /** Runs due timers; harmless when called early. */
   onTimeout(): void
-  /**
-   * Drains events into `out`, [`EV_SLOTS`] numbers per event:
-   * `[kind, conn, stream, code, offset, length]` (kinds are the `EV_*`
-   * constants). Datagram payloads are copied into `dgram_buf` at
-   * `offset`/`length`. Rare events that carry strings (incoming,
-   * connected, path, closed) are `EV_DETAIL` with `offset` indexing
-   * `eventDetail`, valid until the next call. Returns the event count;
-   * when `out` or `dgram_buf` is full the rest waits for the next call.
-   * Plain numbers instead of one object per event: creating objects with
-   * named properties from native code costs more than handling the event.
-   */
-  pollEvents(dgramBuf: Uint8Array, out: Float64Array): number
   /**
    * The full event behind an `EV_DETAIL` slot of the last `pollEvents`
    * (each can be taken once).
@@ -77,16 +54,6 @@ export declare class NativeEndpoint {
   close(conn: number, code: number, reason: string): void
   /** Opens a stream; returns its id. */
   openStream(conn: number, bidirectional: boolean): number
-  /**
-   * Writes; returns bytes taken (>= 0), or -1 when the peer stopped the
-   * stream (its code via `lastCode`).
-   */
-  streamSend(conn: number, stream: number, data: Uint8Array, fin: boolean): number
-  /**
-   * Reads into `buf`; returns `2n + fin` (>= 0), -1 when nothing is
-   * readable, -2 when the peer reset the stream (code via `lastCode`).
-   */
-  streamRecv(conn: number, stream: number, buf: Uint8Array): number
   /** The application code of the last reset or stop reported. */
   lastCode(): number
   /**
@@ -112,6 +79,12 @@ export declare class NativeEndpoint {
    */
   stats(): NativeStats
 }
+
+/**
+ * The hot-path functions: `{ recv, flush, pollEvents, streamRecv, streamSend }`,
+ * each taking a handle from `NativeEndpoint.hotHandle()` first.
+ */
+export declare function hotApi(): { recv(h: number, data: Uint8Array, address: string, port: number): number; flush(h: number, out: Uint8Array, meta: Uint32Array): number; pollEvents(h: number, dgramBuf: Uint8Array, out: Float64Array): number; streamRecv(h: number, conn: number, stream: number, buf: Uint8Array): number; streamSend(h: number, conn: number, stream: number, data: Uint8Array, fin: boolean): number }
 
 /** Connection details. */
 export interface NativeConnInfo {
@@ -168,6 +141,8 @@ export interface NativeOptions {
   datagramSendQueue?: number
   maxConnections?: number
   maxPendingHandshakes?: number
+  /** Validate client addresses with a Retry round trip (default off). */
+  retry?: boolean
 }
 
 /** Endpoint counters. */

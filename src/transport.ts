@@ -55,8 +55,18 @@ export class UdpTransport implements DatagramTransport {
   static async bind(opts: UdpTransportOptions): Promise<UdpTransport> {
     const family = isIP(opts.host);
     if (family === 0) throw new InvalidArgumentError(`host must be an IP address, got ${JSON.stringify(opts.host)}`);
+    // Destinations are always IP literals (from the core), so the resolver
+    // answers at once: dgram then sends in the same tick instead of after a
+    // deferred dns.lookup per datagram.
+    const lookup = (host: string, _family: unknown, cb: (err: Error | null, address: string, family: number) => void): void => {
+      const f = isIP(host);
+      if (f === 0) cb(new SocketError(`not an IP address: ${host}`), '', 0);
+      else cb(null, host, f);
+    };
     const socket =
-      family === 6 ? dgram.createSocket({ type: 'udp6', ipv6Only: opts.host !== '::' }) : dgram.createSocket({ type: 'udp4' });
+      family === 6
+        ? dgram.createSocket({ type: 'udp6', ipv6Only: opts.host !== '::', lookup: lookup as never })
+        : dgram.createSocket({ type: 'udp4', lookup: lookup as never });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => reject(new SocketError(`cannot bind ${opts.host}:${opts.port}: ${err.message}`, { cause: err }));
       socket.once('error', onError);

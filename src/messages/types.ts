@@ -45,8 +45,34 @@ function isStatic(t: object): t is StaticType {
   return typeof (t as StaticType).getTypeUrl === 'function' && typeof (t as StaticType).decode === 'function';
 }
 
-/** Resolves a type to its name and codec; throws InvalidArgumentError. */
+/** Codecs already made: per type object, and per string name (bounded). */
+const objectCodecs = new WeakMap<object, Codec>();
+const stringCodecs = new Map<string, Codec>();
+const MAX_STRING_CODECS = 4096;
+
+/** Resolves a type to its name and codec (the same codec object each time); throws InvalidArgumentError. */
 export function codecOf(t: TypeLike): Codec {
+  if (typeof t === 'string') {
+    let c = stringCodecs.get(t);
+    if (c === undefined) {
+      c = makeCodec(t);
+      if (stringCodecs.size >= MAX_STRING_CODECS) stringCodecs.clear();
+      stringCodecs.set(t, c);
+    }
+    return c;
+  }
+  if (t !== null && (typeof t === 'object' || typeof t === 'function')) {
+    let c = objectCodecs.get(t);
+    if (c === undefined) {
+      c = makeCodec(t);
+      objectCodecs.set(t, c);
+    }
+    return c;
+  }
+  return makeCodec(t);
+}
+
+function makeCodec(t: TypeLike): Codec {
   if (typeof t === 'string') {
     if (t.length === 0 || t.length > 256) throw new InvalidArgumentError('a message type name must be 1..256 characters');
     return {

@@ -12,6 +12,7 @@
 
 mod addr;
 mod convert;
+mod hot;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -97,14 +98,17 @@ impl NativeEndpoint {
         self.ep.connect(key, addr, t).map_err(core_err)
     }
 
+    /// Registers this endpoint for the hot-path functions of `hotApi()` and
+    /// returns the handle they take. Valid while this object lives.
+    #[napi]
+    pub fn hot_handle(&mut self) -> u32 {
+        hot::register(self as *mut NativeEndpoint)
+    }
+
     /// Feeds one received datagram (decrypted in place: the buffer is
     /// scratch afterwards). Never throws for bad packets.
-    #[napi]
-    pub fn recv(&mut self, mut data: Uint8ArraySlice, address: String, port: u32) -> Result<(), String> {
-        let from = parse_addr(&address, port)?;
-        // SAFETY: JS is single-threaded and blocked in this call.
-        self.ep.recv(unsafe { data.as_mut() }, from);
-        Ok(())
+    pub(crate) fn recv(&mut self, data: &mut [u8], from: SocketAddr) {
+        self.ep.recv(data, from);
     }
 
     /// Writes pending datagrams back to back into `out` and returns their
@@ -115,12 +119,9 @@ impl NativeEndpoint {
     /// `[4 + 2i]` its destination id (see `address`). One call does what
     /// otherwise takes three crossings: sending, asking for events, and
     /// asking for the timer.
-    #[napi]
-    pub fn flush(&mut self, mut out: Uint8ArraySlice, mut meta: Uint32ArraySlice) -> Result<u32, String> {
-        // SAFETY: JS is single-threaded and blocked in this call.
-        let (out, meta) = unsafe { (out.as_mut(), meta.as_mut()) };
+    pub(crate) fn flush(&mut self, out: &mut [u8], meta: &mut [u32]) -> peersock_core::Result<u32> {
         if meta.len() < META_HEAD + 2 {
-            return Err(invalid("meta must hold at least 5 numbers"));
+            return Err(peersock_core::Error::InvalidArgument("meta must hold at least 5 numbers".into()));
         }
         let max = self.ep.config().max_udp_payload;
         let mut off = 0usize;
@@ -182,10 +183,7 @@ impl NativeEndpoint {
     /// when `out` or `dgram_buf` is full the rest waits for the next call.
     /// Plain numbers instead of one object per event: creating objects with
     /// named properties from native code costs more than handling the event.
-    #[napi]
-    pub fn poll_events(&mut self, mut dgram_buf: Uint8ArraySlice, mut out: Float64ArraySlice) -> u32 {
-        // SAFETY: JS is single-threaded and blocked in this call.
-        let (dgram_buf, out) = unsafe { (dgram_buf.as_mut(), out.as_mut()) };
+    pub(crate) fn poll_events(&mut self, dgram_buf: &mut [u8], out: &mut [f64]) -> u32 {
         self.details.clear();
         let cap = out.len() / EV_SLOTS;
         let mut n = 0usize;
@@ -255,9 +253,8 @@ impl NativeEndpoint {
 
     /// Writes; returns bytes taken (>= 0), or -1 when the peer stopped the
     /// stream (its code via `lastCode`).
-    #[napi]
-    pub fn stream_send(&mut self, conn: u32, stream: f64, data: &[u8], fin: bool) -> Result<f64, String> {
-        match self.ep.stream_send(conn, stream as u64, data, fin).map_err(core_err)? {
+    pub(crate) fn stream_send(&mut self, conn: u32, stream: u64, data: &[u8], fin: bool) -> peersock_core::Result<f64> {
+        match self.ep.stream_send(conn, stream, data, fin)? {
             StreamWrite::Written(n) => Ok(n as f64),
             StreamWrite::Stopped(code) => {
                 self.last_code = code as f64;
@@ -268,11 +265,8 @@ impl NativeEndpoint {
 
     /// Reads into `buf`; returns `2n + fin` (>= 0), -1 when nothing is
     /// readable, -2 when the peer reset the stream (code via `lastCode`).
-    #[napi]
-    pub fn stream_recv(&mut self, conn: u32, stream: f64, mut buf: Uint8ArraySlice) -> Result<f64, String> {
-        // SAFETY: JS is single-threaded and blocked in this call.
-        let buf = unsafe { buf.as_mut() };
-        match self.ep.stream_recv(conn, stream as u64, buf).map_err(core_err)? {
+    pub(crate) fn stream_recv(&mut self, conn: u32, stream: u64, buf: &mut [u8]) -> peersock_core::Result<f64> {
+        match self.ep.stream_recv(conn, stream, buf)? {
             StreamRead::Data { n, fin } => Ok((n * 2 + fin as usize) as f64),
             StreamRead::Blocked => Ok(-1.0),
             StreamRead::Reset(code) => {
@@ -356,6 +350,12 @@ impl NativeEndpoint {
             refused: s.refused as f64,
             resets_sent: s.resets_sent as f64,
         }
+    }
+}
+
+impl Drop for NativeEndpoint {
+    fn drop(&mut self) {
+        hot::forget(self as *mut NativeEndpoint);
     }
 }
 

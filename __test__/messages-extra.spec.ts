@@ -786,3 +786,32 @@ test('a peer announcing a 1 GiB frame has its stream refused; the receiver buffe
   t.is(connAB.closeInfo, undefined);
   t.is(connBA.closeInfo, undefined);
 });
+
+test('a conversation drops an envelope naming another conversation (counted), and keeps delivering its own', async (t) => {
+  const { a, b, connAB } = await pair(t);
+  const server = new Dispatcher(a, { protocol: 'irt/1' });
+  new Dispatcher(b, { protocol: 'irt/1' }).register(Sync);
+  const got: number[] = [];
+  const gotAll = new Promise<void>((resolve) => {
+    server.onConversation(Sync, (conv: Conversation) => {
+      conv.on('message', (m: SyncMsg, ctx: MessageContext) => {
+        t.is(ctx.inRegardsTo, 7);
+        got.push(m.step);
+        if (m.step === 3) resolve();
+      });
+    });
+  });
+  // A raw conversation stream: OPEN for conversation 7, then a message for
+  // conversation 8 (wrong), then more for 7.
+  const s = connAB._openChannelStream(CHANNEL_MESSAGES, false);
+  s.on('error', () => {});
+  const env = (id: number, irt: number, step: number, control?: number): Buffer =>
+    frame(Envelope.encode({ id, protocol: 'irt/1', type: 'test.Sync', inRegardsTo: irt, control, payload: Sync.encode(Sync.create({ step })).finish() }).finish());
+  s.write(env(7, 7, 1, peersock.messages.Control.OPEN));
+  s.write(env(8, 8, 99));
+  s.write(env(9, 7, 2));
+  s.write(env(10, 7, 3));
+  await within(3000, 'the conversation gets its own messages', gotAll);
+  t.deepEqual(got, [1, 2, 3]);
+  t.is(server.stats.malformed, 1);
+});

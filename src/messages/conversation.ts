@@ -37,6 +37,8 @@ export interface ConversationHost {
   nextId(conn: PeerConnection): number;
   encode(msg: unknown, type?: string): { type: string; payload: Uint8Array };
   decode(type: string, payload: Uint8Array): unknown;
+  /** Counts something dropped. */
+  _count(what: 'malformed'): void;
 }
 
 /** A conversation's connection, stream, frame reader and id. */
@@ -148,6 +150,12 @@ export class Conversation extends EventEmitter {
   /** @internal One envelope of this conversation. */
   _deliver(env: peersock.messages.Envelope): void {
     if (this.#ended) return;
+    if (env.inRegardsTo !== this.#id || env.protocol !== this.#host.protocol) {
+      // Every envelope on a conversation's stream names that conversation;
+      // one that names another is a peer's mistake: dropped and counted.
+      this.#host._count('malformed');
+      return;
+    }
     if (env.control === Control.END) {
       if (env.error) this.#fail(new RemoteError(env.error.code ?? "", env.error.message ?? ""));
       else this.#finish();

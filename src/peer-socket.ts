@@ -64,6 +64,8 @@ export interface BindOptions {
   maxConnections?: number;
   /** Incoming handshakes in progress at most (default 2000). */
   maxPendingHandshakes?: number;
+  /** Validate each dialer's address with a stateless Retry round trip before keeping any state for it (default false). */
+  retry?: boolean;
 }
 
 /** Where to dial: a dial string `<key>@<host>:<port>` or its parts. */
@@ -152,6 +154,7 @@ function nativeOptions(o: BindOptions): NativeOptions {
   n.datagramSendQueue = q;
   n.maxConnections = count(o.maxConnections, 'maxConnections');
   n.maxPendingHandshakes = count(o.maxPendingHandshakes, 'maxPendingHandshakes');
+  if (o.retry !== undefined) n.retry = o.retry === true;
   return n;
 }
 
@@ -593,15 +596,18 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
 
   /** Arms the one timer for `t` ms from now (none when undefined). */
   #armAt(t: number | undefined): void {
-    if (t === undefined) {
-      if (this.#timer !== undefined) clearTimeout(this.#timer);
-      this.#timer = undefined;
-      this.#timerAt = Infinity;
-      return;
-    }
+    // Lazy: a timer already due no later than needed stays armed and, if
+    // it fires early, finds nothing due (onTimeout is harmless then) and
+    // re-arms. Only an earlier deadline re-arms now. Deadlines move with
+    // every packet (loss-probe timer armed by a send, dropped by the ACK),
+    // and clearing and setting a timer per packet costs more than the
+    // occasional early wake-up.
+    if (t === undefined) return;
     const at = Date.now() + t;
-    if (this.#timer !== undefined && Math.abs(at - this.#timerAt) < 1) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#timer !== undefined) {
+      if (this.#timerAt <= at + 1) return;
+      clearTimeout(this.#timer);
+    }
     this.#timerAt = at;
     this.#timer = setTimeout(this.#onTimer, Math.max(0, Math.ceil(t)));
   }

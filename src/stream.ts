@@ -187,7 +187,8 @@ export class PeerStream extends Duplex {
       const n = Math.floor(r / 2);
       const fin = r % 2 === 1;
       if (n > 0) {
-        const chunk = Buffer.from(host.scratch.subarray(0, n));
+        const chunk = Buffer.allocUnsafe(n);
+        host.scratch.copy(chunk, 0, 0, n);
         if (this.#sink !== null) this.#sink(chunk);
         else this.#readWanted = this.push(chunk);
       }

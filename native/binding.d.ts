@@ -54,6 +54,8 @@ export declare class NativeEndpoint {
   close(conn: number, code: number, reason: string): void
   /** Opens a stream; returns its id. */
   openStream(conn: number, bidirectional: boolean): number
+  /** Sets a local stream's send priority (urgency 0..7, lower first). */
+  streamPriority(conn: number, stream: number, urgency: number, incremental: boolean): void
   /** The application code of the last reset or stop reported. */
   lastCode(): number
   /**

@@ -9,7 +9,7 @@
  */
 import { Duplex, type DuplexOptions } from 'node:stream';
 
-import { ClosedError, PeersockError, StreamResetError, StreamStoppedError, errorFromNative } from './errors';
+import { ClosedError, InvalidArgumentError, PeersockError, StreamResetError, StreamStoppedError, errorFromNative } from './errors';
 import type { NativeEndpoint } from './native';
 
 /** What a stream needs from its connection. */
@@ -89,6 +89,25 @@ export class PeerStream extends Duplex {
     this.#writeDone = uni && !local;
     this.#header = local ? Uint8Array.of(channel) : null;
     this.#channelKnown = local;
+  }
+
+  /**
+   * Sets how this stream's data is scheduled against the connection's other
+   * streams: lower `urgency` (0..7) is sent first; streams of one urgency
+   * share the path round robin when `incremental`, else one after another.
+   * Every stream starts at urgency 3, incremental.
+   */
+  setPriority(urgency: number, incremental = true): this {
+    if (!Number.isInteger(urgency) || urgency < 0 || urgency > 7) throw new InvalidArgumentError('urgency must be an integer 0..7');
+    if (typeof incremental !== 'boolean') throw new InvalidArgumentError('incremental must be a boolean');
+    if (this.#gone || this.#writeDone) return this;
+    const host = this.#host;
+    try {
+      host.native.streamPriority(host.handle, this.id, urgency, incremental);
+    } catch (e) {
+      throw errorFromNative(e);
+    }
+    return this;
   }
 
   /** Whether this is a unidirectional stream. */

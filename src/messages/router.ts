@@ -21,6 +21,9 @@ export const Envelope = peersock.messages.Envelope;
 export type EnvelopeData = peersock.messages.IEnvelope;
 export const Control = peersock.messages.Control;
 
+/** Send urgency (0 first .. 7 last) of the small-message lane and of big messages' own streams; QUIC's default is 3. */
+export const PRIORITY_LANE = 1;
+export const PRIORITY_LARGE = 6;
 /** Messages bigger than this (framed) get their own stream. */
 export const LARGE = 64 * 1024;
 /** Envelope fields around the payload, at most. */
@@ -149,6 +152,9 @@ export class MessageRouter implements MessageSink {
     if (framed.length > LARGE) {
       const s = conn._openChannelStream(CHANNEL_MESSAGES, true);
       s.on('error', () => {});
+      // Big messages yield to the lane and to conversations, and go one after
+      // another rather than interleaved (each finishes sooner).
+      s.setPriority(PRIORITY_LARGE, false);
       return new Promise<void>((resolve, reject) => {
         s.end(framed, () => (s.errored ? reject(s.errored) : resolve()));
       });
@@ -185,6 +191,7 @@ export class MessageRouter implements MessageSink {
     if (st.lane === undefined || st.lane.destroyed) {
       const lane = conn._openChannelStream(CHANNEL_MESSAGES, true);
       lane.on('error', () => {});
+      lane.setPriority(PRIORITY_LANE);
       lane.on('drain', () => {
         for (const r of st.drainWaiters.splice(0)) r();
       });

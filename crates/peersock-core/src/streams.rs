@@ -70,6 +70,21 @@ impl Endpoint {
         Ok(id)
     }
 
+    /// Sets a local stream's send priority: lower `urgency` (0..=7) is sent
+    /// first; `incremental` streams of one urgency share the path round
+    /// robin, others go one after another. Streams start at 3, incremental.
+    pub fn stream_priority(&mut self, h: ConnHandle, stream: u64, urgency: u8, incremental: bool) -> Result<()> {
+        if urgency > 7 {
+            return Err(Error::InvalidArgument("urgency must be 0..7".into()));
+        }
+        let c = self.conn_mut(h)?;
+        match c.q.stream_priority(stream, urgency, incremental) {
+            Ok(()) | Err(quiche::Error::Done) => Ok(()),
+            Err(quiche::Error::InvalidStreamState(_)) => Err(Error::StreamState(stream)),
+            Err(e) => Err(Error::Internal(format!("stream priority: {e}"))),
+        }
+    }
+
     /// Writes as much of `data` as flow and congestion control allow; `fin`
     /// finishes the stream once all of `data` is taken.
     pub fn stream_send(

@@ -276,6 +276,13 @@ impl NativeEndpoint {
         }
     }
 
+    /// Sets a local stream's send priority (urgency 0..7, lower first).
+    #[napi]
+    pub fn stream_priority(&mut self, conn: u32, stream: f64, urgency: u32, incremental: bool) -> Result<(), String> {
+        let urgency = u8::try_from(urgency).map_err(|_| invalid("urgency must be 0..7"))?;
+        self.ep.stream_priority(conn, stream as u64, urgency, incremental).map_err(core_err)
+    }
+
     /// The application code of the last reset or stop reported.
     #[napi]
     pub fn last_code(&self) -> f64 {

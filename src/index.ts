@@ -21,3 +21,4 @@ export type { RawMessage, TypeLike } from './messages/types';
 export { ConversationEndedError, DecodeError, MessageTooLargeError, NoHandlerError, RemoteError, RequestTimeoutError } from './messages/errors';
 export { PeerExchange, PEX_PROTOCOL } from './messages/peer-exchange';
 export type { PeerExchangeOptions, PeerExchangeStats, PeerInfo, SyncResult } from './messages/peer-exchange';
+export * from './nat';

@@ -1,0 +1,107 @@
+/**
+ * A peer of the NAT lab, run inside a namespace by `NatLab.spawn`. It binds
+ * one PeerSocket, answers observed-address requests and echoes streams, and
+ * takes commands as JSON lines on stdin (one reply line each on stdout). It
+ * exits when stdin closes (its parent went away).
+ *
+ *   env: HOST (default 0.0.0.0), PORT (default 0)
+ *   → { ready: true, publicKey: hex, address: { address, port, family } }
+ *   ← { id, cmd: 'connect', publicKey: hex, host, port, timeout? }  → { remoteAddress }
+ *   ← { id, cmd: 'observe', publicKey: hex }                       → { address, port, family }
+ *   ← { id, cmd: 'classify', publicKeys: hex[] }                   → NatClassification (keys as hex)
+ *   ← { id, cmd: 'echo', publicKey: hex, bytes }                   → { bytes } echoed back
+ *   ← { id, cmd: 'stats' }                                         → socket.stats()
+ *   ← { id, cmd: 'connections' }                                   → [{ publicKey: hex, remoteAddress }]
+ *   errors: { id, error: { code, message } }
+ */
+import { createInterface } from 'node:readline';
+
+import type { PeerConnection } from '../../src/connection';
+import { keysEqual } from '../../src/keys';
+import { classifyNat } from '../../src/nat/classify';
+import { enableObserve, observeAddress } from '../../src/nat/observed';
+import { PeerSocket } from '../../src/peer-socket';
+
+const hex = (k: Uint8Array): string => Buffer.from(k).toString('hex');
+const key = (h: unknown): Uint8Array => {
+  if (typeof h !== 'string' || !/^[0-9a-f]{64}$/.test(h)) throw new Error('publicKey must be 64 hex characters');
+  return new Uint8Array(Buffer.from(h, 'hex'));
+};
+
+function out(msg: unknown): void {
+  process.stdout.write(`${JSON.stringify(msg)}\n`);
+}
+
+async function main(): Promise<void> {
+  const socket = await PeerSocket.bind({ host: process.env.HOST ?? '0.0.0.0', port: Number(process.env.PORT ?? 0) });
+  enableObserve(socket);
+  socket.on('error', (e: Error) => process.stderr.write(`nat-peer socket error: ${e.message}\n`));
+  socket.on('connection', (c: PeerConnection) => {
+    c.on('error', (e: Error) => process.stderr.write(`nat-peer connection error: ${e.message}\n`));
+    c.on('stream', (s) => {
+      s.on('error', () => {});
+      s.pipe(s);
+    });
+  });
+
+  const conn = (h: unknown): PeerConnection => {
+    const k = key(h);
+    const c = socket.connections.find((x) => keysEqual(x.remotePublicKey, k) && x.closeInfo === undefined);
+    if (c === undefined) throw new Error(`no connection to ${String(h)}`);
+    return c;
+  };
+
+  const commands: Record<string, (m: Record<string, any>) => Promise<unknown>> = {
+    async connect(m) {
+      const c = await socket.connect({ publicKey: key(m.publicKey), host: m.host, port: m.port }, { timeout: m.timeout ?? 5000 });
+      c.on('error', () => {});
+      return { remoteAddress: c.remoteAddress };
+    },
+    observe: async (m) => observeAddress(socket, conn(m.publicKey)),
+    async classify(m) {
+      const r = await classifyNat(socket, (m.publicKeys as unknown[]).map(conn));
+      return { ...r, observations: r.observations.map((o) => ({ ...o, publicKey: hex(o.publicKey) })) };
+    },
+    async echo(m) {
+      const s = conn(m.publicKey).openStream();
+      const body = Buffer.alloc(Number(m.bytes), 0x5a);
+      let got = 0;
+      const done = new Promise<number>((resolve, reject) => {
+        s.on('data', (d: Buffer) => (got += d.length));
+        s.once('end', () => resolve(got));
+        s.once('error', reject);
+      });
+      s.end(body);
+      return { bytes: await done };
+    },
+    stats: async () => socket.stats(),
+    connections: async () => socket.connections.map((c) => ({ publicKey: hex(c.remotePublicKey), remoteAddress: c.remoteAddress })),
+  };
+
+  const lines = createInterface({ input: process.stdin });
+  lines.on('line', (line) => {
+    let m: Record<string, any>;
+    try {
+      m = JSON.parse(line);
+    } catch {
+      return;
+    }
+    const fn = commands[m.cmd];
+    const run = fn !== undefined ? fn(m) : Promise.reject(new Error(`unknown command ${String(m.cmd)}`));
+    run.then(
+      (result) => out({ id: m.id, result }),
+      (e: unknown) => out({ id: m.id, error: { code: (e as { code?: string }).code ?? 'ERR', message: (e as Error).message ?? String(e) } }),
+    );
+  });
+  // The parent closed our stdin (or died): leave.
+  lines.on('close', () => {
+    void socket.close().finally(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref();
+  });
+  out({ ready: true, publicKey: hex(socket.publicKey), address: socket.address() });
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`nat-peer: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});

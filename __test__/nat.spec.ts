@@ -1,0 +1,144 @@
+/**
+ * The NAT lab (issue 6, first slice): observed addresses and NAT
+ * classification from peers in network namespaces behind nftables NATs, and
+ * a direct connection from behind a NAT. Needs root (CI runs as root); when
+ * the lab cannot run, every test here fails and says why — never a skip.
+ */
+import test, { type ExecutionContext } from 'ava';
+
+import { InvalidArgumentError } from '../src/errors';
+import { Dispatcher } from '../src/messages/dispatcher';
+import { DecodeError, NoHandlerError } from '../src/messages/errors';
+import { classifyNat, classifyObservations, type NatClassification, type Observation } from '../src/nat/classify';
+import { NatObserver, decodeObserved, encodeObserved, enableObserve, observeAddress } from '../src/nat/observed';
+import type { AddressInfo } from '../src/transport';
+import { pair } from './helpers';
+import { NatLab, type LabProcess, type NatKind } from './lab/netns';
+
+// Without the lab: the protocol on loopback, and the classification rules.
+
+test('observeAddress over loopback returns the address the peer sees', async (t) => {
+  const { a, b, connAB, connBA } = await pair(t);
+  enableObserve(a);
+  t.deepEqual(await observeAddress(b, connAB), { address: '127.0.0.1', port: b.address().port, family: 'IPv4' });
+  t.deepEqual(await observeAddress(a, connBA), { address: '127.0.0.1', port: a.address().port, family: 'IPv4' });
+  t.is(NatObserver.for(a).stats.answered, 1);
+  t.is(NatObserver.for(b).stats.asked, 1);
+});
+
+test('a peer that does not answer the protocol gives NoHandlerError', async (t) => {
+  const { a, b, connAB } = await pair(t);
+  // a takes messages, but of another protocol only.
+  new Dispatcher(a, { protocol: 'other/1' });
+  await t.throwsAsync(observeAddress(b, connAB, { timeout: 5000 }), { instanceOf: NoHandlerError });
+});
+
+test('classifyNat needs peers at two different IP addresses', async (t) => {
+  const { b, connAB } = await pair(t);
+  await t.throwsAsync(classifyNat(b, [connAB, connAB]), { instanceOf: InvalidArgumentError });
+});
+
+test('observed addresses round-trip; malformed replies are DecodeErrors', (t) => {
+  for (const a of [{ address: '198.18.0.1', port: 1, family: 'IPv4' }, { address: '2001:db8::1', port: 65535, family: 'IPv6' }] as AddressInfo[]) {
+    t.deepEqual(decodeObserved(encodeObserved(a)), a);
+  }
+  t.deepEqual(decodeObserved(encodeObserved({ address: '::ffff:10.0.0.1', port: 9, family: 'IPv6' })), { address: '10.0.0.1', port: 9, family: 'IPv4' });
+  for (const bad of [new Uint8Array(0), new Uint8Array([0, 0, 0x31, 0x2e, 0x31]), new Uint8Array([0, 80, ...Buffer.from('not an ip')]), new Uint8Array(60)]) {
+    t.throws(() => decodeObserved(bad), { instanceOf: DecodeError });
+  }
+});
+
+test('classification rules: none, consistent, per-destination', (t) => {
+  const obs = (...seen: [string, number][]): Observation[] =>
+    seen.map(([address, port], i) => ({ publicKey: new Uint8Array(32), observer: { address: `198.18.0.${10 + i}`, port: 1, family: 'IPv4' }, observed: { address, port, family: 'IPv4' } }));
+  const local = { address: '0.0.0.0', port: 5000, family: 'IPv4' } as const;
+  const ifaces = (): Set<string> => new Set(['127.0.0.1', '198.18.0.101']);
+  t.is(classifyObservations(local, obs(['198.18.0.101', 5000], ['198.18.0.101', 5000]), ifaces).type, 'none');
+  t.is(classifyObservations({ ...local, address: '198.18.0.101' }, obs(['198.18.0.101', 5000], ['198.18.0.101', 5000]), ifaces).type, 'none');
+  const c = classifyObservations(local, obs(['198.18.0.7', 5000], ['198.18.0.7', 5000]), ifaces);
+  t.is(c.type, 'consistent');
+  t.deepEqual(c.publicAddress, { address: '198.18.0.7', port: 5000, family: 'IPv4' });
+  t.is(classifyObservations(local, obs(['198.18.0.101', 5001], ['198.18.0.101', 5001]), ifaces).type, 'consistent');
+  const p = classifyObservations(local, obs(['198.18.0.7', 5000], ['198.18.0.7', 5001]), ifaces);
+  t.is(p.type, 'per-destination');
+  t.is(p.publicAddress, undefined);
+  t.is(classifyObservations(local, obs(['198.18.0.101', 5000], ['198.18.0.7', 5000]), ifaces).type, 'per-destination');
+  t.throws(() => classifyObservations(local, [], ifaces), { instanceOf: InvalidArgumentError });
+});
+
+// The lab.
+
+interface Ready {
+  publicKey: string;
+  address: AddressInfo;
+}
+
+const ready = (p: LabProcess): Ready => p.ready as unknown as Ready;
+
+/** Two observers at two public addresses and one peer behind `nat`; the peer classifies its NAT. */
+async function classify(t: ExecutionContext, nat: NatKind): Promise<{ result: NatClassification; publicIp: string; localPort: number }> {
+  const lab = await NatLab.create(t);
+  const ips = [await lab.addHost(), await lab.addHost()];
+  const peer = await lab.addPeer(nat);
+  const [o1, o2, p] = await Promise.all([
+    ...ips.map((ip, i) => lab.spawn(lab.publicNs, 'nat-peer.ts', { HOST: ip }, `observer${i + 1}`)),
+    lab.spawn(peer.ns, 'nat-peer.ts', {}, `peer(${nat})`),
+  ]);
+  for (const o of [o1!, o2!]) await p!.call('connect', { publicKey: ready(o).publicKey, host: ready(o).address.address, port: ready(o).address.port });
+  const result = await p!.call<NatClassification>('classify', { publicKeys: [ready(o1!).publicKey, ready(o2!).publicKey] });
+  t.log(`${nat}: local ${peer.ip}:${ready(p!).address.port} → ${result.type}; seen as ${result.observations.map((o) => `${o.observed.address}:${o.observed.port}`).join(', ')}`);
+  return { result, publicIp: peer.publicIp, localPort: ready(p!).address.port };
+}
+
+test('no NAT: observers see the bound address and port, classified none', async (t) => {
+  const { result, publicIp, localPort } = await classify(t, 'none');
+  t.is(result.type, 'none');
+  t.deepEqual(result.publicAddress, { address: publicIp, port: localPort, family: 'IPv4' });
+});
+
+test('port-preserving masquerade: both observers see the NAT address with our port, classified consistent', async (t) => {
+  const { result, publicIp, localPort } = await classify(t, 'preserve');
+  t.is(result.type, 'consistent');
+  t.deepEqual(result.publicAddress, { address: publicIp, port: localPort, family: 'IPv4' });
+  for (const o of result.observations) t.deepEqual(o.observed, { address: publicIp, port: localPort, family: 'IPv4' });
+});
+
+test('port-randomising masquerade: each observer sees its own port, classified per-destination', async (t) => {
+  const { result, publicIp } = await classify(t, 'random');
+  t.is(result.type, 'per-destination');
+  t.is(result.publicAddress, undefined);
+  const [a, b] = result.observations.map((o) => o.observed);
+  t.is(a!.address, publicIp);
+  t.is(b!.address, publicIp);
+  t.not(a!.port, b!.port);
+});
+
+test('a peer behind a port-preserving NAT dials a public peer by key; unsolicited packets to its mapping are dropped', async (t) => {
+  const lab = await NatLab.create(t);
+  const strangerIp = await lab.addHost();
+  const [natted, open] = [await lab.addPeer('preserve'), await lab.addPeer('none')];
+  const [a, b, stranger] = await Promise.all([
+    lab.spawn(natted.ns, 'nat-peer.ts', {}, 'natted'),
+    lab.spawn(open.ns, 'nat-peer.ts', {}, 'public'),
+    lab.spawn(lab.publicNs, 'nat-peer.ts', { HOST: strangerIp }, 'stranger'),
+  ]);
+  const ra = ready(a), rb = ready(b);
+
+  const started = performance.now();
+  const dialed = await a.call<{ remoteAddress: AddressInfo }>('connect', { publicKey: rb.publicKey, host: open.ip, port: rb.address.port });
+  t.log(`connected in ${(performance.now() - started).toFixed(0)} ms`);
+  t.deepEqual(dialed.remoteAddress, { address: open.ip, port: rb.address.port, family: 'IPv4' });
+
+  // The public peer sees the NAT's address and (port-preserving) our port, and says so when asked.
+  const mapped = { address: natted.publicIp, port: ra.address.port, family: 'IPv4' };
+  const seen = await b.call<{ publicKey: string; remoteAddress: AddressInfo }[]>('connections');
+  t.deepEqual(seen.map((c) => c.publicKey), [ra.publicKey]);
+  t.deepEqual(seen[0]!.remoteAddress, mapped);
+  t.deepEqual(await a.call('observe', { publicKey: rb.publicKey }), mapped);
+  t.deepEqual(await b.call('observe', { publicKey: ra.publicKey }), { address: open.ip, port: rb.address.port, family: 'IPv4' });
+  t.deepEqual(await a.call('echo', { publicKey: rb.publicKey, bytes: 256 * 1024 }), { bytes: 256 * 1024 });
+
+  // The NAT only lets replies in: a peer the natted side never sent to cannot reach the mapping.
+  const err = await t.throwsAsync(stranger.call('connect', { publicKey: ra.publicKey, host: natted.publicIp, port: ra.address.port, timeout: 1500 }));
+  t.is((err as Error & { code?: string }).code, 'ERR_PEERSOCK_HANDSHAKE_TIMEOUT');
+});

@@ -13,6 +13,11 @@ pub const ALPN: &[u8] = b"peersock/1";
 /// Length of the connection IDs this endpoint mints.
 pub const CID_LEN: usize = 16;
 
+/// Values below this encode as QUIC varints of at most 4 bytes.
+const VARINT4: u64 = 1 << 30;
+/// Stream limits stay 2-byte varints (one is raised by 1 for the control stream).
+const MAX_STREAMS: u64 = (1 << 14) - 1;
+
 /// Tunables of one endpoint. Every field has a sensible non-zero default.
 #[derive(Clone, Debug)]
 pub struct EndpointConfig {
@@ -47,6 +52,11 @@ pub struct EndpointConfig {
     pub max_connections: usize,
     /// Handshakes in progress on the accepting side at most.
     pub max_pending_handshakes: usize,
+    /// Validate every client's address with a Retry round trip before
+    /// creating any state for it (costs one round trip per handshake).
+    pub retry: bool,
+    /// How long a retry token stays valid.
+    pub retry_token_lifetime: Duration,
 }
 
 impl Default for EndpointConfig {
@@ -67,6 +77,8 @@ impl Default for EndpointConfig {
             datagram_send_queue: 1024,
             max_connections: 10_000,
             max_pending_handshakes: 2_000,
+            retry: false,
+            retry_token_lifetime: Duration::from_secs(10),
         }
     }
 }
@@ -78,7 +90,7 @@ impl EndpointConfig {
         if !(1200..=65527).contains(&self.max_udp_payload) {
             return bad("maxUdpPayload must be between 1200 and 65527");
         }
-        if self.idle_timeout.is_zero() || self.handshake_timeout.is_zero() {
+        if self.idle_timeout.is_zero() || self.handshake_timeout.is_zero() || self.retry_token_lifetime.is_zero() {
             return bad("timeouts must be positive");
         }
         if matches!(self.keep_alive, Some(k) if k.is_zero()) {
@@ -90,8 +102,17 @@ impl EndpointConfig {
         if self.max_connections == 0 || self.max_pending_handshakes == 0 {
             return bad("connection limits must be positive");
         }
-        if self.max_streams_bidi > (1 << 60) || self.max_streams_uni > (1 << 60) {
-            return bad("stream limits too large");
+        // quiche encodes the transport parameters into 128 bytes. With these
+        // bounds every value is a varint of at most 4 bytes, and the worst
+        // case (retry on, a client's 20-byte original DCID) is 127 bytes.
+        if self.max_streams_bidi >= MAX_STREAMS || self.max_streams_uni >= MAX_STREAMS {
+            return bad("stream limits must be below 16383");
+        }
+        if self.initial_max_data >= VARINT4 || self.initial_max_stream_data >= VARINT4 {
+            return bad("initial flow-control windows must be below 1 GiB");
+        }
+        if self.idle_timeout.as_millis() >= VARINT4 as u128 {
+            return bad("idleTimeout too large");
         }
         Ok(())
     }
@@ -111,9 +132,21 @@ impl EndpointConfig {
         ctx.set_certificate(&identity.cert).map_err(tls)?;
         ctx.set_private_key(&identity.pkey).map_err(tls)?;
         ctx.check_private_key().map_err(tls)?;
-        // BoringSSL leaves Ed25519 out of its verify preferences by default.
-        ctx.set_verify_algorithm_prefs(&[SslSignatureAlgorithm::ED25519]).map_err(tls)?;
+        // We sign with Ed25519 only. `set_sigalgs_list` sets the verify
+        // preferences too, so it comes first.
         ctx.set_sigalgs_list("ed25519").map_err(tls)?;
+        // BoringSSL leaves Ed25519 out of its verify preferences by default.
+        // ECDSA and RSA-PSS are offered only so that a peer holding such a
+        // certificate sends it and the verify callback rejects it with a
+        // precise reason ("not Ed25519"), instead of the peer aborting with
+        // a generic handshake failure; no such signature is ever checked,
+        // because the callback runs before CertificateVerify.
+        ctx.set_verify_algorithm_prefs(&[
+            SslSignatureAlgorithm::ED25519,
+            SslSignatureAlgorithm::ECDSA_SECP256R1_SHA256,
+            SslSignatureAlgorithm::RSA_PSS_RSAE_SHA256,
+        ])
+        .map_err(tls)?;
         let is_client = pin.is_some();
         let mode = if is_client {
             SslVerifyMode::PEER

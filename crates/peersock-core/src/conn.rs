@@ -70,6 +70,8 @@ pub(crate) struct Conn {
     pub was_open: bool,
     /// `Event::Closed` has been queued.
     pub reported_closed: bool,
+    /// The peer's stateless reset token is registered with the endpoint.
+    pub reset_known: bool,
 }
 
 impl Conn {
@@ -108,6 +110,7 @@ impl Conn {
             pending: side == Side::Server,
             was_open: false,
             reported_closed: false,
+            reset_known: false,
         }
     }
 
@@ -290,6 +293,17 @@ impl Conn {
             return CloseReason::new(CloseKind::PeerTransport, e.error_code, reason);
         }
         if let Some(e) = self.q.local_error() {
+            // BoringSSL's own verdicts on the peer's credential (a handshake
+            // signature that does not match the certificate's key, no
+            // certificate at all) come as TLS alerts, not through the
+            // verify callback.
+            if !e.is_app && !self.was_open && is_credential_alert(e.error_code) {
+                let m = format!(
+                    "peer's credential failed TLS verification (alert {})",
+                    e.error_code - 0x100
+                );
+                return CloseReason::new(CloseKind::BadCertificate, e.error_code, m);
+            }
             let kind = if e.is_app { CloseKind::Local } else { CloseKind::LocalTransport };
             return CloseReason::new(kind, e.error_code, text(&e.reason));
         }
@@ -301,4 +315,11 @@ impl Conn {
         }
         CloseReason::new(CloseKind::LocalTransport, 0, "connection closed")
     }
+}
+
+/// QUIC crypto errors (0x100 + TLS alert) that mean "your credential is no
+/// good": bad/unsupported/unknown certificate, a signature that does not
+/// verify (decrypt_error), or no certificate where one is required.
+fn is_credential_alert(code: u64) -> bool {
+    matches!(code.checked_sub(0x100), Some(42..=46 | 51 | 116))
 }

@@ -12,10 +12,10 @@
 //! in step 2 share a packet with the ACK of the request. Either order is
 //! correct; nothing is lost if the driver flushes first.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use quiche::ConnectionId;
 
@@ -24,8 +24,12 @@ use crate::conn::{Conn, Side, State, CONTROL_ACCEPTED, CONTROL_STREAM};
 use crate::conn::TRANSPORT_CONNECTION_REFUSED;
 use crate::error::{Error, Result};
 use crate::event::{CloseKind, CloseReason, ConnHandle, Event};
-use crate::identity::{Identity, PublicKey};
+use crate::identity::{FailureSlot, Identity, PublicKey};
 use crate::reset::ResetKey;
+use crate::retry::RetryKey;
+
+/// Length of the source CID of our Retry packets (see `send_retry`).
+const RETRY_CID_LEN: usize = 8;
 
 /// Counters of what the endpoint saw, for tests and benchmarks.
 #[derive(Clone, Copy, Debug, Default)]
@@ -40,6 +44,11 @@ pub struct EndpointStats {
     pub refused: u64,
     /// Stateless resets sent.
     pub resets_sent: u64,
+    /// Retry packets sent (retry mode).
+    pub retries_sent: u64,
+    /// Initials dropped for a missing, forged, expired or moved token
+    /// (retry mode), without creating state.
+    pub invalid_tokens: u64,
 }
 
 /// All connections of one UDP socket.
@@ -47,8 +56,13 @@ pub struct Endpoint {
     identity: Identity,
     config: EndpointConfig,
     server_config: quiche::Config,
+    /// Where the accepting side's verify callback (one for all accepted
+    /// connections) leaves its verdict; moved to the connection whose
+    /// input triggered it, right after that input.
+    server_slot: FailureSlot,
     local: SocketAddr,
     reset_key: ResetKey,
+    retry_key: RetryKey,
     conns: HashMap<ConnHandle, Conn>,
     routes: HashMap<ConnectionId<'static>, ConnHandle>,
     next_handle: ConnHandle,
@@ -57,6 +71,12 @@ pub struct Endpoint {
     events: VecDeque<Event>,
     raw_out: VecDeque<(Vec<u8>, SocketAddr)>,
     pending_handshakes: usize,
+    /// Accepted over `max_connections`: refused as soon as the handshake
+    /// lets the refusal reach the peer.
+    busy: HashSet<ConnHandle>,
+    /// The stateless reset token each established connection's peer gave
+    /// us, to recognise its resets (they carry no routable CID).
+    peer_resets: HashMap<u128, ConnHandle>,
     stats: EndpointStats,
 }
 
@@ -66,14 +86,19 @@ impl Endpoint {
         config.validate()?;
         // The server side accepts any single Ed25519 certificate; the
         // application's accept hook decides afterwards.
-        let server_config = config.quiche_config(&identity, None, Arc::new(Mutex::new(None)))?;
-        let reset_key = ResetKey::from_secret(&identity.seed()?)?;
+        let server_slot: FailureSlot = Arc::new(Mutex::new(None));
+        let server_config = config.quiche_config(&identity, None, server_slot.clone())?;
+        let seed = identity.seed()?;
+        let reset_key = ResetKey::from_secret(&seed)?;
+        let retry_key = RetryKey::from_secret(&seed, config.retry_token_lifetime)?;
         Ok(Endpoint {
             identity,
             config,
             server_config,
+            server_slot,
             local,
             reset_key,
+            retry_key,
             conns: HashMap::new(),
             routes: HashMap::new(),
             next_handle: 1,
@@ -82,6 +107,8 @@ impl Endpoint {
             events: VecDeque::new(),
             raw_out: VecDeque::new(),
             pending_handshakes: 0,
+            busy: HashSet::new(),
+            peer_resets: HashMap::new(),
             stats: EndpointStats::default(),
         })
     }
@@ -207,14 +234,19 @@ impl Endpoint {
             }
         };
         if let Some(&h) = self.routes.get(&hdr.dcid) {
-            let local = self.local;
-            if let Some(c) = self.conns.get_mut(&h) {
-                // Errors here are the peer's or the packet's; quiche closes
-                // the connection itself when it must.
-                let _ = c.q.recv(buf, quiche::RecvInfo { from, to: local });
-            }
-            self.touch(h);
+            self.recv_routed(h, buf, from);
             return;
+        }
+        // A stateless reset looks like a short-header packet with a random
+        // CID; its last 16 bytes name the connection.
+        if hdr.ty == quiche::Type::Short && buf.len() >= 21 && !self.peer_resets.is_empty() {
+            let tail: [u8; 16] = buf[buf.len() - 16..].try_into().expect("16 bytes");
+            if let Some(&h) = self.peer_resets.get(&u128::from_be_bytes(tail)) {
+                // quiche checks the token again (in constant time) and
+                // closes the connection.
+                self.recv_routed(h, buf, from);
+                return;
+            }
         }
         match hdr.ty {
             quiche::Type::Initial => self.accept_initial(buf, &hdr, from),
@@ -227,6 +259,39 @@ impl Endpoint {
             }
             _ => self.stats.dropped += 1,
         }
+    }
+
+    fn recv_routed(&mut self, h: ConnHandle, buf: &mut [u8], from: SocketAddr) {
+        let local = self.local;
+        if let Some(c) = self.conns.get_mut(&h) {
+            let was_closed = c.q.is_closed();
+            // Errors here are the peer's or the packet's; quiche closes
+            // the connection itself when it must.
+            let _ = c.q.recv(buf, quiche::RecvInfo { from, to: local });
+            // Input is handled one datagram at a time, so a verdict of
+            // the shared server callback belongs to this connection.
+            if let Some(f) = self.server_slot.lock().ok().and_then(|mut s| s.take()) {
+                if let Ok(mut own) = c.slot.lock() {
+                    *own = Some(f);
+                }
+            }
+            // quiche closes without an error only on a stateless reset:
+            // the peer lost the connection (e.g. it restarted).
+            if !was_closed
+                && c.q.is_closed()
+                && c.q.local_error().is_none()
+                && c.q.peer_error().is_none()
+                && !c.q.is_timed_out()
+                && c.close_override.is_none()
+            {
+                c.close_override = Some(CloseReason::new(
+                    CloseKind::StatelessReset,
+                    0,
+                    "stateless reset: the peer no longer knows this connection",
+                ));
+            }
+        }
+        self.touch(h);
     }
 
     fn accept_initial(&mut self, buf: &mut [u8], hdr: &quiche::Header, from: SocketAddr) {
@@ -243,6 +308,29 @@ impl Endpoint {
             self.stats.dropped += 1;
             return;
         }
+        // Junk with a plausible header stops here, cheaply: no Retry, no
+        // connection, no TLS object.
+        if !crate::initial::initial_decrypts(buf) {
+            self.stats.dropped += 1;
+            return;
+        }
+        // Retry mode: no state before the client proved its address.
+        let mut odcid = None;
+        if self.config.retry {
+            let token = hdr.token.as_deref().unwrap_or(&[]);
+            if token.is_empty() {
+                self.send_retry(hdr, from);
+                return;
+            }
+            match self.retry_key.validate(token, from, SystemTime::now()) {
+                Some(cid) => odcid = Some(cid),
+                None => {
+                    self.stats.invalid_tokens += 1;
+                    self.stats.dropped += 1;
+                    return;
+                }
+            }
+        }
         if self.pending_handshakes >= self.config.max_pending_handshakes {
             self.stats.refused += 1;
             return;
@@ -250,26 +338,67 @@ impl Endpoint {
         let over_limit = self.conns.len() >= self.config.max_connections;
         let Ok(scid) = self.fresh_cid() else { return };
         self.server_config.set_stateless_reset_token(Some(self.reset_key.token(&scid)));
-        let mut q = match quiche::accept(&scid, None, self.local, from, &mut self.server_config) {
+        let accepted = match &odcid {
+            // The Retry's source CID is the DCID the client now uses.
+            Some(o) => quiche::accept_with_retry(
+                &scid,
+                quiche::RetryConnectionIds { original_destination_cid: o, retry_source_cid: &hdr.dcid },
+                self.local,
+                from,
+                &mut self.server_config,
+            ),
+            None => quiche::accept(&scid, None, self.local, from, &mut self.server_config),
+        };
+        let mut q = match accepted {
             Ok(q) => q,
             Err(_) => {
                 self.stats.dropped += 1;
                 return;
             }
         };
-        let _ = q.recv(buf, quiche::RecvInfo { from, to: self.local });
+        // An Initial that does not decrypt (junk with a plausible header)
+        // creates no state: only a real client hello gets a connection.
+        let ok = q.recv(buf, quiche::RecvInfo { from, to: self.local }).is_ok();
+        if !ok || q.stats().recv == 0 || q.is_closed() {
+            self.stats.dropped += 1;
+            return;
+        }
         let h = self.insert(q, Side::Server, Arc::new(Mutex::new(None)), from, self.config.handshake_timeout, scid);
         let odcid = hdr.dcid.clone().into_owned();
         self.routes.insert(odcid.clone(), h);
         if let Some(c) = self.conns.get_mut(&h) {
             c.cids.push(odcid);
-            if over_limit {
-                self.stats.refused += 1;
-                let _ = c.q.close(false, TRANSPORT_CONNECTION_REFUSED, b"server busy");
-                c.state = State::Closing;
-            } else {
-                self.stats.accepted += 1;
-            }
+        }
+        if over_limit {
+            // A close sent now, while quiche still has the ServerHello to
+            // send, never reaches the client (quiche fails to seal it); the
+            // refusal goes out with the handshake instead, like an accept
+            // hook's (see `poll_event`).
+            self.stats.refused += 1;
+            self.busy.insert(h);
+        } else {
+            self.stats.accepted += 1;
+        }
+    }
+
+    /// Answers a token-less Initial with a Retry carrying a fresh token.
+    fn send_retry(&mut self, hdr: &quiche::Header, from: SocketAddr) {
+        // The Retry's source CID comes back as the client's DCID, and quiche
+        // echoes it in a transport parameter. quiche encodes its transport
+        // parameters into 128 bytes, and with three 16-byte CIDs, a reset
+        // token and our windows they do not fit: 8 random bytes do. The CID
+        // only routes the next Initial; the connection then mints its own.
+        let mut cid = [0u8; RETRY_CID_LEN];
+        if boring::rand::rand_bytes(&mut cid).is_err() {
+            return;
+        }
+        let new_scid = ConnectionId::from_ref(&cid);
+        let token = self.retry_key.mint(from, &hdr.dcid, SystemTime::now());
+        let mut out = vec![0u8; 256];
+        if let Ok(n) = quiche::retry(&hdr.scid, &hdr.dcid, &new_scid, &token, hdr.version, &mut out) {
+            out.truncate(n);
+            self.stats.retries_sent += 1;
+            self.raw_out.push_back((out, from));
         }
     }
 
@@ -410,8 +539,17 @@ impl Endpoint {
 
     /// Next event, or `None` when there is nothing to report.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.run_scans();
-        self.events.pop_front()
+        loop {
+            self.run_scans();
+            let ev = self.events.pop_front()?;
+            if let Event::Incoming { conn, .. } = &ev {
+                if self.busy.remove(conn) {
+                    let _ = self.refuse(*conn, "server busy");
+                    continue;
+                }
+            }
+            return Some(ev);
+        }
     }
 
     /// Turns the connections marked for a scan into events (once the
@@ -446,6 +584,14 @@ impl Endpoint {
 
     /// Gives the peer spare connection IDs so it can migrate.
     fn issue_cids(&mut self, h: ConnHandle) {
+        if let Some(c) = self.conns.get_mut(&h) {
+            if !c.reset_known && c.q.is_established() {
+                c.reset_known = true;
+                if let Some(t) = c.q.peer_transport_params().and_then(|p| p.stateless_reset_token) {
+                    self.peer_resets.insert(t, h);
+                }
+            }
+        }
         loop {
             let Some(c) = self.conns.get(&h) else { return };
             if !c.q.is_established() || c.q.scids_left() == 0 || c.state == State::Closing {
@@ -472,7 +618,13 @@ impl Endpoint {
     }
 
     fn remove(&mut self, h: ConnHandle) {
+        self.busy.remove(&h);
         if let Some(c) = self.conns.remove(&h) {
+            if let Some(t) = c.q.peer_transport_params().and_then(|p| p.stateless_reset_token) {
+                if self.peer_resets.get(&t) == Some(&h) {
+                    self.peer_resets.remove(&t);
+                }
+            }
             if c.pending {
                 self.pending_handshakes -= 1;
             }

@@ -1,16 +1,21 @@
-//! Stateless reset tokens (RFC 9000 §10.3): derived from a per-endpoint
-//! secret and the connection ID, so a restarted endpoint with the same
-//! secret could answer for connections it lost. Today the secret is random
-//! per endpoint.
+//! Stateless reset tokens (RFC 9000 §10.3): derived from the identity's
+//! secret and the connection ID, so an endpoint restarted with the same
+//! identity answers for the connections it lost, and their peers learn at
+//! their next packet that the connection is gone.
 
 use boring::hash::{hash, hmac_sha256, MessageDigest};
 use quiche::ConnectionId;
 
 use crate::error::{Error, Result};
 
-/// Smallest packet we answer with a reset, and the smallest reset we send.
-const MIN_RESET_TRIGGER: usize = 43;
+/// Smallest reset we send (RFC 9000 §10.3: 5 bytes then the 16-byte token).
 const MIN_RESET_LEN: usize = 21;
+/// Smallest packet we answer with a reset. A reset is always one byte
+/// shorter than its trigger, so two endpoints can never loop; packets as
+/// small as a keep-alive PING (about 38 bytes with our 16-byte connection
+/// IDs) must still get one, or an idle peer would learn of the loss only at
+/// its idle timeout.
+const MIN_RESET_TRIGGER: usize = MIN_RESET_LEN + 1;
 
 pub(crate) struct ResetKey([u8; 32]);
 

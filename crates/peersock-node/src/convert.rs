@@ -26,6 +26,8 @@ pub struct NativeOptions {
     pub datagram_send_queue: Option<u32>,
     pub max_connections: Option<u32>,
     pub max_pending_handshakes: Option<u32>,
+    /// Validate client addresses with a Retry round trip (default off).
+    pub retry: Option<bool>,
 }
 
 /// One event for JavaScript; which fields are set depends on `kind`.
@@ -209,7 +211,8 @@ pub fn config_from(o: NativeOptions) -> Result<EndpointConfig, String> {
         datagram_send_queue: o.datagram_send_queue.map(|v| v as usize).unwrap_or(d.datagram_send_queue),
         max_connections: o.max_connections.map(|v| v as usize).unwrap_or(d.max_connections),
         max_pending_handshakes: o.max_pending_handshakes.map(|v| v as usize).unwrap_or(d.max_pending_handshakes),
-        ..d
+        retry: o.retry.unwrap_or(d.retry),
+        retry_token_lifetime: d.retry_token_lifetime,
     };
     c.validate().map_err(core_err)?;
     Ok(c)

@@ -190,6 +190,7 @@ test.serial('11. server SIGKILLed and restarted with the same identity and port:
   t.true(goneAt - readyAt <= 1000, `${(goneAt - readyAt).toFixed(0)} ms after the restart`);
   t.true(info.error instanceof TransportError, String(info.error));
   t.regex(info.reason, /stateless reset/);
+  t.true(info.remote, 'a stateless reset is the peer saying it lost the connection');
   t.is(errors[0]?.code, 'ERR_PEERSOCK_TRANSPORT');
   // The same identity serves new dials at once.
   const again = await client.connect({ publicKey: Buffer.from(second.ready.publicKey, 'hex'), host: '127.0.0.1', port });

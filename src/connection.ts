@@ -75,7 +75,7 @@ export function closeInfoFromEvent(ev: NativeEvent): CloseInfo {
   const code = ev.code ?? 0;
   const reason = ev.reason ?? '';
   const kind = ev.closeKind ?? 'local_transport';
-  const remote = kind === 'peer' || kind === 'peer_transport' || kind === 'refused' || kind === 'peer_rejected_credentials';
+  const remote = kind === 'peer' || kind === 'peer_transport' || kind === 'refused' || kind === 'peer_rejected_credentials' || kind === 'stateless_reset';
   let error: PeersockError | undefined;
   switch (kind) {
     case 'local':
@@ -104,6 +104,10 @@ export function closeInfoFromEvent(ev: NativeEvent): CloseInfo {
       break;
     case 'peer_rejected_credentials':
       error = new PeerRejectedError(`peer rejected our credentials (TLS alert ${code - 0x100})`);
+      break;
+    case 'stateless_reset':
+      // The peer lost the connection's state (it restarted): it said so.
+      error = new TransportError(`peer reset the connection (stateless reset: it no longer knows it)${reason ? `: ${reason}` : ''}`, { errorCode: code, reason, local: false });
       break;
     case 'refused':
       error = new ConnectionRefusedError(`connection refused by peer${reason ? `: ${reason}` : ''}`, { reason });

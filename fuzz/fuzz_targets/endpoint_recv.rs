@@ -14,19 +14,27 @@ use peersock_core::{Endpoint, EndpointConfig, Identity};
 
 fn endpoint(seed: u8, port: u16, retry: bool) -> Endpoint {
     let id = Identity::from_secret_key(&[seed; 32]).unwrap();
-    let cfg = EndpointConfig { retry, handshake_timeout: Duration::from_millis(50), ..EndpointConfig::default() };
+    let cfg = EndpointConfig {
+        retry,
+        handshake_timeout: Duration::from_millis(50),
+        ..EndpointConfig::default()
+    };
     Endpoint::new(id, cfg, SocketAddr::from(([127, 0, 0, 1], port))).unwrap()
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, mut rest)) = data.split_first() else { return };
+    let Some((&mode, mut rest)) = data.split_first() else {
+        return;
+    };
     let retry = mode & 1 != 0;
     let mut server = endpoint(2, 2000, retry);
     let peer = SocketAddr::from(([127, 0, 0, 1], 1000 + u16::from(mode >> 2)));
     let mut out = vec![0u8; 1500];
     if mode & 2 != 0 {
         let mut client = endpoint(1, 1000, false);
-        client.connect(*server.public_key(), server.local_addr(), None).unwrap();
+        client
+            .connect(*server.public_key(), server.local_addr(), None)
+            .unwrap();
         while let Some((n, _)) = client.poll_transmit(&mut out) {
             let mut pkt = out[..n].to_vec();
             server.recv(&mut pkt, peer);

@@ -23,10 +23,14 @@ fuzz_target!(|data: &[u8]| {
         let peer = SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), port);
         let odcid = &data[18..data.len().min(38)];
         let token = key.mint(peer, odcid, now);
-        let back = key.validate(&token, peer, now).expect("a fresh token validates");
+        let back = key
+            .validate(&token, peer, now)
+            .expect("a fresh token validates");
         assert_eq!(back.as_ref(), odcid);
         let other = SocketAddr::new(peer.ip(), port.wrapping_add(1));
         assert!(key.validate(&token, other, now).is_none());
-        assert!(key.validate(&token, peer, now + Duration::from_secs(11)).is_none());
+        assert!(key
+            .validate(&token, peer, now + Duration::from_secs(11))
+            .is_none());
     }
 });

@@ -90,7 +90,10 @@ impl EndpointConfig {
         if !(1200..=65527).contains(&self.max_udp_payload) {
             return bad("maxUdpPayload must be between 1200 and 65527");
         }
-        if self.idle_timeout.is_zero() || self.handshake_timeout.is_zero() || self.retry_token_lifetime.is_zero() {
+        if self.idle_timeout.is_zero()
+            || self.handshake_timeout.is_zero()
+            || self.retry_token_lifetime.is_zero()
+        {
             return bad("timeouts must be positive");
         }
         if matches!(self.keep_alive, Some(k) if k.is_zero()) {
@@ -127,8 +130,10 @@ impl EndpointConfig {
     ) -> Result<quiche::Config> {
         let tls = |e: boring::error::ErrorStack| Error::Tls(e.to_string());
         let mut ctx = SslContextBuilder::new(SslMethod::tls()).map_err(tls)?;
-        ctx.set_min_proto_version(Some(SslVersion::TLS1_3)).map_err(tls)?;
-        ctx.set_max_proto_version(Some(SslVersion::TLS1_3)).map_err(tls)?;
+        ctx.set_min_proto_version(Some(SslVersion::TLS1_3))
+            .map_err(tls)?;
+        ctx.set_max_proto_version(Some(SslVersion::TLS1_3))
+            .map_err(tls)?;
         ctx.set_certificate(&identity.cert).map_err(tls)?;
         ctx.set_private_key(&identity.pkey).map_err(tls)?;
         ctx.check_private_key().map_err(tls)?;
@@ -158,7 +163,8 @@ impl EndpointConfig {
         // Never call `verify_peer` on the result: it would reset the callback.
         let mut c = quiche::Config::with_boring_ssl_ctx_builder(quiche::PROTOCOL_VERSION, ctx)
             .map_err(|e| Error::Tls(e.to_string()))?;
-        c.set_application_protos(&[ALPN]).map_err(|e| Error::Tls(e.to_string()))?;
+        c.set_application_protos(&[ALPN])
+            .map_err(|e| Error::Tls(e.to_string()))?;
         c.set_max_idle_timeout(self.idle_timeout.as_millis() as u64);
         c.set_max_recv_udp_payload_size(self.max_udp_payload);
         c.set_max_send_udp_payload_size(self.max_udp_payload);

@@ -139,7 +139,10 @@ impl Conn {
             if let quiche::PathEvent::PeerMigrated(_, peer) = pe {
                 self.remote_addr = peer;
                 if self.state == State::Open {
-                    events.push_back(Event::PathChanged { conn: self.handle, remote_addr: peer });
+                    events.push_back(Event::PathChanged {
+                        conn: self.handle,
+                        remote_addr: peer,
+                    });
                 }
             }
         }
@@ -158,7 +161,10 @@ impl Conn {
         if !self.reported_closed && (self.q.is_draining() || self.q.is_closed()) {
             self.reported_closed = true;
             self.state = State::Closing;
-            events.push_back(Event::Closed { conn: self.handle, reason: self.close_reason() });
+            events.push_back(Event::Closed {
+                conn: self.handle,
+                reason: self.close_reason(),
+            });
         }
         self.q.is_closed()
     }
@@ -229,21 +235,22 @@ impl Conn {
         // quiche's low-water-mark bookkeeping, which can miss a wake-up.
         if !self.want_writable.is_empty() {
             let q = &mut self.q;
-            self.want_writable.retain(|&stream, &mut want| match q.stream_capacity(stream) {
-                // Wake on a packet's worth even when less than wanted: the
-                // congestion window can stay below any larger threshold.
-                Ok(cap) if cap < want.min(WAKE_MIN) => true,
-                Err(quiche::Error::StreamStopped(code)) => {
-                    events.push_back(Event::StreamStopped { conn, stream, code });
-                    false
-                }
-                // Capacity is back, or the stream is gone: the writer retries
-                // and learns which.
-                _ => {
-                    events.push_back(Event::StreamWritable { conn, stream });
-                    false
-                }
-            });
+            self.want_writable
+                .retain(|&stream, &mut want| match q.stream_capacity(stream) {
+                    // Wake on a packet's worth even when less than wanted: the
+                    // congestion window can stay below any larger threshold.
+                    Ok(cap) if cap < want.min(WAKE_MIN) => true,
+                    Err(quiche::Error::StreamStopped(code)) => {
+                        events.push_back(Event::StreamStopped { conn, stream, code });
+                        false
+                    }
+                    // Capacity is back, or the stream is gone: the writer retries
+                    // and learns which.
+                    _ => {
+                        events.push_back(Event::StreamWritable { conn, stream });
+                        false
+                    }
+                });
         }
         while let Some(len) = self.q.dgram_recv_front_len() {
             let mut data = vec![0u8; len];
@@ -304,7 +311,11 @@ impl Conn {
                 );
                 return CloseReason::new(CloseKind::BadCertificate, e.error_code, m);
             }
-            let kind = if e.is_app { CloseKind::Local } else { CloseKind::LocalTransport };
+            let kind = if e.is_app {
+                CloseKind::Local
+            } else {
+                CloseKind::LocalTransport
+            };
             return CloseReason::new(kind, e.error_code, text(&e.reason));
         }
         if self.q.is_timed_out() {

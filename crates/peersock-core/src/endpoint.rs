@@ -20,8 +20,8 @@ use std::time::{Duration, Instant, SystemTime};
 use quiche::ConnectionId;
 
 use crate::config::{EndpointConfig, CID_LEN};
-use crate::conn::{Conn, Side, State, CONTROL_ACCEPTED, CONTROL_STREAM};
 use crate::conn::TRANSPORT_CONNECTION_REFUSED;
+use crate::conn::{Conn, Side, State, CONTROL_ACCEPTED, CONTROL_STREAM};
 use crate::error::{Error, Result};
 use crate::event::{CloseKind, CloseReason, ConnHandle, Event};
 use crate::identity::{FailureSlot, Identity, PublicKey};
@@ -158,7 +158,9 @@ impl Endpoint {
             return Err(Error::InvalidArgument("port 0 cannot be dialed".into()));
         }
         let slot = Arc::new(Mutex::new(None));
-        let mut cfg = self.config.quiche_config(&self.identity, Some(remote_key), slot.clone())?;
+        let mut cfg = self
+            .config
+            .quiche_config(&self.identity, Some(remote_key), slot.clone())?;
         let scid = self.fresh_cid()?;
         let q = quiche::connect(None, &scid, self.local, addr, &mut cfg)
             .map_err(|e| Error::Internal(format!("quiche connect: {e}")))?;
@@ -178,7 +180,15 @@ impl Endpoint {
     ) -> ConnHandle {
         let h = self.next_handle;
         self.next_handle = self.next_handle.wrapping_add(1).max(1);
-        let mut c = Conn::new(q, h, side, slot, addr, handshake_timeout, self.config.keep_alive);
+        let mut c = Conn::new(
+            q,
+            h,
+            side,
+            slot,
+            addr,
+            handshake_timeout,
+            self.config.keep_alive,
+        );
         self.routes.insert(scid.clone(), h);
         c.cids.push(scid);
         if c.pending {
@@ -337,12 +347,16 @@ impl Endpoint {
         }
         let over_limit = self.conns.len() >= self.config.max_connections;
         let Ok(scid) = self.fresh_cid() else { return };
-        self.server_config.set_stateless_reset_token(Some(self.reset_key.token(&scid)));
+        self.server_config
+            .set_stateless_reset_token(Some(self.reset_key.token(&scid)));
         let accepted = match &odcid {
             // The Retry's source CID is the DCID the client now uses.
             Some(o) => quiche::accept_with_retry(
                 &scid,
-                quiche::RetryConnectionIds { original_destination_cid: o, retry_source_cid: &hdr.dcid },
+                quiche::RetryConnectionIds {
+                    original_destination_cid: o,
+                    retry_source_cid: &hdr.dcid,
+                },
                 self.local,
                 from,
                 &mut self.server_config,
@@ -358,12 +372,27 @@ impl Endpoint {
         };
         // An Initial that does not decrypt (junk with a plausible header)
         // creates no state: only a real client hello gets a connection.
-        let ok = q.recv(buf, quiche::RecvInfo { from, to: self.local }).is_ok();
+        let ok = q
+            .recv(
+                buf,
+                quiche::RecvInfo {
+                    from,
+                    to: self.local,
+                },
+            )
+            .is_ok();
         if !ok || q.stats().recv == 0 || q.is_closed() {
             self.stats.dropped += 1;
             return;
         }
-        let h = self.insert(q, Side::Server, Arc::new(Mutex::new(None)), from, self.config.handshake_timeout, scid);
+        let h = self.insert(
+            q,
+            Side::Server,
+            Arc::new(Mutex::new(None)),
+            from,
+            self.config.handshake_timeout,
+            scid,
+        );
         let odcid = hdr.dcid.clone().into_owned();
         self.routes.insert(odcid.clone(), h);
         if let Some(c) = self.conns.get_mut(&h) {
@@ -395,7 +424,14 @@ impl Endpoint {
         let new_scid = ConnectionId::from_ref(&cid);
         let token = self.retry_key.mint(from, &hdr.dcid, SystemTime::now());
         let mut out = vec![0u8; 256];
-        if let Ok(n) = quiche::retry(&hdr.scid, &hdr.dcid, &new_scid, &token, hdr.version, &mut out) {
+        if let Ok(n) = quiche::retry(
+            &hdr.scid,
+            &hdr.dcid,
+            &new_scid,
+            &token,
+            hdr.version,
+            &mut out,
+        ) {
             out.truncate(n);
             self.stats.retries_sent += 1;
             self.raw_out.push_back((out, from));
@@ -419,7 +455,8 @@ impl Endpoint {
     /// Accepting side: turns a peer away with a reason it will see.
     pub fn refuse(&mut self, h: ConnHandle, reason: &str) -> Result<()> {
         let c = self.conn_mut(h)?;
-        let _ = c.q.close(false, TRANSPORT_CONNECTION_REFUSED, reason.as_bytes());
+        let _ =
+            c.q.close(false, TRANSPORT_CONNECTION_REFUSED, reason.as_bytes());
         c.state = State::Closing;
         self.touch(h);
         Ok(())
@@ -494,7 +531,9 @@ impl Endpoint {
             .map(|c| c.handle)
             .collect();
         for h in due {
-            let Some(c) = self.conns.get_mut(&h) else { continue };
+            let Some(c) = self.conns.get_mut(&h) else {
+                continue;
+            };
             if c.q.timeout_instant().is_some_and(|t| t <= now) {
                 c.q.on_timeout();
             }
@@ -508,7 +547,11 @@ impl Endpoint {
                             .ok()
                             .and_then(|s| s.is_some().then(|| c.close_reason()))
                             .unwrap_or_else(|| {
-                                CloseReason::new(CloseKind::HandshakeTimeout, 0, "handshake timed out")
+                                CloseReason::new(
+                                    CloseKind::HandshakeTimeout,
+                                    0,
+                                    "handshake timed out",
+                                )
                             }),
                     );
                     let _ = c.q.close(false, 0x0, b"handshake timeout");
@@ -587,7 +630,10 @@ impl Endpoint {
         if let Some(c) = self.conns.get_mut(&h) {
             if !c.reset_known && c.q.is_established() {
                 c.reset_known = true;
-                if let Some(t) = c.q.peer_transport_params().and_then(|p| p.stateless_reset_token) {
+                if let Some(t) =
+                    c.q.peer_transport_params()
+                        .and_then(|p| p.stateless_reset_token)
+                {
                     self.peer_resets.insert(t, h);
                 }
             }
@@ -620,7 +666,10 @@ impl Endpoint {
     fn remove(&mut self, h: ConnHandle) {
         self.busy.remove(&h);
         if let Some(c) = self.conns.remove(&h) {
-            if let Some(t) = c.q.peer_transport_params().and_then(|p| p.stateless_reset_token) {
+            if let Some(t) =
+                c.q.peer_transport_params()
+                    .and_then(|p| p.stateless_reset_token)
+            {
                 if self.peer_resets.get(&t) == Some(&h) {
                     self.peer_resets.remove(&t);
                 }

@@ -13,22 +13,40 @@ pub type ConnHandle = u32;
 pub enum Event {
     /// Accepting side: a peer completed the handshake and proved its key.
     /// Call [`crate::Endpoint::accept`] or [`crate::Endpoint::refuse`].
-    Incoming { conn: ConnHandle, remote_key: PublicKey, remote_addr: SocketAddr },
+    Incoming {
+        conn: ConnHandle,
+        remote_key: PublicKey,
+        remote_addr: SocketAddr,
+    },
     /// Dialing side: the peer proved the dialed key and accepted us.
-    Connected { conn: ConnHandle, remote_key: PublicKey, remote_addr: SocketAddr },
+    Connected {
+        conn: ConnHandle,
+        remote_key: PublicKey,
+        remote_addr: SocketAddr,
+    },
     /// A stream has data, a FIN or a reset to read; new peer streams first
     /// appear here.
     StreamReadable { conn: ConnHandle, stream: u64 },
     /// A stream whose write was cut short can take more data.
     StreamWritable { conn: ConnHandle, stream: u64 },
     /// The peer asked us to stop sending on a stream (STOP_SENDING).
-    StreamStopped { conn: ConnHandle, stream: u64, code: u64 },
+    StreamStopped {
+        conn: ConnHandle,
+        stream: u64,
+        code: u64,
+    },
     /// An unreliable datagram arrived.
     Datagram { conn: ConnHandle, data: Vec<u8> },
     /// The peer now sends from another address (NAT rebinding, migration).
-    PathChanged { conn: ConnHandle, remote_addr: SocketAddr },
+    PathChanged {
+        conn: ConnHandle,
+        remote_addr: SocketAddr,
+    },
     /// The connection is gone; its handle is dead from now on.
-    Closed { conn: ConnHandle, reason: CloseReason },
+    Closed {
+        conn: ConnHandle,
+        reason: CloseReason,
+    },
 }
 
 impl Event {
@@ -111,6 +129,12 @@ impl CloseKind {
 
 impl CloseReason {
     pub(crate) fn new(kind: CloseKind, code: u64, reason: impl Into<String>) -> CloseReason {
-        CloseReason { kind, code, reason: reason.into(), expected_key: None, actual_key: None }
+        CloseReason {
+            kind,
+            code,
+            reason: reason.into(),
+            expected_key: None,
+            actual_key: None,
+        }
     }
 }

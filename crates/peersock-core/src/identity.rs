@@ -24,8 +24,7 @@ pub type PublicKey = [u8; KEY_LEN];
 
 /// DER prefix of a PKCS#8 Ed25519 private key; the 32-byte seed follows.
 const PKCS8_ED25519_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
-    0x20,
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ];
 
 /// This endpoint's own identity: the key pair and the certificate made from it.
@@ -61,13 +60,19 @@ impl Identity {
             ));
         }
         let cert = self_signed_certificate(&pkey)?;
-        Ok(Identity { public_key, pkey, cert })
+        Ok(Identity {
+            public_key,
+            pkey,
+            cert,
+        })
     }
 
     /// The 32-byte Ed25519 seed (secret).
     pub(crate) fn seed(&self) -> Result<[u8; 32], Error> {
         let mut seed = [0u8; 32];
-        self.pkey.raw_private_key(&mut seed).map_err(|e| Error::Tls(e.to_string()))?;
+        self.pkey
+            .raw_private_key(&mut seed)
+            .map_err(|e| Error::Tls(e.to_string()))?;
         Ok(seed)
     }
 
@@ -111,7 +116,10 @@ fn self_signed_certificate(pkey: &PKey<Private>) -> Result<X509, Error> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IdentityFailure {
     /// The certificate's key is a valid Ed25519 key, but not the dialed one.
-    Mismatch { expected: PublicKey, actual: PublicKey },
+    Mismatch {
+        expected: PublicKey,
+        actual: PublicKey,
+    },
     /// The peer sent no certificate, more than one, or one whose key is not
     /// Ed25519.
     BadCertificate(String),
@@ -167,7 +175,10 @@ fn check_peer(ssl: &SslRef, expected: Option<&PublicKey>) -> Result<PublicKey, I
     let key = key_from_certificate(&leaf)?;
     if let Some(expected) = expected {
         if &key != expected {
-            return Err(IdentityFailure::Mismatch { expected: *expected, actual: key });
+            return Err(IdentityFailure::Mismatch {
+                expected: *expected,
+                actual: key,
+            });
         }
     }
     Ok(key)
@@ -234,6 +245,9 @@ mod tests {
     }
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 }

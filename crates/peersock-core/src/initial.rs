@@ -10,8 +10,8 @@ use boring::symm::{decrypt_aead, Cipher, Crypter, Mode};
 
 /// RFC 9001 §5.2.
 const INITIAL_SALT_V1: [u8; 20] = [
-    0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f,
-    0x0a,
+    0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad,
+    0xcc, 0xbb, 0x7f, 0x0a,
 ];
 const TAG_LEN: usize = 16;
 const SAMPLE_LEN: usize = 16;
@@ -104,7 +104,17 @@ fn check(pkt: &[u8]) -> Option<bool> {
     }
     let body = &pkt[pn_off + pn_len..end - TAG_LEN];
     let tag = &pkt[end - TAG_LEN..end];
-    Some(decrypt_aead(Cipher::aes_128_gcm(), &key[..16], Some(&nonce), &header, body, tag).is_ok())
+    Some(
+        decrypt_aead(
+            Cipher::aes_128_gcm(),
+            &key[..16],
+            Some(&nonce),
+            &header,
+            body,
+            tag,
+        )
+        .is_ok(),
+    )
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ pub use config::{EndpointConfig, ALPN, CID_LEN};
 pub use endpoint::{Endpoint, EndpointStats};
 pub use error::{Error, Result};
 pub use event::{CloseKind, CloseReason, ConnHandle, Event};
+pub use identity::{key_from_certificate_der, Identity, IdentityFailure, PublicKey, KEY_LEN};
 pub use initial::initial_decrypts;
 pub use retry::{RetryKey, MAX_TOKEN_LEN};
-pub use identity::{key_from_certificate_der, Identity, IdentityFailure, PublicKey, KEY_LEN};
 pub use streams::{ConnInfo, Direction, StreamRead, StreamWrite};

@@ -23,7 +23,8 @@ impl ResetKey {
     pub fn from_secret(seed: &[u8]) -> Result<ResetKey> {
         let mut input = b"peersock stateless reset v1".to_vec();
         input.extend_from_slice(seed);
-        let digest = hash(MessageDigest::sha256(), &input).map_err(|e| Error::Internal(e.to_string()))?;
+        let digest =
+            hash(MessageDigest::sha256(), &input).map_err(|e| Error::Internal(e.to_string()))?;
         let mut k = [0u8; 32];
         k.copy_from_slice(&digest);
         Ok(ResetKey(k))
@@ -44,7 +45,7 @@ impl ResetKey {
         if len < MIN_RESET_TRIGGER || dcid.len() != crate::config::CID_LEN {
             return None;
         }
-        let n = (len - 1).min(MIN_RESET_LEN + 20).max(MIN_RESET_LEN);
+        let n = (len - 1).clamp(MIN_RESET_LEN, MIN_RESET_LEN + 20);
         let mut pkt = vec![0u8; n];
         boring::rand::rand_bytes(&mut pkt[..n - 16]).ok()?;
         pkt[0] = 0x40 | (pkt[0] & 0x3f);

@@ -39,7 +39,8 @@ impl RetryKey {
     pub fn from_secret(seed: &[u8], lifetime: Duration) -> Result<RetryKey> {
         let mut input = b"peersock retry token v1".to_vec();
         input.extend_from_slice(seed);
-        let digest = hash(MessageDigest::sha256(), &input).map_err(|e| Error::Internal(e.to_string()))?;
+        let digest =
+            hash(MessageDigest::sha256(), &input).map_err(|e| Error::Internal(e.to_string()))?;
         let mut key = [0u8; 32];
         key.copy_from_slice(&digest);
         Ok(RetryKey { key, lifetime })
@@ -48,7 +49,10 @@ impl RetryKey {
     /// A token binding `peer` and the client's original DCID, minted `now`.
     pub fn mint(&self, peer: SocketAddr, odcid: &[u8], now: SystemTime) -> Vec<u8> {
         let odcid = &odcid[..odcid.len().min(MAX_CID_LEN)];
-        let ms = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+        let ms = now
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
         let mut t = Vec::with_capacity(MAX_TOKEN_LEN);
         t.push(TOKEN_VERSION);
         t.extend_from_slice(&ms.to_be_bytes());
@@ -61,8 +65,16 @@ impl RetryKey {
 
     /// The original DCID if `token` was minted by this key for `peer`, has
     /// not expired at `now`, and is intact; `None` for anything else.
-    pub fn validate(&self, token: &[u8], peer: SocketAddr, now: SystemTime) -> Option<ConnectionId<'static>> {
-        if token.len() < 1 + 8 + 1 + TAG_LEN || token.len() > MAX_TOKEN_LEN || token[0] != TOKEN_VERSION {
+    pub fn validate(
+        &self,
+        token: &[u8],
+        peer: SocketAddr,
+        now: SystemTime,
+    ) -> Option<ConnectionId<'static>> {
+        if token.len() < 1 + 8 + 1 + TAG_LEN
+            || token.len() > MAX_TOKEN_LEN
+            || token[0] != TOKEN_VERSION
+        {
             return None;
         }
         let cid_len = token[9] as usize;
@@ -73,7 +85,8 @@ impl RetryKey {
         if !memcmp::eq(&self.tag(body, peer), tag) {
             return None;
         }
-        let minted = UNIX_EPOCH + Duration::from_millis(u64::from_be_bytes(body[1..9].try_into().ok()?));
+        let minted =
+            UNIX_EPOCH + Duration::from_millis(u64::from_be_bytes(body[1..9].try_into().ok()?));
         let now_ms = now.duration_since(UNIX_EPOCH).ok()?;
         let minted_ms = minted.duration_since(UNIX_EPOCH).ok()?;
         if minted_ms > now_ms + CLOCK_SLACK || now_ms.saturating_sub(minted_ms) > self.lifetime {
@@ -114,7 +127,10 @@ mod tests {
         assert_eq!(k.validate(&t, a, now).unwrap().as_ref(), &[9u8; 16]);
         // Another port, another IP, another family.
         for other in ["127.0.0.1:4001", "127.0.0.2:4000", "[::1]:4000"] {
-            assert!(k.validate(&t, other.parse().unwrap(), now).is_none(), "{other}");
+            assert!(
+                k.validate(&t, other.parse().unwrap(), now).is_none(),
+                "{other}"
+            );
         }
         // Another key (another identity).
         let k2 = RetryKey::from_secret(&[6u8; 32], Duration::from_secs(10)).unwrap();

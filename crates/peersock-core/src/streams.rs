@@ -51,7 +51,11 @@ impl Endpoint {
         if c.state != State::Open {
             return Err(Error::Closed);
         }
-        let left = if bidi { c.q.peer_streams_left_bidi() } else { c.q.peer_streams_left_uni() };
+        let left = if bidi {
+            c.q.peer_streams_left_bidi()
+        } else {
+            c.q.peer_streams_left_uni()
+        };
         if left == 0 {
             return Err(Error::StreamLimit);
         }
@@ -73,7 +77,13 @@ impl Endpoint {
     /// Sets a local stream's send priority: lower `urgency` (0..=7) is sent
     /// first; `incremental` streams of one urgency share the path round
     /// robin, others go one after another. Streams start at 3, incremental.
-    pub fn stream_priority(&mut self, h: ConnHandle, stream: u64, urgency: u8, incremental: bool) -> Result<()> {
+    pub fn stream_priority(
+        &mut self,
+        h: ConnHandle,
+        stream: u64,
+        urgency: u8,
+        incremental: bool,
+    ) -> Result<()> {
         if urgency > 7 {
             return Err(Error::InvalidArgument("urgency must be 0..7".into()));
         }
@@ -104,12 +114,14 @@ impl Endpoint {
         let r = match c.q.stream_send(stream, data, fin) {
             Ok(n) => {
                 if n < data.len() {
-                    c.want_writable.insert(stream, (data.len() - n).min(WRITABLE_LOW_WATER));
+                    c.want_writable
+                        .insert(stream, (data.len() - n).min(WRITABLE_LOW_WATER));
                 }
                 StreamWrite::Written(n)
             }
             Err(quiche::Error::Done) => {
-                c.want_writable.insert(stream, data.len().clamp(1, WRITABLE_LOW_WATER));
+                c.want_writable
+                    .insert(stream, data.len().clamp(1, WRITABLE_LOW_WATER));
                 StreamWrite::Written(0)
             }
             Err(quiche::Error::StreamStopped(code)) => StreamWrite::Stopped(code),
@@ -121,7 +133,12 @@ impl Endpoint {
     }
 
     /// Reads into `buf`.
-    pub fn stream_recv(&mut self, h: ConnHandle, stream: u64, buf: &mut [u8]) -> Result<StreamRead> {
+    pub fn stream_recv(
+        &mut self,
+        h: ConnHandle,
+        stream: u64,
+        buf: &mut [u8],
+    ) -> Result<StreamRead> {
         let c = self.conn_mut(h)?;
         if stream == CONTROL_STREAM {
             return Err(Error::StreamState(stream));
@@ -138,7 +155,13 @@ impl Endpoint {
     }
 
     /// Abruptly shuts one direction of a stream with an application code.
-    pub fn stream_shutdown(&mut self, h: ConnHandle, stream: u64, dir: Direction, code: u64) -> Result<()> {
+    pub fn stream_shutdown(
+        &mut self,
+        h: ConnHandle,
+        stream: u64,
+        dir: Direction,
+        code: u64,
+    ) -> Result<()> {
         let c = self.conn_mut(h)?;
         let how = match dir {
             Direction::Read => quiche::Shutdown::Read,
@@ -158,7 +181,9 @@ impl Endpoint {
         if c.state != State::Open {
             return Err(Error::Closed);
         }
-        let max = c.q.dgram_max_writable_len().ok_or(Error::DatagramDisabled)?;
+        let max =
+            c.q.dgram_max_writable_len()
+                .ok_or(Error::DatagramDisabled)?;
         if data.len() > max {
             return Err(Error::DatagramTooLarge { max });
         }

@@ -47,29 +47,27 @@ fn bad_client(cred: Cred, refuse: bool) -> (Node, Option<quiche::ConnectionError
     let mut raw = RawPeer::client(raw_config(&cred), addr("127.0.0.1:1000"), server.addr);
     let start = Instant::now();
     let mut refused = false;
-    let ok = pump_raw(
-        &mut server,
-        &mut raw,
-        LIMIT,
-        push_data,
-        |n, r| {
-            if refuse && !refused {
-                let inc = n.events.iter().find_map(|e| match e {
-                    Event::Incoming { conn, .. } => Some(*conn),
-                    _ => None,
-                });
-                if let Some(c) = inc {
-                    n.ep.refuse(c, "not on the allow list").unwrap();
-                    refused = true;
-                }
+    let ok = pump_raw(&mut server, &mut raw, LIMIT, push_data, |n, r| {
+        if refuse && !refused {
+            let inc = n.events.iter().find_map(|e| match e {
+                Event::Incoming { conn, .. } => Some(*conn),
+                _ => None,
+            });
+            if let Some(c) = inc {
+                n.ep.refuse(c, "not on the allow list").unwrap();
+                refused = true;
             }
-            r.q.as_ref().is_some_and(|q| q.peer_error().is_some() || q.is_closed())
-        },
-    );
+        }
+        r.q.as_ref()
+            .is_some_and(|q| q.peer_error().is_some() || q.is_closed())
+    });
     let elapsed = start.elapsed();
     assert!(ok, "bad client was not turned away within {LIMIT:?}");
     let err = raw.q.as_ref().and_then(|q| q.peer_error().cloned());
-    assert!(pump_raw(&mut server, &mut raw, DRAIN, push_data, |n, _| n.ep.connection_count() == 0));
+    assert!(pump_raw(&mut server, &mut raw, DRAIN, push_data, |n, _| n
+        .ep
+        .connection_count()
+        == 0));
     let freed = start.elapsed();
     (server, err, Verdict { elapsed, freed })
 }
@@ -82,18 +80,26 @@ fn bad_server(cred: Cred, pin: [u8; 32]) -> (Node, peersock_core::CloseReason, V
     let start = Instant::now();
     let h = client.ep.connect(pin, raw.addr, None).unwrap();
     assert!(
-        pump_raw(&mut client, &mut raw, LIMIT, push_data, |n, _| n.closed(h).is_some()),
+        pump_raw(&mut client, &mut raw, LIMIT, push_data, |n, _| n
+            .closed(h)
+            .is_some()),
         "no verdict within {LIMIT:?}"
     );
     let elapsed = start.elapsed();
-    assert!(pump_raw(&mut client, &mut raw, DRAIN, push_data, |n, _| n.ep.connection_count() == 0));
+    assert!(pump_raw(&mut client, &mut raw, DRAIN, push_data, |n, _| n
+        .ep
+        .connection_count()
+        == 0));
     let freed = start.elapsed();
     let reason = client.closed(h).unwrap();
     (client, reason, Verdict { elapsed, freed })
 }
 
 fn report(case: &str, v: &Verdict) {
-    println!("[credential table] {case}: verdict after {:?}, state freed after {:?}", v.elapsed, v.freed);
+    println!(
+        "[credential table] {case}: verdict after {:?}, state freed after {:?}",
+        v.elapsed, v.freed
+    );
     assert!(v.elapsed <= LIMIT, "{case}: {:?}", v.elapsed);
 }
 
@@ -105,10 +111,21 @@ fn acceptor_refuses_a_chain_of_two() {
     report("client chain of two", &v);
     assert_eq!(err.unwrap().error_code, BAD_CERTIFICATE);
     assert!(!server.saw_application());
-    let closed: Vec<_> = server.events.iter().filter_map(|e| match e { Event::Closed { reason, .. } => Some(reason.clone()), _ => None }).collect();
+    let closed: Vec<_> = server
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Closed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect();
     assert_eq!(closed.len(), 1);
     assert_eq!(closed[0].kind, CloseKind::BadCertificate);
-    assert!(closed[0].reason.contains("chain of 2"), "{}", closed[0].reason);
+    assert!(
+        closed[0].reason.contains("chain of 2"),
+        "{}",
+        closed[0].reason
+    );
 }
 
 #[test]
@@ -117,18 +134,38 @@ fn acceptor_refuses_a_non_ed25519_certificate() {
     report("client ECDSA P-256", &v);
     assert_eq!(err.unwrap().error_code, BAD_CERTIFICATE);
     assert!(!server.saw_application());
-    let r = server.events.iter().find_map(|e| match e { Event::Closed { reason, .. } => Some(reason.clone()), _ => None }).unwrap();
+    let r = server
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::Closed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .unwrap();
     assert_eq!(r.kind, CloseKind::BadCertificate);
     assert!(r.reason.contains("not Ed25519"), "{}", r.reason);
 }
 
 #[test]
 fn acceptor_refuses_a_handshake_signed_by_another_key() {
-    let (server, err, v) = bad_client(Cred::WrongSigner { cert_seed: seed(7), signer_seed: seed(8) }, false);
+    let (server, err, v) = bad_client(
+        Cred::WrongSigner {
+            cert_seed: seed(7),
+            signer_seed: seed(8),
+        },
+        false,
+    );
     report("client cert key != CertificateVerify key", &v);
     assert_eq!(err.unwrap().error_code, DECRYPT_ERROR);
     assert!(!server.saw_application());
-    let r = server.events.iter().find_map(|e| match e { Event::Closed { reason, .. } => Some(reason.clone()), _ => None }).unwrap();
+    let r = server
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::Closed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .unwrap();
     assert_eq!((r.kind, r.code), (CloseKind::BadCertificate, DECRYPT_ERROR));
 }
 
@@ -138,8 +175,18 @@ fn acceptor_refuses_a_client_without_certificate() {
     report("client without certificate", &v);
     assert_eq!(err.unwrap().error_code, CERTIFICATE_REQUIRED);
     assert!(!server.saw_application());
-    let r = server.events.iter().find_map(|e| match e { Event::Closed { reason, .. } => Some(reason.clone()), _ => None }).unwrap();
-    assert_eq!((r.kind, r.code), (CloseKind::BadCertificate, CERTIFICATE_REQUIRED));
+    let r = server
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::Closed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        (r.kind, r.code),
+        (CloseKind::BadCertificate, CERTIFICATE_REQUIRED)
+    );
 }
 
 #[test]
@@ -151,7 +198,10 @@ fn acceptor_hook_refuses_an_unknown_key_and_reads_nothing() {
     assert_eq!(err.reason, b"not on the allow list");
     // The key was proven (Incoming), but nothing the client sent was read.
     assert!(server.events.iter().any(|e| matches!(e, Event::Incoming { remote_key, .. } if *remote_key == *peersock_core::Identity::from_secret_key(&seed(7)).unwrap().public_key())));
-    assert!(!server.events.iter().any(|e| matches!(e, Event::StreamReadable { .. } | Event::Datagram { .. })));
+    assert!(!server
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::StreamReadable { .. } | Event::Datagram { .. })));
 }
 
 #[test]
@@ -159,7 +209,11 @@ fn acceptor_takes_a_good_raw_client() {
     // The control case: the same harness with a good credential succeeds, so
     // the failures above are about the credentials and nothing else.
     let mut server = node(2, 2000);
-    let mut raw = RawPeer::client(raw_config(&Cred::Good(seed(7))), addr("127.0.0.1:1000"), server.addr);
+    let mut raw = RawPeer::client(
+        raw_config(&Cred::Good(seed(7))),
+        addr("127.0.0.1:1000"),
+        server.addr,
+    );
     assert!(pump_raw(&mut server, &mut raw, LIMIT, push_data, |n, _| n
         .events
         .iter()
@@ -169,7 +223,9 @@ fn acceptor_takes_a_good_raw_client() {
 // ---- a peersock dialer against bad servers ----------------------------------
 
 fn key_of(s: [u8; 32]) -> [u8; 32] {
-    *peersock_core::Identity::from_secret_key(&s).unwrap().public_key()
+    *peersock_core::Identity::from_secret_key(&s)
+        .unwrap()
+        .public_key()
 }
 
 #[test]
@@ -204,8 +260,17 @@ fn dialer_rejects_a_non_ed25519_certificate() {
 fn dialer_rejects_a_handshake_signed_by_another_key() {
     // The certificate carries the pinned key, so the pin alone would pass:
     // only CertificateVerify shows the server does not hold that key.
-    let (client, r, v) = bad_server(Cred::WrongSigner { cert_seed: seed(7), signer_seed: seed(8) }, key_of(seed(7)));
-    report("server cert = pinned key, CertificateVerify by another key", &v);
+    let (client, r, v) = bad_server(
+        Cred::WrongSigner {
+            cert_seed: seed(7),
+            signer_seed: seed(8),
+        },
+        key_of(seed(7)),
+    );
+    report(
+        "server cert = pinned key, CertificateVerify by another key",
+        &v,
+    );
     assert_eq!((r.kind, r.code), (CloseKind::BadCertificate, DECRYPT_ERROR));
     assert!(!client.saw_application());
 }
@@ -217,8 +282,17 @@ fn dialer_connects_to_a_good_raw_server_control_case() {
     // then times out as a handshake, never as a credential failure).
     let mut client = node(1, 1000);
     let mut raw = RawPeer::server(raw_config(&Cred::Good(seed(7))), addr("127.0.0.1:2000"));
-    let h = client.ep.connect(key_of(seed(7)), raw.addr, Some(Duration::from_millis(300))).unwrap();
-    assert!(pump_raw(&mut client, &mut raw, LIMIT, |_| {}, |n, _| n.closed(h).is_some()));
+    let h = client
+        .ep
+        .connect(key_of(seed(7)), raw.addr, Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(pump_raw(
+        &mut client,
+        &mut raw,
+        LIMIT,
+        |_| {},
+        |n, _| n.closed(h).is_some()
+    ));
     assert!(raw.q.as_ref().unwrap().is_established());
     assert_eq!(client.closed(h).unwrap().kind, CloseKind::HandshakeTimeout);
 }

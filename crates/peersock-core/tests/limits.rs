@@ -10,28 +10,64 @@ use peersock_core::{CloseKind, EndpointConfig, Error, Event};
 
 #[test]
 fn max_connections_refuses_the_excess_promptly_with_a_reason() {
-    let mut server = node_with(9, 9000, EndpointConfig { max_connections: 2, ..EndpointConfig::default() });
+    let mut server = node_with(
+        9,
+        9000,
+        EndpointConfig {
+            max_connections: 2,
+            ..EndpointConfig::default()
+        },
+    );
     let skey = *server.ep.public_key();
     let mut c1 = node(1, 1001);
     let mut c2 = node(2, 1002);
     let mut c3 = node(3, 1003);
     let h1 = c1.ep.connect(skey, server.addr, None).unwrap();
     let h2 = c2.ep.connect(skey, server.addr, None).unwrap();
-    assert!(pump(&mut [&mut server, &mut c1, &mut c2], Duration::from_secs(5), |n| n[1].connected(h1) && n[2].connected(h2)));
+    assert!(pump(
+        &mut [&mut server, &mut c1, &mut c2],
+        Duration::from_secs(5),
+        |n| n[1].connected(h1) && n[2].connected(h2)
+    ));
     let start = Instant::now();
     let h3 = c3.ep.connect(skey, server.addr, None).unwrap();
-    assert!(pump_tap(&mut [&mut server, &mut c1, &mut c2, &mut c3], Duration::from_secs(2), Some, |n| n[3].closed(h3).is_some()), "{:?} {:?} {:?}", server.ep.stats(), server.events, c3.events);
+    assert!(
+        pump_tap(
+            &mut [&mut server, &mut c1, &mut c2, &mut c3],
+            Duration::from_secs(2),
+            Some,
+            |n| n[3].closed(h3).is_some()
+        ),
+        "{:?} {:?} {:?}",
+        server.ep.stats(),
+        server.events,
+        c3.events
+    );
     let elapsed = start.elapsed();
     println!("[limits] third dial refused after {elapsed:?}");
     let r = c3.closed(h3).unwrap();
-    assert_eq!((r.kind, r.reason.as_str()), (CloseKind::Refused, "server busy"));
+    assert_eq!(
+        (r.kind, r.reason.as_str()),
+        (CloseKind::Refused, "server busy")
+    );
     assert!(!c3.connected(h3));
     assert!(elapsed < Duration::from_secs(1));
     // The refused connection drains away; the two others are untouched.
-    assert!(pump(&mut [&mut server, &mut c1, &mut c2, &mut c3], Duration::from_secs(5), |n| n[0].ep.connection_count() == 2));
+    assert!(pump(
+        &mut [&mut server, &mut c1, &mut c2, &mut c3],
+        Duration::from_secs(5),
+        |n| n[0].ep.connection_count() == 2
+    ));
     assert!(c1.closed(h1).is_none() && c2.closed(h2).is_none());
     assert_eq!(server.ep.stats().refused, 1);
-    assert_eq!(server.events.iter().filter(|e| matches!(e, Event::Incoming { .. })).count(), 2);
+    assert_eq!(
+        server
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::Incoming { .. }))
+            .count(),
+        2
+    );
 }
 
 /// A Datagram with a plausible Initial header (v1, 16-byte DCID, 1200 bytes)
@@ -65,17 +101,30 @@ fn junk_initials_create_no_state() {
     assert_eq!(server.ep.stats().dropped, 1000);
     assert!(server.ep.poll_event().is_none());
     let mut out = vec![0u8; 1500];
-    assert!(server.ep.poll_transmit(&mut out).is_none(), "junk was answered");
+    assert!(
+        server.ep.poll_transmit(&mut out).is_none(),
+        "junk was answered"
+    );
 }
 
 #[test]
 fn a_thousand_half_open_handshakes_are_cleaned_up_by_the_handshake_timeout() {
     let timeout = Duration::from_millis(1000);
-    let mut server = node_with(9, 9000, EndpointConfig { handshake_timeout: timeout, ..EndpointConfig::default() });
+    let mut server = node_with(
+        9,
+        9000,
+        EndpointConfig {
+            handshake_timeout: timeout,
+            ..EndpointConfig::default()
+        },
+    );
     let mut client = node(1, 1000);
     let skey = *server.ep.public_key();
     for _ in 0..1000 {
-        client.ep.connect(skey, server.addr, Some(Duration::from_secs(30))).unwrap();
+        client
+            .ep
+            .connect(skey, server.addr, Some(Duration::from_secs(30)))
+            .unwrap();
     }
     let start = Instant::now();
     let mut peak = 0;
@@ -106,19 +155,34 @@ fn a_thousand_half_open_handshakes_are_cleaned_up_by_the_handshake_timeout() {
     // an idle machine); the bound leaves room for a loaded test machine,
     // where this in-memory loop itself falls behind.
     assert!(after_last <= timeout * 2, "{after_last:?}");
-    assert!(!server.events.iter().any(|e| matches!(e, Event::Incoming { .. })));
+    assert!(!server
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Incoming { .. })));
 }
 
 #[test]
 fn max_pending_handshakes_caps_half_open_state() {
-    let mut server = node_with(9, 9000, EndpointConfig { max_pending_handshakes: 100, ..EndpointConfig::default() });
+    let mut server = node_with(
+        9,
+        9000,
+        EndpointConfig {
+            max_pending_handshakes: 100,
+            ..EndpointConfig::default()
+        },
+    );
     let mut client = node(1, 1000);
     let skey = *server.ep.public_key();
     for _ in 0..300 {
         client.ep.connect(skey, server.addr, None).unwrap();
     }
     let server_addr = server.addr;
-    pump_tap(&mut [&mut server, &mut client], Duration::from_millis(300), |d| (d.1 != server_addr).then_some(d), |_| false);
+    pump_tap(
+        &mut [&mut server, &mut client],
+        Duration::from_millis(300),
+        |d| (d.1 != server_addr).then_some(d),
+        |_| false,
+    );
     assert_eq!(server.ep.connection_count(), 100);
     assert!(server.ep.stats().refused >= 200);
 }
@@ -144,7 +208,11 @@ fn peers_are_held_to_the_stream_and_flow_control_limits_we_advertise() {
     };
     let mut server = node_with(9, 9000, small);
     server.auto_accept = true;
-    let mut raw = RawPeer::client(raw_config(&Cred::Good([7; 32])), addr("127.0.0.1:1000"), server.addr);
+    let mut raw = RawPeer::client(
+        raw_config(&Cred::Good([7; 32])),
+        addr("127.0.0.1:1000"),
+        server.addr,
+    );
     let mut results: Vec<Result<usize, quiche::Error>> = Vec::new();
     let mut sent_total = 0usize;
     let tried = std::cell::Cell::new(false);
@@ -164,27 +232,42 @@ fn peers_are_held_to_the_stream_and_flow_control_limits_we_advertise() {
         },
         |_, _| tried.get(),
     );
-    for r in &results[..4] {
-        if let Ok(n) = r {
-            sent_total += n;
-        }
+    for n in results[..4].iter().flatten() {
+        sent_total += n;
     }
     assert_eq!(results[4], Err(quiche::Error::StreamLimit), "{results:?}");
     // Each stream takes at most its window, and all of them at most the
     // connection window, however much is offered.
     // (Done: the congestion window is full for now.)
     for r in &results[..4] {
-        assert!(matches!(r, Ok(n) if *n <= 16 * 1024) || *r == Err(quiche::Error::Done), "{results:?}");
+        assert!(
+            matches!(r, Ok(n) if *n <= 16 * 1024) || *r == Err(quiche::Error::Done),
+            "{results:?}"
+        );
     }
     assert!(sent_total <= 64 * 1024);
 }
 
 #[test]
 fn our_own_endpoint_reports_the_peers_stream_limit_as_a_typed_error() {
-    let mut server = node_with(9, 9000, EndpointConfig { max_streams_bidi: 2, ..EndpointConfig::default() });
+    let mut server = node_with(
+        9,
+        9000,
+        EndpointConfig {
+            max_streams_bidi: 2,
+            ..EndpointConfig::default()
+        },
+    );
     let mut client = node(1, 1000);
-    let h = client.ep.connect(*server.ep.public_key(), server.addr, None).unwrap();
-    assert!(pump(&mut [&mut server, &mut client], Duration::from_secs(5), |n| n[1].connected(h)));
+    let h = client
+        .ep
+        .connect(*server.ep.public_key(), server.addr, None)
+        .unwrap();
+    assert!(pump(
+        &mut [&mut server, &mut client],
+        Duration::from_secs(5),
+        |n| n[1].connected(h)
+    ));
     client.ep.open_stream(h, true).unwrap();
     client.ep.open_stream(h, true).unwrap();
     let err = client.ep.open_stream(h, true).unwrap_err();

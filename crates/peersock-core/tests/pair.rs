@@ -17,12 +17,21 @@ struct Node {
 fn node(seed: u8, port: u16) -> Node {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let id = Identity::from_secret_key(&[seed; 32]).unwrap();
-    Node { ep: Endpoint::new(id, EndpointConfig::default(), addr).unwrap(), addr, events: vec![], auto_accept: true }
+    Node {
+        ep: Endpoint::new(id, EndpointConfig::default(), addr).unwrap(),
+        addr,
+        events: vec![],
+        auto_accept: true,
+    }
 }
 
 /// Moves datagrams between all nodes and runs due timers until `done`
 /// holds or `limit` passes.
-fn pump(nodes: &mut [&mut Node], limit: Duration, mut done: impl FnMut(&mut [&mut Node]) -> bool) -> bool {
+fn pump(
+    nodes: &mut [&mut Node],
+    limit: Duration,
+    mut done: impl FnMut(&mut [&mut Node]) -> bool,
+) -> bool {
     let start = Instant::now();
     let mut buf = vec![0u8; 1500];
     loop {
@@ -66,7 +75,9 @@ fn pump(nodes: &mut [&mut Node], limit: Duration, mut done: impl FnMut(&mut [&mu
 }
 
 fn connected(n: &Node, h: ConnHandle) -> bool {
-    n.events.iter().any(|e| matches!(e, Event::Connected { conn, .. } if *conn == h))
+    n.events
+        .iter()
+        .any(|e| matches!(e, Event::Connected { conn, .. } if *conn == h))
 }
 
 fn closed(n: &Node, h: ConnHandle) -> Option<peersock_core::CloseReason> {
@@ -81,10 +92,30 @@ fn handshake_exchanges_both_keys() {
     let (mut a, mut b) = (node(1, 1000), node(2, 2000));
     let bkey = *b.ep.public_key();
     let h = a.ep.connect(bkey, b.addr, None).unwrap();
-    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| connected(n[0], h)));
-    let Some(Event::Connected { remote_key, .. }) = a.events.iter().find(|e| matches!(e, Event::Connected { .. })).cloned() else { panic!() };
+    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| {
+        connected(n[0], h)
+    }));
+    let Some(Event::Connected { remote_key, .. }) = a
+        .events
+        .iter()
+        .find(|e| matches!(e, Event::Connected { .. }))
+        .cloned()
+    else {
+        panic!()
+    };
     assert_eq!(remote_key, bkey);
-    let Some(Event::Incoming { remote_key, remote_addr, .. }) = b.events.iter().find(|e| matches!(e, Event::Incoming { .. })).cloned() else { panic!() };
+    let Some(Event::Incoming {
+        remote_key,
+        remote_addr,
+        ..
+    }) = b
+        .events
+        .iter()
+        .find(|e| matches!(e, Event::Incoming { .. }))
+        .cloned()
+    else {
+        panic!()
+    };
     assert_eq!(&remote_key, a.ep.public_key());
     assert_eq!(remote_addr, a.addr);
     assert_eq!(a.ep.conn_info(h).unwrap().remote_key, Some(bkey));
@@ -95,12 +126,17 @@ fn wrong_key_is_refused_by_the_dialer() {
     let (mut a, mut b) = (node(1, 1000), node(2, 2000));
     let wrong = *node(3, 3000).ep.public_key();
     let h = a.ep.connect(wrong, b.addr, None).unwrap();
-    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| closed(n[0], h).is_some()));
+    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| {
+        closed(n[0], h).is_some()
+    }));
     let r = closed(&a, h).unwrap();
     assert_eq!(r.kind, CloseKind::IdentityMismatch);
     assert_eq!(r.expected_key, Some(wrong));
     assert_eq!(r.actual_key.as_ref(), Some(b.ep.public_key()));
-    assert!(!a.events.iter().any(|e| matches!(e, Event::Connected { .. })));
+    assert!(!a
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Connected { .. })));
     // The server never saw an authenticated peer.
     assert!(!b.events.iter().any(|e| matches!(e, Event::Incoming { .. })));
 }
@@ -113,7 +149,11 @@ fn accept_hook_refusal_reaches_the_dialer() {
     let mut refused = false;
     assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| {
         if !refused {
-            if let Some(Event::Incoming { conn, .. }) = n[1].events.iter().find(|e| matches!(e, Event::Incoming { .. })) {
+            if let Some(Event::Incoming { conn, .. }) = n[1]
+                .events
+                .iter()
+                .find(|e| matches!(e, Event::Incoming { .. }))
+            {
                 let c = *conn;
                 n[1].ep.refuse(c, "not welcome").unwrap();
                 refused = true;
@@ -130,7 +170,9 @@ fn accept_hook_refusal_reaches_the_dialer() {
 fn open_pair() -> (Node, Node, ConnHandle) {
     let (mut a, mut b) = (node(1, 1000), node(2, 2000));
     let h = a.ep.connect(*b.ep.public_key(), b.addr, None).unwrap();
-    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| connected(n[0], h)));
+    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| {
+        connected(n[0], h)
+    }));
     (a, b, h)
 }
 
@@ -147,7 +189,9 @@ fn stream_echo_and_fin() {
     let mut buf = vec![0u8; 65536];
     let ok = pump(&mut [&mut a, &mut b], Duration::from_secs(10), |n| {
         if sent < payload.len() {
-            if let StreamWrite::Written(w) = n[0].ep.stream_send(h, s, &payload[sent..], false).unwrap() {
+            if let StreamWrite::Written(w) =
+                n[0].ep.stream_send(h, s, &payload[sent..], false).unwrap()
+            {
                 sent += w;
                 if sent == payload.len() {
                     n[0].ep.stream_send(h, s, &[], true).unwrap();
@@ -161,17 +205,25 @@ fn stream_echo_and_fin() {
             while !pending.is_empty() {
                 match n[1].ep.stream_send(h, s, &pending, false).unwrap() {
                     StreamWrite::Written(0) => break,
-                    StreamWrite::Written(w) => { pending.drain(..w); }
+                    StreamWrite::Written(w) => {
+                        pending.drain(..w);
+                    }
                     StreamWrite::Stopped(c) => panic!("stopped {c}"),
                 }
             }
-            if !pending.is_empty() { break; }
-            if server_fin { break; }
+            if !pending.is_empty() {
+                break;
+            }
+            if server_fin {
+                break;
+            }
             match n[1].ep.stream_recv(h, s, &mut buf) {
                 Ok(StreamRead::Data { n: k, fin }) => {
                     server_got += k;
                     pending.extend_from_slice(&buf[..k]);
-                    if fin { server_fin = true; }
+                    if fin {
+                        server_fin = true;
+                    }
                 }
                 _ => break,
             }
@@ -180,18 +232,19 @@ fn stream_echo_and_fin() {
             n[1].ep.stream_send(h, s, &[], true).unwrap();
             server_done = true;
         }
-        loop {
-            match n[0].ep.stream_recv(h, s, &mut buf) {
-                Ok(StreamRead::Data { n: k, fin }) => {
-                    echoed.extend_from_slice(&buf[..k]);
-                    if fin { return true; }
-                }
-                _ => break,
+        while let Ok(StreamRead::Data { n: k, fin }) = n[0].ep.stream_recv(h, s, &mut buf) {
+            echoed.extend_from_slice(&buf[..k]);
+            if fin {
+                return true;
             }
         }
         false
     });
-    assert!(ok, "echo incomplete: sent {sent}, server got {server_got}, echoed {}", echoed.len());
+    assert!(
+        ok,
+        "echo incomplete: sent {sent}, server got {server_got}, echoed {}",
+        echoed.len()
+    );
     assert_eq!(echoed, payload);
 }
 
@@ -206,13 +259,20 @@ fn datagrams_both_ways_and_size_limit() {
     let mut replied = false;
     assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| {
         if !replied {
-            if let Some(Event::Datagram { conn, data }) = n[1].events.iter().find(|e| matches!(e, Event::Datagram { .. })).cloned() {
+            if let Some(Event::Datagram { conn, data }) = n[1]
+                .events
+                .iter()
+                .find(|e| matches!(e, Event::Datagram { .. }))
+                .cloned()
+            {
                 assert_eq!(data, b"ping");
                 n[1].ep.send_datagram(conn, b"pong").unwrap();
                 replied = true;
             }
         }
-        n[0].events.iter().any(|e| matches!(e, Event::Datagram { data, .. } if data == b"pong"))
+        n[0].events
+            .iter()
+            .any(|e| matches!(e, Event::Datagram { data, .. } if data == b"pong"))
     }));
 }
 
@@ -221,26 +281,48 @@ fn graceful_close_carries_code_and_reason() {
     let (mut a, mut b, h) = open_pair();
     a.ep.close(h, 42, b"bye").unwrap();
     assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| {
-        n[1].events.iter().any(|e| matches!(e, Event::Closed { .. })) && closed(n[0], h).is_some()
+        n[1].events
+            .iter()
+            .any(|e| matches!(e, Event::Closed { .. }))
+            && closed(n[0], h).is_some()
     }));
-    let r = b.events.iter().find_map(|e| match e { Event::Closed { reason, .. } => Some(reason.clone()), _ => None }).unwrap();
-    assert_eq!((r.kind, r.code, r.reason.as_str()), (CloseKind::Peer, 42, "bye"));
+    let r = b
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::Closed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        (r.kind, r.code, r.reason.as_str()),
+        (CloseKind::Peer, 42, "bye")
+    );
     assert_eq!(closed(&a, h).unwrap().kind, CloseKind::Local);
 }
 
 #[test]
 fn two_hundred_connections_on_one_endpoint() {
     let mut server = node(9, 9000);
-    let mut clients: Vec<Node> = (0..200).map(|i| node(100 + (i % 100) as u8, 10_000 + i)).collect();
+    let mut clients: Vec<Node> = (0..200)
+        .map(|i| node(100 + (i % 100) as u8, 10_000 + i))
+        .collect();
     let skey = *server.ep.public_key();
-    let handles: Vec<ConnHandle> = clients.iter_mut().map(|c| c.ep.connect(skey, server.addr, None).unwrap()).collect();
+    let handles: Vec<ConnHandle> = clients
+        .iter_mut()
+        .map(|c| c.ep.connect(skey, server.addr, None).unwrap())
+        .collect();
     let mut all: Vec<&mut Node> = vec![&mut server];
     all.extend(clients.iter_mut());
     assert!(pump(&mut all, Duration::from_secs(30), |n| {
         (1..n.len()).all(|i| connected(n[i], handles[i - 1]))
     }));
     assert_eq!(server.ep.connection_count(), 200);
-    let incoming = server.events.iter().filter(|e| matches!(e, Event::Incoming { .. })).count();
+    let incoming = server
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Incoming { .. }))
+        .count();
     assert_eq!(incoming, 200);
 }
 
@@ -251,7 +333,14 @@ fn garbage_is_dropped_without_state() {
     let mut seed = 12345u64;
     for len in [0usize, 1, 5, 20, 100, 1199, 1200, 1500] {
         for _ in 0..50 {
-            let mut pkt: Vec<u8> = (0..len).map(|_| { seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); (seed >> 33) as u8 }).collect();
+            let mut pkt: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    (seed >> 33) as u8
+                })
+                .collect();
             b.ep.recv(&mut pkt, from);
         }
     }
@@ -266,9 +355,11 @@ fn garbage_is_dropped_without_state() {
 fn client_without_certificate_is_rejected() {
     let mut b = node(2, 2000);
     let mut ctx = boring::ssl::SslContextBuilder::new(boring::ssl::SslMethod::tls()).unwrap();
-    ctx.set_verify_algorithm_prefs(&[boring::ssl::SslSignatureAlgorithm::ED25519]).unwrap();
+    ctx.set_verify_algorithm_prefs(&[boring::ssl::SslSignatureAlgorithm::ED25519])
+        .unwrap();
     ctx.set_custom_verify_callback(boring::ssl::SslVerifyMode::PEER, |_| Ok(()));
-    let mut cfg = quiche::Config::with_boring_ssl_ctx_builder(quiche::PROTOCOL_VERSION, ctx).unwrap();
+    let mut cfg =
+        quiche::Config::with_boring_ssl_ctx_builder(quiche::PROTOCOL_VERSION, ctx).unwrap();
     cfg.set_application_protos(&[peersock_core::ALPN]).unwrap();
     cfg.set_max_idle_timeout(5000);
     cfg.set_initial_max_data(1 << 20);
@@ -285,12 +376,20 @@ fn client_without_certificate_is_rejected() {
             let _ = info;
         }
         while let Some((n, _)) = b.ep.poll_transmit(&mut buf) {
-            let _ = q.recv(&mut buf[..n], quiche::RecvInfo { from: b.addr, to: me });
+            let _ = q.recv(
+                &mut buf[..n],
+                quiche::RecvInfo {
+                    from: b.addr,
+                    to: me,
+                },
+            );
         }
         while let Some(ev) = b.ep.poll_event() {
             b.events.push(ev);
         }
-        if q.peer_error().is_some() { break; }
+        if q.peer_error().is_some() {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(2));
         q.on_timeout();
         b.ep.on_timeout();
@@ -314,13 +413,21 @@ fn blocked_writer_is_always_woken() {
         let mut may_write = true;
         let mut buf = vec![0u8; 65536];
         let ok = pump(&mut [&mut a, &mut b], Duration::from_secs(10), |n| {
-            if n[0].events.iter().any(|e| matches!(e, Event::StreamWritable { .. })) {
+            if n[0]
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::StreamWritable { .. }))
+            {
                 may_write = true;
             }
             n[0].events.clear();
             while may_write && sent < data.len() {
                 let end = (sent + 65536).min(data.len());
-                match n[0].ep.stream_send(h, s, &data[sent..end], end == data.len()).unwrap() {
+                match n[0]
+                    .ep
+                    .stream_send(h, s, &data[sent..end], end == data.len())
+                    .unwrap()
+                {
                     StreamWrite::Written(w) => {
                         sent += w;
                         if sent < end {
@@ -333,10 +440,15 @@ fn blocked_writer_is_always_woken() {
             n[1].events.clear();
             while let Ok(StreamRead::Data { n: k, .. }) = n[1].ep.stream_recv(h, s, &mut buf) {
                 received += k;
-                if k == 0 { break; }
+                if k == 0 {
+                    break;
+                }
             }
             received == data.len()
         });
-        assert!(ok, "round {round}: writer stalled after {sent} bytes sent, {received} received");
+        assert!(
+            ok,
+            "round {round}: writer stalled after {sent} bytes sent, {received} received"
+        );
     }
 }

@@ -9,10 +9,15 @@ use common::*;
 use peersock_core::{CloseKind, EndpointConfig};
 
 fn open_pair(keep_alive: Option<Duration>) -> (Node, Node, u32) {
-    let cfg = EndpointConfig { keep_alive, ..EndpointConfig::default() };
+    let cfg = EndpointConfig {
+        keep_alive,
+        ..EndpointConfig::default()
+    };
     let (mut a, mut b) = (node_with(1, 1000, cfg.clone()), node_with(2, 2000, cfg));
     let h = a.ep.connect(*b.ep.public_key(), b.addr, None).unwrap();
-    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| n[0].connected(h)));
+    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| n
+        [0]
+    .connected(h)));
     (a, b, h)
 }
 
@@ -24,9 +29,16 @@ fn a_restarted_peer_resets_a_connection_with_data_in_flight() {
     let s = a.ep.open_stream(h, true).unwrap();
     a.ep.stream_send(h, s, b"hello?", false).unwrap();
     let start = Instant::now();
-    assert!(pump(&mut [&mut a, &mut b2], Duration::from_secs(2), |n| n[0].closed(h).is_some()));
+    assert!(pump(&mut [&mut a, &mut b2], Duration::from_secs(2), |n| n
+        [0]
+    .closed(h)
+    .is_some()));
     let r = a.closed(h).unwrap();
-    println!("[reset] data: closed after {:?}: {:?}", start.elapsed(), r.kind);
+    println!(
+        "[reset] data: closed after {:?}: {:?}",
+        start.elapsed(),
+        r.kind
+    );
     assert_eq!(r.kind, CloseKind::StatelessReset);
     assert!(b2.ep.stats().resets_sent >= 1);
     assert_eq!(b2.ep.connection_count(), 0);
@@ -65,7 +77,14 @@ fn a_reset_from_another_identity_is_ignored() {
     let mut other = node(3, 2000); // another identity at the same address
     let s = a.ep.open_stream(h, true).unwrap();
     a.ep.stream_send(h, s, b"hello?", false).unwrap();
-    pump(&mut [&mut a, &mut other], Duration::from_millis(500), |_| false);
+    pump(
+        &mut [&mut a, &mut other],
+        Duration::from_millis(500),
+        |_| false,
+    );
     assert!(other.ep.stats().resets_sent >= 1);
-    assert!(a.closed(h).is_none(), "a reset with the wrong token closed the connection");
+    assert!(
+        a.closed(h).is_none(),
+        "a reset with the wrong token closed the connection"
+    );
 }

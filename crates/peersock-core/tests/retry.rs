@@ -11,7 +11,15 @@ use common::*;
 use peersock_core::{EndpointConfig, Event, RetryKey};
 
 fn retry_server(lifetime: Duration) -> Node {
-    node_with(2, 2000, EndpointConfig { retry: true, retry_token_lifetime: lifetime, ..EndpointConfig::default() })
+    node_with(
+        2,
+        2000,
+        EndpointConfig {
+            retry: true,
+            retry_token_lifetime: lifetime,
+            ..EndpointConfig::default()
+        },
+    )
 }
 
 fn is_retry(pkt: &[u8]) -> bool {
@@ -42,10 +50,11 @@ fn a_client_gets_in_after_one_retry() {
     // The connection works as usual.
     let st = a.ep.open_stream(h, true).unwrap();
     a.ep.stream_send(h, st, b"after retry", true).unwrap();
-    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| n[1]
-        .events
-        .iter()
-        .any(|e| matches!(e, Event::StreamReadable { .. }))));
+    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| n
+        [1]
+    .events
+    .iter()
+    .any(|e| matches!(e, Event::StreamReadable { .. }))));
 }
 
 #[test]
@@ -71,7 +80,10 @@ fn a_tokenless_initial_creates_no_state() {
 /// Runs a dial against a retry server while `rewrite` replaces the Retry
 /// the client sees, or `moved` changes where its second Initial comes from;
 /// the server must drop that Initial and keep no state.
-fn dropped(mut rewrite: impl FnMut(&[u8], &SocketAddr) -> Vec<u8>, moved: Option<SocketAddr>) -> Node {
+fn dropped(
+    mut rewrite: impl FnMut(&[u8], &SocketAddr) -> Vec<u8>,
+    moved: Option<SocketAddr>,
+) -> Node {
     let (mut a, mut b) = (node(1, 1000), retry_server(Duration::from_secs(10)));
     let h = a.ep.connect(*b.ep.public_key(), b.addr, None).unwrap();
     let mut first_initial: Option<Vec<u8>> = None;
@@ -109,7 +121,15 @@ fn retry_with(token: &[u8], original: &[u8]) -> Vec<u8> {
     // the test stored in the token's plaintext: take it from there.
     let odcid_len = ORIGINAL_DCID.with(|o| o.borrow().clone());
     let mut out = vec![0u8; 512];
-    let n = quiche::retry(&hdr.dcid, &quiche::ConnectionId::from_vec(odcid_len), &hdr.scid, token, hdr.version, &mut out).unwrap();
+    let n = quiche::retry(
+        &hdr.dcid,
+        &quiche::ConnectionId::from_vec(odcid_len),
+        &hdr.scid,
+        token,
+        hdr.version,
+        &mut out,
+    )
+    .unwrap();
     out.truncate(n);
     out
 }
@@ -162,7 +182,10 @@ fn an_expired_token_is_dropped() {
             let t = token_of(retry);
             let odcid = t[10..10 + t[9] as usize].to_vec();
             let own = RetryKey::from_secret(&[2u8; 32], Duration::from_secs(10)).unwrap();
-            retry_with(&own.mint(*to, &odcid, SystemTime::now() - Duration::from_secs(11)), retry)
+            retry_with(
+                &own.mint(*to, &odcid, SystemTime::now() - Duration::from_secs(11)),
+                retry,
+            )
         },
         None,
     );
@@ -205,11 +228,18 @@ fn a_token_for_another_original_dcid_cannot_complete_a_handshake() {
     // it was not minted for, as a replayed token would be: the client checks
     // the original-DCID transport parameter and aborts, and the server's
     // state is bounded by the handshake timeout.
-    let (mut a, mut b) = (node(1, 1000), node_with(2, 2000, EndpointConfig {
-        retry: true,
-        handshake_timeout: Duration::from_millis(300),
-        ..EndpointConfig::default()
-    }));
+    let (mut a, mut b) = (
+        node(1, 1000),
+        node_with(
+            2,
+            2000,
+            EndpointConfig {
+                retry: true,
+                handshake_timeout: Duration::from_millis(300),
+                ..EndpointConfig::default()
+            },
+        ),
+    );
     let h = a.ep.connect(*b.ep.public_key(), b.addr, None).unwrap();
     // The server drains the refused connection for 3 PTO (RFC 9000 §10.2).
     let ok = pump_tap(
@@ -226,7 +256,13 @@ fn a_token_for_another_original_dcid_cannot_complete_a_handshake() {
         },
         |n| n[0].closed(h).is_some() && n[1].ep.connection_count() == 0,
     );
-    assert!(ok, "{:?} {:?} {}", a.events, b.events, b.ep.connection_count());
+    assert!(
+        ok,
+        "{:?} {:?} {}",
+        a.events,
+        b.events,
+        b.ep.connection_count()
+    );
     assert_eq!(a.closed(h).unwrap().code, 0x8, "TRANSPORT_PARAMETER_ERROR");
     assert!(!a.connected(h));
     assert!(!b.events.iter().any(|e| matches!(e, Event::Incoming { .. })));
@@ -248,9 +284,17 @@ fn retry_fits_quiche_transport_parameters_at_the_largest_settings() {
     };
     let (mut a, mut b) = (node_with(1, 1000, big.clone()), node_with(2, 2000, big));
     let h = a.ep.connect(*b.ep.public_key(), b.addr, None).unwrap();
-    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| n[0].connected(h)));
-    let too_big = EndpointConfig { max_streams_bidi: 16383, ..EndpointConfig::default() };
+    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| n
+        [0]
+    .connected(h)));
+    let too_big = EndpointConfig {
+        max_streams_bidi: 16383,
+        ..EndpointConfig::default()
+    };
     assert!(too_big.validate().is_err());
-    let too_big = EndpointConfig { initial_max_data: 1 << 30, ..EndpointConfig::default() };
+    let too_big = EndpointConfig {
+        initial_max_data: 1 << 30,
+        ..EndpointConfig::default()
+    };
     assert!(too_big.validate().is_err());
 }

@@ -108,22 +108,32 @@ impl NativeEvent {
 
     pub fn from_event(ev: Event) -> NativeEvent {
         match ev {
-            Event::Incoming { conn, remote_key, remote_addr } => NativeEvent {
+            Event::Incoming {
+                conn,
+                remote_key,
+                remote_addr,
+            } => NativeEvent {
                 remote_key: Some(hex(&remote_key)),
                 ..NativeEvent::base("incoming", conn)
             }
             .with_addr(remote_addr),
-            Event::Connected { conn, remote_key, remote_addr } => NativeEvent {
+            Event::Connected {
+                conn,
+                remote_key,
+                remote_addr,
+            } => NativeEvent {
                 remote_key: Some(hex(&remote_key)),
                 ..NativeEvent::base("connected", conn)
             }
             .with_addr(remote_addr),
-            Event::StreamReadable { conn, stream } => {
-                NativeEvent { stream: Some(stream as f64), ..NativeEvent::base("readable", conn) }
-            }
-            Event::StreamWritable { conn, stream } => {
-                NativeEvent { stream: Some(stream as f64), ..NativeEvent::base("writable", conn) }
-            }
+            Event::StreamReadable { conn, stream } => NativeEvent {
+                stream: Some(stream as f64),
+                ..NativeEvent::base("readable", conn)
+            },
+            Event::StreamWritable { conn, stream } => NativeEvent {
+                stream: Some(stream as f64),
+                ..NativeEvent::base("writable", conn)
+            },
             Event::StreamStopped { conn, stream, code } => NativeEvent {
                 stream: Some(stream as f64),
                 code: Some(code as f64),
@@ -150,15 +160,15 @@ pub fn core_err(e: peersock_core::Error) -> Error<String> {
     Error::new(e.code().to_string(), e.to_string())
 }
 
-
-
 /// An invalid-argument error raised by the binding's own checks.
 pub fn invalid(msg: &str) -> Error<String> {
     core_err(peersock_core::Error::InvalidArgument(msg.into()))
 }
 
 pub fn parse_addr(address: &str, port: u32) -> Result<SocketAddr, String> {
-    let ip: IpAddr = address.parse().map_err(|_| invalid("address must be an IP literal"))?;
+    let ip: IpAddr = address
+        .parse()
+        .map_err(|_| invalid("address must be an IP literal"))?;
     let port = u16::try_from(port).map_err(|_| invalid("port must be 0..65535"))?;
     Ok(SocketAddr::new(ip, port))
 }
@@ -177,7 +187,9 @@ fn ms(v: Option<f64>, default: Duration, name: &str) -> Result<Duration, String>
     match v {
         None => Ok(default),
         Some(x) if x.is_finite() && x > 0.0 => Ok(Duration::from_secs_f64(x / 1000.0)),
-        Some(_) => Err(invalid(&format!("{name} must be a positive number of milliseconds"))),
+        Some(_) => Err(invalid(&format!(
+            "{name} must be a positive number of milliseconds"
+        ))),
     }
 }
 
@@ -192,25 +204,52 @@ fn count(v: Option<f64>, default: u64, name: &str) -> Result<u64, String> {
 pub fn config_from(o: NativeOptions) -> Result<EndpointConfig, String> {
     let d = EndpointConfig::default();
     let c = EndpointConfig {
-        max_udp_payload: o.max_udp_payload.map(|v| v as usize).unwrap_or(d.max_udp_payload),
+        max_udp_payload: o
+            .max_udp_payload
+            .map(|v| v as usize)
+            .unwrap_or(d.max_udp_payload),
         idle_timeout: ms(o.idle_timeout_ms, d.idle_timeout, "idleTimeout")?,
         keep_alive: match o.keep_alive_ms {
             None => d.keep_alive,
             Some(0.0) => None,
             v => Some(ms(v, Duration::ZERO, "keepAlive")?),
         },
-        handshake_timeout: ms(o.handshake_timeout_ms, d.handshake_timeout, "handshakeTimeout")?,
+        handshake_timeout: ms(
+            o.handshake_timeout_ms,
+            d.handshake_timeout,
+            "handshakeTimeout",
+        )?,
         initial_max_data: count(o.initial_max_data, d.initial_max_data, "initialMaxData")?,
-        initial_max_stream_data: count(o.initial_max_stream_data, d.initial_max_stream_data, "initialMaxStreamData")?,
-        max_connection_window: count(o.max_connection_window, d.max_connection_window, "maxConnectionWindow")?,
+        initial_max_stream_data: count(
+            o.initial_max_stream_data,
+            d.initial_max_stream_data,
+            "initialMaxStreamData",
+        )?,
+        max_connection_window: count(
+            o.max_connection_window,
+            d.max_connection_window,
+            "maxConnectionWindow",
+        )?,
         max_stream_window: count(o.max_stream_window, d.max_stream_window, "maxStreamWindow")?,
         max_streams_bidi: count(o.max_streams_bidi, d.max_streams_bidi, "maxStreamsBidi")?,
         max_streams_uni: count(o.max_streams_uni, d.max_streams_uni, "maxStreamsUni")?,
         datagrams: o.datagrams.unwrap_or(d.datagrams),
-        datagram_recv_queue: o.datagram_recv_queue.map(|v| v as usize).unwrap_or(d.datagram_recv_queue),
-        datagram_send_queue: o.datagram_send_queue.map(|v| v as usize).unwrap_or(d.datagram_send_queue),
-        max_connections: o.max_connections.map(|v| v as usize).unwrap_or(d.max_connections),
-        max_pending_handshakes: o.max_pending_handshakes.map(|v| v as usize).unwrap_or(d.max_pending_handshakes),
+        datagram_recv_queue: o
+            .datagram_recv_queue
+            .map(|v| v as usize)
+            .unwrap_or(d.datagram_recv_queue),
+        datagram_send_queue: o
+            .datagram_send_queue
+            .map(|v| v as usize)
+            .unwrap_or(d.datagram_send_queue),
+        max_connections: o
+            .max_connections
+            .map(|v| v as usize)
+            .unwrap_or(d.max_connections),
+        max_pending_handshakes: o
+            .max_pending_handshakes
+            .map(|v| v as usize)
+            .unwrap_or(d.max_pending_handshakes),
         retry: o.retry.unwrap_or(d.retry),
         retry_token_lifetime: d.retry_token_lifetime,
     };

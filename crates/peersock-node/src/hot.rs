@@ -67,12 +67,18 @@ struct Thrown {
 
 impl From<peersock_core::Error> for Thrown {
     fn from(e: peersock_core::Error) -> Thrown {
-        Thrown { code: e.code(), message: e.to_string() }
+        Thrown {
+            code: e.code(),
+            message: e.to_string(),
+        }
     }
 }
 
 fn invalid(message: &str) -> Thrown {
-    Thrown { code: peersock_core::Error::InvalidArgument(String::new()).code(), message: message.into() }
+    Thrown {
+        code: peersock_core::Error::InvalidArgument(String::new()).code(),
+        message: message.into(),
+    }
 }
 
 type Env = sys::napi_env;
@@ -80,11 +86,28 @@ type Value = sys::napi_value;
 
 /// Runs `f` with the call's arguments and turns its outcome into a JS value
 /// (a number) or a thrown error.
-unsafe fn call<const N: usize>(env: Env, info: sys::napi_callback_info, f: impl FnOnce(Env, &[Value; N]) -> Res<f64>) -> Value {
+unsafe fn call<const N: usize>(
+    env: Env,
+    info: sys::napi_callback_info,
+    f: impl FnOnce(Env, &[Value; N]) -> Res<f64>,
+) -> Value {
     let mut argc = N;
     let mut argv = [ptr::null_mut(); N];
-    let status = unsafe { sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), ptr::null_mut()) };
-    let outcome = if status != sys::Status::napi_ok || argc < N { Err(invalid("missing arguments")) } else { f(env, &argv) };
+    let status = unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
+    let outcome = if status != sys::Status::napi_ok || argc < N {
+        Err(invalid("missing arguments"))
+    } else {
+        f(env, &argv)
+    };
     match outcome {
         Ok(v) => {
             let mut out = ptr::null_mut();
@@ -103,7 +126,12 @@ unsafe fn call<const N: usize>(env: Env, info: sys::napi_callback_info, f: impl 
 /// The endpoint behind a handle argument.
 unsafe fn endpoint<'a>(env: Env, v: Value) -> Res<&'a mut NativeEndpoint> {
     let h = unsafe { number(env, v)? };
-    let p = ENDPOINTS.with(|t| t.borrow().get(h as usize).copied().unwrap_or(ptr::null_mut()));
+    let p = ENDPOINTS.with(|t| {
+        t.borrow()
+            .get(h as usize)
+            .copied()
+            .unwrap_or(ptr::null_mut())
+    });
     if p.is_null() || h.fract() != 0.0 {
         return Err(invalid("not a live endpoint handle"));
     }
@@ -133,7 +161,17 @@ unsafe fn typed<'a, T>(env: Env, v: Value, kind: i32, what: &str) -> Res<&'a mut
     let mut ty = -1;
     let mut len = 0usize;
     let mut data: *mut c_void = ptr::null_mut();
-    let status = unsafe { sys::napi_get_typedarray_info(env, v, &mut ty, &mut len, &mut data, ptr::null_mut(), ptr::null_mut()) };
+    let status = unsafe {
+        sys::napi_get_typedarray_info(
+            env,
+            v,
+            &mut ty,
+            &mut len,
+            &mut data,
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
     if status != sys::Status::napi_ok || ty != kind {
         return Err(invalid(what));
     }
@@ -146,14 +184,29 @@ unsafe fn typed<'a, T>(env: Env, v: Value, kind: i32, what: &str) -> Res<&'a mut
 }
 
 unsafe fn bytes<'a>(env: Env, v: Value) -> Res<&'a mut [u8]> {
-    unsafe { typed::<u8>(env, v, sys::TypedarrayType::uint8_array, "expected a Uint8Array") }
+    unsafe {
+        typed::<u8>(
+            env,
+            v,
+            sys::TypedarrayType::uint8_array,
+            "expected a Uint8Array",
+        )
+    }
 }
 
 /// An IP literal and a port.
 unsafe fn socket_addr(env: Env, address: Value, port: Value) -> Res<SocketAddr> {
     let mut buf = [0u8; 64];
     let mut len = 0usize;
-    let status = unsafe { sys::napi_get_value_string_utf8(env, address, buf.as_mut_ptr().cast::<c_char>(), buf.len(), &mut len) };
+    let status = unsafe {
+        sys::napi_get_value_string_utf8(
+            env,
+            address,
+            buf.as_mut_ptr().cast::<c_char>(),
+            buf.len(),
+            &mut len,
+        )
+    };
     if status != sys::Status::napi_ok {
         return Err(invalid("address must be a string"));
     }
@@ -203,7 +256,12 @@ unsafe extern "C" fn flush(env: Env, info: sys::napi_callback_info) -> Value {
         call::<3>(env, info, |env, a| {
             let ep = endpoint(env, a[0])?;
             let out = bytes(env, a[1])?;
-            let meta = typed::<u32>(env, a[2], sys::TypedarrayType::uint32_array, "meta must be a Uint32Array")?;
+            let meta = typed::<u32>(
+                env,
+                a[2],
+                sys::TypedarrayType::uint32_array,
+                "meta must be a Uint32Array",
+            )?;
             Ok(ep.flush(out, meta)? as f64)
         })
     }
@@ -215,7 +273,12 @@ unsafe extern "C" fn poll_events(env: Env, info: sys::napi_callback_info) -> Val
         call::<3>(env, info, |env, a| {
             let ep = endpoint(env, a[0])?;
             let dgram = bytes(env, a[1])?;
-            let out = typed::<f64>(env, a[2], sys::TypedarrayType::float64_array, "out must be a Float64Array")?;
+            let out = typed::<f64>(
+                env,
+                a[2],
+                sys::TypedarrayType::float64_array,
+                "out must be a Float64Array",
+            )?;
             Ok(ep.poll_events(dgram, out) as f64)
         })
     }
@@ -255,7 +318,10 @@ unsafe extern "C" fn stream_send(env: Env, info: sys::napi_callback_info) -> Val
 )]
 pub fn hot_api(env: &napi::Env) -> Result<Object<'_>> {
     let mut obj = Object::new(env)?;
-    let fns: [(&str, unsafe extern "C" fn(Env, sys::napi_callback_info) -> Value); 5] = [
+    let fns: [(
+        &str,
+        unsafe extern "C" fn(Env, sys::napi_callback_info) -> Value,
+    ); 5] = [
         ("recv", recv),
         ("flush", flush),
         ("pollEvents", poll_events),
@@ -265,7 +331,14 @@ pub fn hot_api(env: &napi::Env) -> Result<Object<'_>> {
     for (name, cb) in fns {
         let mut f = ptr::null_mut();
         let status = unsafe {
-            sys::napi_create_function(env.raw(), name.as_ptr().cast::<c_char>(), name.len() as isize, Some(cb), ptr::null_mut(), &mut f)
+            sys::napi_create_function(
+                env.raw(),
+                name.as_ptr().cast::<c_char>(),
+                name.len() as isize,
+                Some(cb),
+                ptr::null_mut(),
+                &mut f,
+            )
         };
         if status != sys::Status::napi_ok {
             return Err(Error::from_reason(format!("cannot create {name}")));

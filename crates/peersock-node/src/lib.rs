@@ -9,6 +9,9 @@
 //! buffer (Electron's V8 memory cage forbids them).
 
 #![deny(clippy::all)]
+// Test builds leave out napi-rs's registration, which is what reaches the
+// hot-path functions: everything they use would look unused there.
+#![cfg_attr(test, allow(dead_code))]
 
 mod addr;
 mod convert;
@@ -19,9 +22,7 @@ use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use peersock_core::{
-    Direction, Endpoint, Event, Identity, StreamRead, StreamWrite, KEY_LEN,
-};
+use peersock_core::{Direction, Endpoint, Event, Identity, StreamRead, StreamWrite, KEY_LEN};
 
 use crate::addr::AddrTable;
 use crate::convert::{config_from, core_err, hex, invalid, parse_addr, NativeEvent, NativeOptions};
@@ -57,12 +58,23 @@ impl NativeEndpoint {
     /// Creates an endpoint for a 32- or 64-byte Ed25519 secret key, bound
     /// (by the caller's socket) at `address:port`.
     #[napi(constructor)]
-    pub fn new(secret_key: &[u8], address: String, port: u32, options: Option<NativeOptions>) -> Result<Self, String> {
+    pub fn new(
+        secret_key: &[u8],
+        address: String,
+        port: u32,
+        options: Option<NativeOptions>,
+    ) -> Result<Self, String> {
         let identity = Identity::from_secret_key(secret_key).map_err(core_err)?;
         let local = parse_addr(&address, port)?;
         let config = config_from(options.unwrap_or_default())?;
         let ep = Endpoint::new(identity, config, local).map_err(core_err)?;
-        Ok(NativeEndpoint { ep, addrs: AddrTable::default(), held: None, last_code: 0.0, details: Vec::new() })
+        Ok(NativeEndpoint {
+            ep,
+            addrs: AddrTable::default(),
+            held: None,
+            last_code: 0.0,
+            details: Vec::new(),
+        })
     }
 
     /// This endpoint's public key (copied).
@@ -87,8 +99,16 @@ impl NativeEndpoint {
     /// Dials `key` at `address:port`; returns the connection handle.
     /// `Connected` or `Closed` follows as an event.
     #[napi]
-    pub fn connect(&mut self, key: &[u8], address: String, port: u32, handshake_timeout_ms: Option<f64>) -> Result<u32, String> {
-        let key: [u8; KEY_LEN] = key.try_into().map_err(|_| invalid("public key must be 32 bytes"))?;
+    pub fn connect(
+        &mut self,
+        key: &[u8],
+        address: String,
+        port: u32,
+        handshake_timeout_ms: Option<f64>,
+    ) -> Result<u32, String> {
+        let key: [u8; KEY_LEN] = key
+            .try_into()
+            .map_err(|_| invalid("public key must be 32 bytes"))?;
         let addr = parse_addr(&address, port)?;
         let t = match handshake_timeout_ms {
             Some(ms) if ms.is_finite() && ms > 0.0 => Some(Duration::from_secs_f64(ms / 1000.0)),
@@ -121,7 +141,9 @@ impl NativeEndpoint {
     /// asking for the timer.
     pub(crate) fn flush(&mut self, out: &mut [u8], meta: &mut [u32]) -> peersock_core::Result<u32> {
         if meta.len() < META_HEAD + 2 {
-            return Err(peersock_core::Error::InvalidArgument("meta must hold at least 5 numbers".into()));
+            return Err(peersock_core::Error::InvalidArgument(
+                "meta must hold at least 5 numbers".into(),
+            ));
         }
         let max = self.ep.config().max_udp_payload;
         let mut off = 0usize;
@@ -158,7 +180,11 @@ impl NativeEndpoint {
     #[napi]
     pub fn address(&self, id: u32) -> Option<(String, u32, u32)> {
         self.addrs.get(id).map(|a: SocketAddr| {
-            (a.ip().to_string(), a.port() as u32, if a.is_ipv4() { 4 } else { 6 })
+            (
+                a.ip().to_string(),
+                a.port() as u32,
+                if a.is_ipv4() { 4 } else { 6 },
+            )
         })
     }
 
@@ -189,14 +215,25 @@ impl NativeEndpoint {
         let mut n = 0usize;
         let mut off = 0usize;
         while n < cap {
-            let Some(ev) = self.held.take().or_else(|| self.ep.poll_event()) else { break };
+            let Some(ev) = self.held.take().or_else(|| self.ep.poll_event()) else {
+                break;
+            };
             let slot = &mut out[n * EV_SLOTS..(n + 1) * EV_SLOTS];
             match ev {
-                Event::StreamReadable { conn, stream } => slot.copy_from_slice(&[EV_READABLE, conn as f64, stream as f64, 0.0, 0.0, 0.0]),
-                Event::StreamWritable { conn, stream } => slot.copy_from_slice(&[EV_WRITABLE, conn as f64, stream as f64, 0.0, 0.0, 0.0]),
-                Event::StreamStopped { conn, stream, code } => {
-                    slot.copy_from_slice(&[EV_STOPPED, conn as f64, stream as f64, code as f64, 0.0, 0.0])
+                Event::StreamReadable { conn, stream } => {
+                    slot.copy_from_slice(&[EV_READABLE, conn as f64, stream as f64, 0.0, 0.0, 0.0])
                 }
+                Event::StreamWritable { conn, stream } => {
+                    slot.copy_from_slice(&[EV_WRITABLE, conn as f64, stream as f64, 0.0, 0.0, 0.0])
+                }
+                Event::StreamStopped { conn, stream, code } => slot.copy_from_slice(&[
+                    EV_STOPPED,
+                    conn as f64,
+                    stream as f64,
+                    code as f64,
+                    0.0,
+                    0.0,
+                ]),
                 Event::Datagram { conn, data } => {
                     if dgram_buf.len() - off < data.len() {
                         if n == 0 && data.len() > dgram_buf.len() {
@@ -206,12 +243,26 @@ impl NativeEndpoint {
                         break;
                     }
                     dgram_buf[off..off + data.len()].copy_from_slice(&data);
-                    slot.copy_from_slice(&[EV_DATAGRAM, conn as f64, 0.0, 0.0, off as f64, data.len() as f64]);
+                    slot.copy_from_slice(&[
+                        EV_DATAGRAM,
+                        conn as f64,
+                        0.0,
+                        0.0,
+                        off as f64,
+                        data.len() as f64,
+                    ]);
                     off += data.len();
                 }
                 ev => {
                     let conn = ev.conn();
-                    slot.copy_from_slice(&[EV_DETAIL, conn as f64, 0.0, 0.0, self.details.len() as f64, 0.0]);
+                    slot.copy_from_slice(&[
+                        EV_DETAIL,
+                        conn as f64,
+                        0.0,
+                        0.0,
+                        self.details.len() as f64,
+                        0.0,
+                    ]);
                     self.details.push(Some(NativeEvent::from_event(ev)));
                 }
             }
@@ -242,18 +293,29 @@ impl NativeEndpoint {
     /// Closes a connection with an application code and reason.
     #[napi]
     pub fn close(&mut self, conn: u32, code: f64, reason: String) -> Result<(), String> {
-        self.ep.close(conn, to_code(code)?, reason.as_bytes()).map_err(core_err)
+        self.ep
+            .close(conn, to_code(code)?, reason.as_bytes())
+            .map_err(core_err)
     }
 
     /// Opens a stream; returns its id.
     #[napi]
     pub fn open_stream(&mut self, conn: u32, bidirectional: bool) -> Result<f64, String> {
-        self.ep.open_stream(conn, bidirectional).map(|id| id as f64).map_err(core_err)
+        self.ep
+            .open_stream(conn, bidirectional)
+            .map(|id| id as f64)
+            .map_err(core_err)
     }
 
     /// Writes; returns bytes taken (>= 0), or -1 when the peer stopped the
     /// stream (its code via `lastCode`).
-    pub(crate) fn stream_send(&mut self, conn: u32, stream: u64, data: &[u8], fin: bool) -> peersock_core::Result<f64> {
+    pub(crate) fn stream_send(
+        &mut self,
+        conn: u32,
+        stream: u64,
+        data: &[u8],
+        fin: bool,
+    ) -> peersock_core::Result<f64> {
         match self.ep.stream_send(conn, stream, data, fin)? {
             StreamWrite::Written(n) => Ok(n as f64),
             StreamWrite::Stopped(code) => {
@@ -265,7 +327,12 @@ impl NativeEndpoint {
 
     /// Reads into `buf`; returns `2n + fin` (>= 0), -1 when nothing is
     /// readable, -2 when the peer reset the stream (code via `lastCode`).
-    pub(crate) fn stream_recv(&mut self, conn: u32, stream: u64, buf: &mut [u8]) -> peersock_core::Result<f64> {
+    pub(crate) fn stream_recv(
+        &mut self,
+        conn: u32,
+        stream: u64,
+        buf: &mut [u8],
+    ) -> peersock_core::Result<f64> {
         match self.ep.stream_recv(conn, stream, buf)? {
             StreamRead::Data { n, fin } => Ok((n * 2 + fin as usize) as f64),
             StreamRead::Blocked => Ok(-1.0),
@@ -278,9 +345,17 @@ impl NativeEndpoint {
 
     /// Sets a local stream's send priority (urgency 0..7, lower first).
     #[napi]
-    pub fn stream_priority(&mut self, conn: u32, stream: f64, urgency: u32, incremental: bool) -> Result<(), String> {
+    pub fn stream_priority(
+        &mut self,
+        conn: u32,
+        stream: f64,
+        urgency: u32,
+        incremental: bool,
+    ) -> Result<(), String> {
         let urgency = u8::try_from(urgency).map_err(|_| invalid("urgency must be 0..7"))?;
-        self.ep.stream_priority(conn, stream as u64, urgency, incremental).map_err(core_err)
+        self.ep
+            .stream_priority(conn, stream as u64, urgency, incremental)
+            .map_err(core_err)
     }
 
     /// The application code of the last reset or stop reported.
@@ -292,13 +367,21 @@ impl NativeEndpoint {
     /// Abandons one direction of a stream: "read" sends STOP_SENDING,
     /// "write" sends RESET_STREAM.
     #[napi]
-    pub fn stream_shutdown(&mut self, conn: u32, stream: f64, direction: String, code: f64) -> Result<(), String> {
+    pub fn stream_shutdown(
+        &mut self,
+        conn: u32,
+        stream: f64,
+        direction: String,
+        code: f64,
+    ) -> Result<(), String> {
         let dir = match direction.as_str() {
             "read" => Direction::Read,
             "write" => Direction::Write,
             _ => return Err(invalid("direction must be 'read' or 'write'")),
         };
-        self.ep.stream_shutdown(conn, stream as u64, dir, to_code(code)?).map_err(core_err)
+        self.ep
+            .stream_shutdown(conn, stream as u64, dir, to_code(code)?)
+            .map_err(core_err)
     }
 
     /// Queues an unreliable datagram, prefixed with a one-byte channel tag;
@@ -312,7 +395,9 @@ impl NativeEndpoint {
         self.ep.send_datagram(conn, &tagged).map_err(|e| match e {
             // Report the limit for the caller's payload, without the tag.
             peersock_core::Error::DatagramTooLarge { max } => {
-                core_err(peersock_core::Error::DatagramTooLarge { max: max.saturating_sub(1) })
+                core_err(peersock_core::Error::DatagramTooLarge {
+                    max: max.saturating_sub(1),
+                })
             }
             e => core_err(e),
         })
@@ -321,7 +406,11 @@ impl NativeEndpoint {
     /// Largest datagram payload that fits now (0 if none).
     #[napi]
     pub fn max_datagram_size(&self, conn: u32) -> Result<u32, String> {
-        Ok(self.ep.max_datagram_size(conn).map_err(core_err)?.unwrap_or(0) as u32)
+        Ok(self
+            .ep
+            .max_datagram_size(conn)
+            .map_err(core_err)?
+            .unwrap_or(0) as u32)
     }
 
     /// Connection details: `[remoteKeyHex, address, port, family, rttMs,
@@ -367,7 +456,8 @@ impl Drop for NativeEndpoint {
 }
 
 fn to_code(code: f64) -> Result<u64, String> {
-    if code.is_finite() && code >= 0.0 && code.fract() == 0.0 && code < 4_611_686_018_427_387_904.0 {
+    if code.is_finite() && code >= 0.0 && code.fract() == 0.0 && code < 4_611_686_018_427_387_904.0
+    {
         Ok(code as u64)
     } else {
         Err(invalid("code must be an integer between 0 and 2^62-1"))

@@ -37,7 +37,13 @@ pub fn node_with(seed: u8, port: u16, config: EndpointConfig) -> Node {
     let seed = [seed; 32];
     let id = Identity::from_secret_key(&seed).unwrap();
     let a = addr(&format!("127.0.0.1:{port}"));
-    Node { ep: Endpoint::new(id, config, a).unwrap(), addr: a, seed, events: vec![], auto_accept: true }
+    Node {
+        ep: Endpoint::new(id, config, a).unwrap(),
+        addr: a,
+        seed,
+        events: vec![],
+        auto_accept: true,
+    }
 }
 
 pub fn node(seed: u8, port: u16) -> Node {
@@ -68,7 +74,9 @@ impl Node {
     }
 
     pub fn connected(&self, h: ConnHandle) -> bool {
-        self.events.iter().any(|e| matches!(e, Event::Connected { conn, .. } if *conn == h))
+        self.events
+            .iter()
+            .any(|e| matches!(e, Event::Connected { conn, .. } if *conn == h))
     }
 
     /// Any event that means application-level contact: a peer let in, a
@@ -105,7 +113,9 @@ pub fn pump_tap(
         for i in 0..nodes.len() {
             while let Some((n, to)) = nodes[i].ep.poll_transmit(&mut buf) {
                 moved = true;
-                let Some((mut pkt, from, to)) = tap((buf[..n].to_vec(), nodes[i].addr, to)) else { continue };
+                let Some((mut pkt, from, to)) = tap((buf[..n].to_vec(), nodes[i].addr, to)) else {
+                    continue;
+                };
                 if let Some(j) = nodes.iter().position(|x| x.addr == to) {
                     nodes[j].ep.recv(&mut pkt, from);
                 }
@@ -127,12 +137,19 @@ pub fn pump_tap(
     }
 }
 
-pub fn pump(nodes: &mut [&mut Node], limit: Duration, done: impl FnMut(&mut [&mut Node]) -> bool) -> bool {
+pub fn pump(
+    nodes: &mut [&mut Node],
+    limit: Duration,
+    done: impl FnMut(&mut [&mut Node]) -> bool,
+) -> bool {
     pump_tap(nodes, limit, Some, done)
 }
 
 fn idle(next: Option<Duration>) {
-    std::thread::sleep(next.unwrap_or(Duration::from_millis(1)).min(Duration::from_millis(2)));
+    std::thread::sleep(
+        next.unwrap_or(Duration::from_millis(1))
+            .min(Duration::from_millis(2)),
+    );
 }
 
 /// A hand-driven quiche connection: the misbehaving peer.
@@ -148,12 +165,22 @@ impl RawPeer {
     pub fn client(mut config: quiche::Config, me: SocketAddr, to: SocketAddr) -> RawPeer {
         let scid = quiche::ConnectionId::from_vec(vec![0x5a; 16]);
         let q = quiche::connect(None, &scid, me, to, &mut config).unwrap();
-        RawPeer { q: Some(q), addr: me, config, is_server: false }
+        RawPeer {
+            q: Some(q),
+            addr: me,
+            config,
+            is_server: false,
+        }
     }
 
     /// A server that accepts the first Initial it gets.
     pub fn server(config: quiche::Config, me: SocketAddr) -> RawPeer {
-        RawPeer { q: None, addr: me, config, is_server: true }
+        RawPeer {
+            q: None,
+            addr: me,
+            config,
+            is_server: true,
+        }
     }
 
     fn recv(&mut self, pkt: &mut [u8], from: SocketAddr) {
@@ -165,7 +192,13 @@ impl RawPeer {
             }
         }
         if let Some(q) = self.q.as_mut() {
-            let _ = q.recv(pkt, quiche::RecvInfo { from, to: self.addr });
+            let _ = q.recv(
+                pkt,
+                quiche::RecvInfo {
+                    from,
+                    to: self.addr,
+                },
+            );
         }
     }
 }
@@ -208,7 +241,10 @@ pub fn pump_raw(
             return false;
         }
         if !moved {
-            let t = [n.ep.timeout(), raw.q.as_ref().and_then(|q| q.timeout())].into_iter().flatten().min();
+            let t = [n.ep.timeout(), raw.q.as_ref().and_then(|q| q.timeout())]
+                .into_iter()
+                .flatten()
+                .min();
             idle(t);
             n.ep.on_timeout();
             if let Some(q) = raw.q.as_mut() {
@@ -229,13 +265,19 @@ pub enum Cred {
     Ecdsa,
     /// A certificate carrying key `cert_seed` while CertificateVerify is
     /// signed with key `signer_seed`.
-    WrongSigner { cert_seed: [u8; 32], signer_seed: [u8; 32] },
+    WrongSigner {
+        cert_seed: [u8; 32],
+        signer_seed: [u8; 32],
+    },
     /// No certificate at all.
     Nothing,
 }
 
 pub fn ed25519(seed: &[u8; 32]) -> PKey<Private> {
-    const PREFIX: [u8; 16] = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+    const PREFIX: [u8; 16] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
     let mut der = PREFIX.to_vec();
     der.extend_from_slice(seed);
     PKey::private_key_from_der(&der).unwrap()
@@ -248,7 +290,12 @@ fn p256() -> PKey<Private> {
 
 /// A certificate for `subject_key`, named `cn`, signed by `issuer_key`
 /// under `issuer_cn`.
-pub fn certificate(subject_key: &PKey<Private>, cn: &str, issuer_key: &PKey<Private>, issuer_cn: &str) -> X509 {
+pub fn certificate(
+    subject_key: &PKey<Private>,
+    cn: &str,
+    issuer_key: &PKey<Private>,
+    issuer_cn: &str,
+) -> X509 {
     let name = |cn: &str| {
         let mut n = X509Name::builder().unwrap();
         n.append_entry_by_text("CN", cn).unwrap();
@@ -261,7 +308,8 @@ pub fn certificate(subject_key: &PKey<Private>, cn: &str, issuer_key: &PKey<Priv
     b.set_subject_name(&name(cn)).unwrap();
     b.set_issuer_name(&name(issuer_cn)).unwrap();
     b.set_not_before(&Asn1Time::from_unix(0).unwrap()).unwrap();
-    b.set_not_after(&Asn1Time::from_unix(253_402_300_799).unwrap()).unwrap();
+    b.set_not_after(&Asn1Time::from_unix(253_402_300_799).unwrap())
+        .unwrap();
     b.set_pubkey(subject_key).unwrap();
     let digest = if issuer_key.id() == boring::pkey::Id::ED25519 {
         // SAFETY: BoringSSL takes a null digest for Ed25519 (it signs the
@@ -285,11 +333,18 @@ impl PrivateKeyMethod for ForeignSigner {
         _alg: SslSignatureAlgorithm,
         output: &mut [u8],
     ) -> Result<usize, PrivateKeyMethodError> {
-        let mut s = Signer::new_without_digest(&self.0).map_err(|_| PrivateKeyMethodError::FAILURE)?;
-        s.sign_oneshot(output, input).map_err(|_| PrivateKeyMethodError::FAILURE)
+        let mut s =
+            Signer::new_without_digest(&self.0).map_err(|_| PrivateKeyMethodError::FAILURE)?;
+        s.sign_oneshot(output, input)
+            .map_err(|_| PrivateKeyMethodError::FAILURE)
     }
 
-    fn decrypt(&self, _: &mut SslRef, _: &[u8], _: &mut [u8]) -> Result<usize, PrivateKeyMethodError> {
+    fn decrypt(
+        &self,
+        _: &mut SslRef,
+        _: &[u8],
+        _: &mut [u8],
+    ) -> Result<usize, PrivateKeyMethodError> {
         Err(PrivateKeyMethodError::FAILURE)
     }
 
@@ -307,31 +362,44 @@ pub fn raw_config(cred: &Cred) -> quiche::Config {
     match cred {
         Cred::Good(seed) => {
             let k = ed25519(seed);
-            ctx.set_certificate(&certificate(&k, "peersock", &k, "peersock")).unwrap();
+            ctx.set_certificate(&certificate(&k, "peersock", &k, "peersock"))
+                .unwrap();
             ctx.set_private_key(&k).unwrap();
         }
         Cred::Chain(seed) => {
             let ca = ed25519(&[0xca; 32]);
             let leaf = ed25519(seed);
-            ctx.set_certificate(&certificate(&leaf, "leaf", &ca, "ca")).unwrap();
+            ctx.set_certificate(&certificate(&leaf, "leaf", &ca, "ca"))
+                .unwrap();
             ctx.set_private_key(&leaf).unwrap();
-            ctx.add_extra_chain_cert(certificate(&ca, "ca", &ca, "ca")).unwrap();
+            ctx.add_extra_chain_cert(certificate(&ca, "ca", &ca, "ca"))
+                .unwrap();
         }
         Cred::Ecdsa => {
             let k = p256();
-            ctx.set_certificate(&certificate(&k, "peersock", &k, "peersock")).unwrap();
+            ctx.set_certificate(&certificate(&k, "peersock", &k, "peersock"))
+                .unwrap();
             ctx.set_private_key(&k).unwrap();
         }
-        Cred::WrongSigner { cert_seed, signer_seed } => {
+        Cred::WrongSigner {
+            cert_seed,
+            signer_seed,
+        } => {
             let k = ed25519(cert_seed);
-            ctx.set_certificate(&certificate(&k, "peersock", &k, "peersock")).unwrap();
+            ctx.set_certificate(&certificate(&k, "peersock", &k, "peersock"))
+                .unwrap();
             ctx.set_private_key_method(ForeignSigner(ed25519(signer_seed)));
         }
         Cred::Nothing => {}
     }
-    let sign = if matches!(cred, Cred::Ecdsa) { "ECDSA+SHA256" } else { "ed25519" };
+    let sign = if matches!(cred, Cred::Ecdsa) {
+        "ECDSA+SHA256"
+    } else {
+        "ed25519"
+    };
     ctx.set_sigalgs_list(sign).unwrap();
-    ctx.set_verify_algorithm_prefs(&[SslSignatureAlgorithm::ED25519]).unwrap();
+    ctx.set_verify_algorithm_prefs(&[SslSignatureAlgorithm::ED25519])
+        .unwrap();
     ctx.set_custom_verify_callback(SslVerifyMode::PEER, |_| Ok(()));
     let mut c = quiche::Config::with_boring_ssl_ctx_builder(quiche::PROTOCOL_VERSION, ctx).unwrap();
     c.set_application_protos(&[ALPN]).unwrap();

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use peersock_core::{CloseKind, Event};
+use peersock_core::{CloseKind, CloseReason, Event};
 
 const LIMIT: Duration = Duration::from_secs(2);
 /// Time allowed for the closing connection to drain (3 PTO) after the verdict.
@@ -134,14 +134,7 @@ fn acceptor_refuses_a_non_ed25519_certificate() {
     report("client ECDSA P-256", &v);
     assert_eq!(err.unwrap().error_code, BAD_CERTIFICATE);
     assert!(!server.saw_application());
-    let r = server
-        .events
-        .iter()
-        .find_map(|e| match e {
-            Event::Closed { reason, .. } => Some(reason.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let r = closed_reason(&server.events);
     assert_eq!(r.kind, CloseKind::BadCertificate);
     assert!(r.reason.contains("not Ed25519"), "{}", r.reason);
 }
@@ -158,14 +151,7 @@ fn acceptor_refuses_a_handshake_signed_by_another_key() {
     report("client cert key != CertificateVerify key", &v);
     assert_eq!(err.unwrap().error_code, DECRYPT_ERROR);
     assert!(!server.saw_application());
-    let r = server
-        .events
-        .iter()
-        .find_map(|e| match e {
-            Event::Closed { reason, .. } => Some(reason.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let r = closed_reason(&server.events);
     assert_eq!((r.kind, r.code), (CloseKind::BadCertificate, DECRYPT_ERROR));
 }
 
@@ -175,14 +161,7 @@ fn acceptor_refuses_a_client_without_certificate() {
     report("client without certificate", &v);
     assert_eq!(err.unwrap().error_code, CERTIFICATE_REQUIRED);
     assert!(!server.saw_application());
-    let r = server
-        .events
-        .iter()
-        .find_map(|e| match e {
-            Event::Closed { reason, .. } => Some(reason.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let r = closed_reason(&server.events);
     assert_eq!(
         (r.kind, r.code),
         (CloseKind::BadCertificate, CERTIFICATE_REQUIRED)
@@ -295,4 +274,15 @@ fn dialer_connects_to_a_good_raw_server_control_case() {
     ));
     assert!(raw.q.as_ref().unwrap().is_established());
     assert_eq!(client.closed(h).unwrap().kind, CloseKind::HandshakeTimeout);
+}
+
+/// The reason of the first `Closed` event (panics when there is none).
+fn closed_reason<'a>(events: impl IntoIterator<Item = &'a Event>) -> CloseReason {
+    events
+        .into_iter()
+        .find_map(|e| match e {
+            Event::Closed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .expect("a Closed event")
 }

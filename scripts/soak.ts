@@ -204,8 +204,8 @@ function dialTable(d: DialResult): string {
 function table(results: Result[], base: number, total: number): string {
   const lines = [
     `Last run: ${new Date().toISOString()}, Node ${process.version}, \`LAB_SEED=${base}\`, ${mib} MiB per phase, ` +
-      `bounded at ${minutes} min (took ${(total / 1000).toFixed(0)} s). Command: \`npm run soak -- --minutes ${minutes}\` ` +
-      `(\`node --import tsx scripts/soak.ts\`).`,
+      `bounded at ${minutes} min (took ${(total / 1000).toFixed(0)} s). Command: ` +
+      `\`node --import tsx scripts/soak.ts --minutes ${minutes} --mib ${mib} --dials ${dials}\` (the first half of \`npm run soak\`).`,
     '',
     '| impairments | result | goodput (MB/s) | time (s) | measured loss c2s / s2c | RTT (ms) | packets quiche declared lost |',
     '|---|---|---:|---:|---|---:|---:|',

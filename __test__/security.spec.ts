@@ -23,7 +23,7 @@ import type { PeerSocket } from '../src/peer-socket';
 import type { PeerStream } from '../src/stream';
 import { UdpTransport, type DatagramTransport } from '../src/transport';
 import { Source, createSocket, echo, readAll, sleep, within, writeAll } from './helpers';
-import { SOAK_NODE_FLAGS, nextMessage, startChild } from './lab/security-child';
+import { SOAK_NODE_FLAGS, nextMessage, startChild, type SoakResult } from './lab/security-child';
 
 function target(s: PeerSocket) {
   const a = s.address();
@@ -398,16 +398,6 @@ test.serial('15. ENETUNREACH and EINVAL sends fail only their own dial; a transf
 
 // ---- 16. leak soak (short; scripts/soak-security.ts runs the full counts) ----
 
-interface SoakResult {
-  cycles: number;
-  streams: number;
-  ms: number;
-  rssBaselineMiB: number;
-  rssAfterMiB: number;
-  handlesBefore: Record<string, number>;
-  handlesAfter: Record<string, number>;
-  connectionsAfter: { server: number; client: number };
-}
 
 test.serial('16. leak soak (short): connect/echo/close and stream open/close cycles leave RSS and handles at baseline', async (t) => {
   t.timeout(120_000);

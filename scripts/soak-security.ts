@@ -9,22 +9,8 @@
  *
  * Prints the figures as JSON and exits non-zero if a criterion fails.
  */
-import { SOAK_NODE_FLAGS, nextMessage, startChild } from '../__test__/lab/security-child';
+import { SOAK_NODE_FLAGS, nextMessage, startChild, type SoakResult } from '../__test__/lab/security-child';
 
-interface SoakResult {
-  cycles: number;
-  streams: number;
-  ms: number;
-  rssBaselineMiB: number;
-  rssAfterMiB: number;
-  heapBaselineMiB: number;
-  heapAfterMiB: number;
-  rssAfterPhasesMiB: number[];
-  heapTotalAfterPhasesMiB: number[];
-  handlesBefore: Record<string, number>;
-  handlesAfter: Record<string, number>;
-  connectionsAfter: { server: number; client: number };
-}
 
 async function main(): Promise<void> {
   const cycles = process.argv[2] ?? '20000';

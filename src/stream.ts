@@ -243,18 +243,9 @@ export class PeerStream extends Duplex {
     if (this.#header !== null || this.#pending !== null || this.writableLength > 0 || this.#gone || this.destroyed || this.writableEnded) {
       return this.write(chunk);
     }
-    const host = this.#host;
-    let n: number;
-    try {
-      n = host.native.streamSend(host.handle, this.id, chunk, false);
-    } catch (e) {
-      this.destroy(errorFromNative(e));
-      return false;
-    }
-    host.kick();
-    if (n === -1) {
-      const code = host.native.lastCode();
-      this._fail(new StreamStoppedError(`peer stopped stream ${this.id} with code ${code}`, { appCode: code }));
+    const n = this.#take(chunk);
+    if (n instanceof Error) {
+      this._fail(n);
       return false;
     }
     if (n === chunk.length) return true;
@@ -265,8 +256,24 @@ export class PeerStream extends Duplex {
     this.#send(chunk, cb);
   }
 
-  #send(chunk: Uint8Array, cb: (err?: Error | null) => void): void {
+  /** Hands `chunk` to QUIC: the bytes it took, or why it took none. */
+  #take(chunk: Uint8Array): number | PeersockError {
     const host = this.#host;
+    let n: number;
+    try {
+      n = host.native.streamSend(host.handle, this.id, chunk, false);
+    } catch (e) {
+      return errorFromNative(e);
+    }
+    host.kick();
+    if (n === -1) {
+      const code = host.native.lastCode();
+      return new StreamStoppedError(`peer stopped stream ${this.id} with code ${code}`, { appCode: code });
+    }
+    return n;
+  }
+
+  #send(chunk: Uint8Array, cb: (err?: Error | null) => void): void {
     if (this.#header !== null) {
       chunk = Buffer.concat([this.#header, chunk]);
       this.#header = null;
@@ -275,17 +282,9 @@ export class PeerStream extends Duplex {
       cb(new ClosedError('connection is closed'));
       return;
     }
-    let n: number;
-    try {
-      n = host.native.streamSend(host.handle, this.id, chunk, false);
-    } catch (e) {
-      cb(errorFromNative(e));
-      return;
-    }
-    host.kick();
-    if (n === -1) {
-      const code = host.native.lastCode();
-      cb(new StreamStoppedError(`peer stopped stream ${this.id} with code ${code}`, { appCode: code }));
+    const n = this.#take(chunk);
+    if (n instanceof Error) {
+      cb(n);
       return;
     }
     if (n === chunk.length) {

@@ -77,3 +77,19 @@ export async function nextMessage<T>(child: ChildProcess, timeoutMs: number): Pr
 export function dieWithParent(): void {
   process.on('disconnect', () => process.exit(0));
 }
+
+/** What `security-soak.ts` reports when it is done. */
+export interface SoakResult {
+  cycles: number;
+  streams: number;
+  ms: number;
+  rssBaselineMiB: number;
+  rssAfterMiB: number;
+  heapBaselineMiB: number;
+  heapAfterMiB: number;
+  rssAfterPhasesMiB: number[];
+  heapTotalAfterPhasesMiB: number[];
+  handlesBefore: Record<string, number>;
+  handlesAfter: Record<string, number>;
+  connectionsAfter: { server: number; client: number };
+}

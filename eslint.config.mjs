@@ -13,6 +13,7 @@ export default defineConfig(
       'docs/',
       'native/',
       'target/',
+      '.quiche/',
       'artifacts/',
       'node_modules/',
       'npm/',

@@ -104,7 +104,7 @@ test.serial('no head-of-line blocking: small requests keep flowing while a 16 Mi
     if (bigArrived === 0) during.push(ms);
   }
   await within(30_000, 'the 16 MiB message', sending);
-  while (bigArrived === 0) await sleep(5);
+  for (let i = 0; i < 4000 && bigArrived === 0; i++) await sleep(5);
   const transferMs = bigArrived - started;
 
   t.is(bigLength, 16 * MiB, 'the big message arrived whole');
@@ -196,8 +196,9 @@ test('a conversation read with for-await gets one message at a time, in order', 
   })();
   // Sent back to back, without waiting for the slow reader.
   await Promise.all(Array.from({ length: N }, (_, i) => conv.send(Sync.create({ step: i + 1 }))));
-  while (seen.length < N) await sleep(5);
-  while (echoes.length < N) await sleep(5);
+  // Bounded waits (10 s): a lost message fails this test instead of hanging the file.
+  for (let i = 0; i < 2000 && seen.length < N; i++) await sleep(5);
+  for (let i = 0; i < 2000 && echoes.length < N; i++) await sleep(5);
   t.is(overlaps, 0, 'the handler never had two messages at once');
   t.deepEqual(seen, Array.from({ length: N }, (_, i) => i + 1));
   t.deepEqual(echoes, Array.from({ length: N }, (_, i) => i + 1001));

@@ -28,15 +28,31 @@ export declare class NativeEndpoint {
    */
   connect(key: Uint8Array, address: string, port: number, handshakeTimeoutMs?: number | undefined | null): number
   /**
+   * Dials `key` at `address:port` with per-dial options (session
+   * resumption, 0-RTT, keep-alive); returns the connection handle.
+   */
+  connectWith(key: Uint8Array, address: string, port: number, options: NativeDialOptions): number
+  /**
+   * Registers another local address (a socket the caller bound) and
+   * returns its local index for `recvOn` and `migrate`.
+   */
+  addLocalAddress(address: string, port: number): number
+  /**
+   * Dialing side: moves a connection to the local address of `local`
+   * (an index from `addLocalAddress`; 0 is the main address).
+   */
+  migrate(conn: number, local: number): void
+  /**
    * Registers this endpoint for the hot-path functions of `hotApi()` and
    * returns the handle they take. Valid while this object lives.
    */
   hotHandle(): number
   /**
    * The address behind a destination id from `flush`:
-   * `[address, port, family]` with family 4 or 6.
+   * `[address, port, family, local]` with family 4 or 6 and the local
+   * index to send from (0: the main socket; see `addLocalAddress`).
    */
-  address(id: number): [string, number, number] | null
+  address(id: number): [string, number, number, number] | null
   /** Milliseconds until `onTimeout` is due (0 = now), or null for none. */
   timeout(): number | null
   /** Runs due timers; harmless when called early. */
@@ -83,10 +99,10 @@ export declare class NativeEndpoint {
 }
 
 /**
- * The hot-path functions: `{ recv, flush, pollEvents, streamRecv, streamSend }`,
+ * The hot-path functions: `{ recv, recvOn, flush, pollEvents, streamRecv, streamSend }`,
  * each taking a handle from `NativeEndpoint.hotHandle()` first.
  */
-export declare function hotApi(): { recv(h: number, data: Uint8Array, address: string, port: number): number; flush(h: number, out: Uint8Array, meta: Uint32Array): number; pollEvents(h: number, dgramBuf: Uint8Array, out: Float64Array): number; streamRecv(h: number, conn: number, stream: number, buf: Uint8Array): number; streamSend(h: number, conn: number, stream: number, data: Uint8Array, fin: boolean): number }
+export declare function hotApi(): { recv(h: number, data: Uint8Array, address: string, port: number): number; recvOn(h: number, data: Uint8Array, address: string, port: number, local: number): number; flush(h: number, out: Uint8Array, meta: Uint32Array): number; pollEvents(h: number, dgramBuf: Uint8Array, out: Float64Array): number; streamRecv(h: number, conn: number, stream: number, buf: Uint8Array): number; streamSend(h: number, conn: number, stream: number, data: Uint8Array, fin: boolean): number }
 
 /** Connection details. */
 export interface NativeConnInfo {
@@ -101,6 +117,26 @@ export interface NativeConnInfo {
   lostPackets: number
   sentBytes: number
   recvBytes: number
+  /** The handshake resumed a session. */
+  resumed: boolean
+  /** Dialed with early data: may send before the handshake completes. */
+  early: boolean
+  /** The peer accepted our 0-RTT data. */
+  earlyDataAccepted: boolean
+  /** The local address this connection sends from. */
+  localAddress: string
+  localPort: number
+}
+
+/** Per-dial options of `connectWith`. */
+export interface NativeDialOptions {
+  handshakeTimeoutMs?: number
+  /** A session (hex) from a `session` event of the same key. */
+  session?: string
+  /** Send early (0-RTT) data when the session allows it. */
+  earlyData?: boolean
+  /** Keep-alive of this connection in ms; 0 turns it off. */
+  keepAliveMs?: number
 }
 
 /** One event for JavaScript; which fields are set depends on `kind`. */
@@ -124,6 +160,8 @@ export interface NativeEvent {
   reason?: string
   expectedKey?: string
   actualKey?: string
+  /** `session`: the session ticket, hex. */
+  session?: string
 }
 
 /** Endpoint options as JavaScript passes them (all optional). */
@@ -145,6 +183,8 @@ export interface NativeOptions {
   maxPendingHandshakes?: number
   /** Validate client addresses with a Retry round trip (default off). */
   retry?: boolean
+  /** Accept 0-RTT data from dialers resuming a session (default off). */
+  earlyData?: boolean
 }
 
 /** Endpoint counters. */

@@ -21,7 +21,7 @@ import {
 } from './errors';
 import type { NativeEndpoint, NativeEvent } from './native';
 import { CHANNEL_APP, CHANNEL_MESSAGES, PeerStream, type StreamHost, type StreamOptions } from './stream';
-import type { AddressInfo } from './transport';
+import type { AddressInfo, DatagramTransport } from './transport';
 
 /** How a connection ended. */
 export interface CloseInfo {
@@ -64,6 +64,16 @@ export interface ConnectionHost {
   messageStream(conn: PeerConnection, stream: PeerStream): boolean;
   /** A datagram on the messages channel. */
   messageDatagram(conn: PeerConnection, data: Uint8Array): void;
+  /** Moves a dialed connection to a new local socket. */
+  _migrate?(conn: PeerConnection, host: string | undefined, transport: DatagramTransport | undefined): Promise<AddressInfo>;
+}
+
+/** Options of `migrate()`. */
+export interface MigrateOptions {
+  /** Local IP of the new socket (default: the socket's bound address). */
+  host?: string;
+  /** Use this transport instead of binding a UDP socket. */
+  transport?: DatagramTransport;
 }
 
 export function hexToKey(hex: string): Uint8Array {
@@ -137,10 +147,27 @@ export class PeerConnection extends EventEmitter implements StreamHost {
   #closeInfo: CloseInfo | undefined;
   #resolveClosed!: (info: CloseInfo) => void;
   #closing = false;
+  /**
+   * Resolves once the handshake is complete and the peer accepted us; at
+   * once except for `connect({ earlyData: true })`, where it rejects with
+   * the connection's error if the handshake fails (e.g. the wrong key).
+   */
+  readonly handshake: Promise<void>;
+  #early: boolean;
+  #handshakeSettle: ((err?: PeersockError) => void) | undefined;
+  #resumed = false;
 
   /** @internal Created by PeerSocket. */
-  constructor(host: ConnectionHost, handle: number, remotePublicKey: Uint8Array, remoteAddress: AddressInfo, isClient: boolean) {
+  constructor(host: ConnectionHost, handle: number, remotePublicKey: Uint8Array, remoteAddress: AddressInfo, isClient: boolean, early = false) {
     super();
+    this.#early = early;
+    this.handshake = early
+      ? new Promise<void>((resolve, reject) => {
+          this.#handshakeSettle = (err) => (err === undefined ? resolve() : reject(err));
+        })
+      : Promise.resolve();
+    // Nobody has to await it: a failure also closes the connection.
+    this.handshake.catch(() => {});
     this.#host = host;
     this.handle = handle;
     this.remotePublicKey = remotePublicKey;
@@ -183,6 +210,55 @@ export class PeerConnection extends EventEmitter implements StreamHost {
   /** How it ended, once it has. */
   get closeInfo(): CloseInfo | undefined {
     return this.#closeInfo;
+  }
+
+  /**
+   * True while a 0-RTT dial (`earlyData: true`) waits for its handshake:
+   * what is sent now is early data, which the peer may receive twice.
+   */
+  get early(): boolean {
+    return this.#early;
+  }
+
+  /** Whether the handshake resumed an earlier session (a session ticket). */
+  get resumed(): boolean {
+    if (this.#closeInfo === undefined) {
+      try {
+        this.#resumed = this.#host.native.connInfo(this.handle).resumed;
+      } catch {
+        // Gone natively: keep the last value.
+      }
+    }
+    return this.#resumed;
+  }
+
+  /** The local address this connection sends from (changes with `migrate()`). */
+  get localAddress(): AddressInfo {
+    const i = this.#host.native.connInfo(this.handle);
+    return { address: i.localAddress, port: i.localPort, family: i.localAddress.includes(':') ? 'IPv6' : 'IPv4' };
+  }
+
+  /**
+   * Dialing side: moves the connection to a new local UDP socket (a fresh
+   * port on `host`, default the socket's address). The peer validates the
+   * new path and sees the new address; streams keep flowing. Resolves with
+   * the new local address.
+   */
+  async migrate(opts: MigrateOptions = {}): Promise<AddressInfo> {
+    if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('options must be an object');
+    if (!this.isClient) throw new InvalidArgumentError('only the dialing side can migrate');
+    this.#assertOpen();
+    if (this.#host._migrate === undefined) throw new InvalidArgumentError('this socket cannot migrate');
+    return this.#host._migrate(this, opts.host, opts.transport);
+  }
+
+  /** @internal The 0-RTT dial's handshake completed. */
+  _handshakeDone(): void {
+    if (!this.#early) return;
+    this.#early = false;
+    this.#resumed = this.resumed;
+    this.#handshakeSettle?.();
+    this.emit('handshake');
   }
 
   /** Opens a stream; bidirectional unless `unidirectional` is set. */
@@ -365,6 +441,10 @@ export class PeerConnection extends EventEmitter implements StreamHost {
   _onClosed(info: CloseInfo): void {
     if (this.#closeInfo !== undefined) return;
     this.#closeInfo = info;
+    if (this.#early) {
+      this.#early = false;
+      this.#handshakeSettle?.(info.error ?? new ClosedError('connection closed during handshake'));
+    }
     const streamErr =
       info.error ??
       (info.remote

@@ -3,9 +3,11 @@
  * Ed25519 public keys; one UDP port both listens and dials.
  */
 export { PeerSocket } from './peer-socket';
-export type { AcceptHook, BindOptions, ConnectOptions, DialTarget } from './peer-socket';
+export type { AcceptHook, BindOptions, ConnectOptions, DialTarget, IntroducedTarget } from './peer-socket';
 export { PeerConnection } from './connection';
-export type { CloseInfo, CloseOptions, ConnectionStats } from './connection';
+export type { CloseInfo, CloseOptions, ConnectionStats, MigrateOptions } from './connection';
+export { MemorySessionStore } from './sessions';
+export type { SessionEntry, SessionStore } from './sessions';
 export { PeerStream } from './stream';
 export type { StreamOptions } from './stream';
 export { UdpTransport } from './transport';

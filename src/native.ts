@@ -9,6 +9,8 @@ import binding = require('../native/binding.js');
 export interface HotMethods {
   /** Feeds one received datagram (decrypted in place). */
   recv(data: Uint8Array, address: string, port: number): void;
+  /** Feeds one datagram received on another local socket (index from `addLocalAddress`). */
+  recvOn(data: Uint8Array, address: string, port: number, local: number): void;
   /** Writes pending datagrams into `out`; see `flush` in the binding for `meta`. */
   flush(out: Uint8Array, meta: Uint32Array): number;
   /** Drains events as numbers into `out`; datagram payloads into `dgramBuf`. */
@@ -39,6 +41,9 @@ export function createNativeEndpoint(
   const methods: HotMethods = {
     recv: (data, address, port) => {
       hot.recv(h, data, address, port);
+    },
+    recvOn: (data, address, port, local) => {
+      hot.recvOn(h, data, address, port, local);
     },
     flush: (out, meta) => hot.flush(h, out, meta),
     pollEvents: (dgramBuf, out) => hot.pollEvents(h, dgramBuf, out),

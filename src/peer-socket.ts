@@ -17,9 +17,14 @@ import {
   SocketError,
   errorFromNative,
 } from './errors';
-import { assertKey, keyPair as makeKeyPair, parseDialString, type KeyPair } from './keys';
+import { assertKey, keyPair as makeKeyPair, keysEqual, parseDialString, type KeyPair } from './keys';
 import { createNativeEndpoint, type NativeEndpoint, type NativeEvent, type NativeOptions } from './native';
 import { UdpTransport, type AddressInfo, type DatagramTransport } from './transport';
+import { MemorySessionStore, type SessionStore } from './sessions';
+import { LocalSockets } from './local-sockets';
+import { DEFAULT_DIRECT_TIMEOUT, DEFAULT_PUNCH_TTL, Introductions } from './nat/introduce';
+import { NatPaths, isVirtualAddress } from './nat/paths';
+import { checkRelayOptions, type RelayOptions } from './nat/relay';
 
 /** Decides whether a peer that proved `remotePublicKey` may connect. */
 export type AcceptHook = (remotePublicKey: Uint8Array, remoteAddress: AddressInfo) => boolean;
@@ -66,10 +71,24 @@ export interface BindOptions {
   maxPendingHandshakes?: number;
   /** Validate each dialer's address with a stateless Retry round trip before keeping any state for it (default false). */
   retry?: boolean;
+  /** Accept 0-RTT data from peers resuming a session: their idempotent messages are handled a round trip earlier, and can be replayed (default false). */
+  earlyData?: boolean;
+  /** Where session tickets for 0-RTT reconnects are kept, by peer key (default: a MemorySessionStore). */
+  sessionStore?: SessionStore;
+  /** Relay for peers this socket introduces, within these limits; false turns relaying off (default: on, see RelayOptions). */
+  relay?: RelayOptions | false;
+  /** IP TTL of the first punch round of introductions: past our own NAT, not as far as the peer's (default 5). */
+  punchTtl?: number;
 }
 
 /** Where to dial: a dial string `<key>@<host>:<port>` or its parts. */
-export type DialTarget = string | { publicKey: Uint8Array; host: string; port: number };
+export type DialTarget = string | { publicKey: Uint8Array; host: string; port: number } | IntroducedTarget;
+
+/** Dial a peer by key through an introducer: a peer both sides are connected to (its connection or key). */
+export interface IntroducedTarget {
+  publicKey: Uint8Array;
+  via: PeerConnection | Uint8Array;
+}
 
 /** Options of `connect`. */
 export interface ConnectOptions {
@@ -77,6 +96,16 @@ export interface ConnectOptions {
   timeout?: number;
   /** Abort the dial. */
   signal?: AbortSignal;
+  /** Resume with a stored session ticket and resolve at once, before the handshake, so idempotent messages ride in 0-RTT (default false). */
+  earlyData?: boolean;
+  /** This connection's keep-alive in ms; false/0 disables (default: the socket's). */
+  keepAlive?: number | false;
+  /** Introduced dials (`via`): try a hole-punched direct path (default true). */
+  direct?: boolean;
+  /** Introduced dials: fall back to relaying through the introducer (default true). */
+  relay?: boolean;
+  /** Introduced dials: punch this long before falling back to the relay (default 2000). */
+  directTimeout?: number;
 }
 
 /** What the dispatch layer installs to receive messages-channel traffic. */
@@ -155,6 +184,7 @@ function nativeOptions(o: BindOptions): NativeOptions {
   n.maxConnections = count(o.maxConnections, 'maxConnections');
   n.maxPendingHandshakes = count(o.maxPendingHandshakes, 'maxPendingHandshakes');
   if (o.retry !== undefined) n.retry = o.retry === true;
+  if (o.earlyData !== undefined) n.earlyData = o.earlyData === true;
   return n;
 }
 
@@ -172,11 +202,19 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
   /** @internal Shared read buffer of all streams. */
   readonly scratch = Buffer.allocUnsafe(64 * 1024);
   readonly #transport: DatagramTransport;
+  /** Session tickets by peer key, for `connect({ earlyData: true })`. */
+  readonly sessions: SessionStore;
+  readonly #locals: LocalSockets;
+  /** @internal Virtual paths of introduced peers, and the relay. */
+  readonly _nat: NatPaths;
+  /** @internal TTL of the first punch round. */
+  readonly _punchTtl: number;
+  readonly #intro: Introductions;
   readonly #accept: AcceptHook | undefined;
   readonly #handshakeTimeout: number | undefined;
   readonly #conns = new Map<number, PeerConnection>();
   readonly #dials = new Map<number, PendingDial>();
-  readonly #addrCache = new Map<number, [string, number]>();
+  readonly #addrCache = new Map<number, [string, number, boolean, DatagramTransport]>();
   #addrGeneration = 0;
   readonly #freeBatches: Batch[] = [];
   readonly #meta = new Uint32Array(META_HEAD + 2 * BATCH_DATAGRAMS);
@@ -225,6 +263,11 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     this.closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
+    this._nat = new NatPaths(this, transport, opts.relay);
+    this._punchTtl = opts.punchTtl ?? DEFAULT_PUNCH_TTL;
+    this.#intro = new Introductions(this);
+    this.sessions = opts.sessionStore ?? new MemorySessionStore();
+    this.#locals = new LocalSockets(native, (data, address, port, local) => this.#onLocalDatagram(data, address, port, local));
     transport.onDatagram((data, address, port) => this.#onDatagram(data, address, port));
     transport.onError((err) => {
       if (this.listenerCount('error') > 0) this.emit('error', new SocketError(err.message, { cause: err }));
@@ -241,6 +284,12 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     const host = opts.host ?? '0.0.0.0';
     if (typeof host !== 'string' || isIP(host) === 0) throw new InvalidArgumentError(`host must be an IP address, got ${String(host)}`);
     checkPort(opts.port ?? 0, 'port', true);
+    const store = opts.sessionStore;
+    if (store !== undefined && (store === null || typeof store.get !== 'function' || typeof store.set !== 'function' || typeof store.delete !== 'function')) {
+      throw new InvalidArgumentError('sessionStore must have get, set and delete');
+    }
+    checkRelayOptions(opts.relay);
+    if (opts.punchTtl !== undefined && (!Number.isInteger(opts.punchTtl) || opts.punchTtl < 1 || opts.punchTtl > 255)) throw new InvalidArgumentError('punchTtl must be an integer 1..255');
     const nopts = nativeOptions(opts);
     let native: NativeEndpoint;
     try {
@@ -278,6 +327,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     let key: Uint8Array;
     let host: string;
     let port: number;
+    if (typeof target === 'object' && target !== null && 'via' in target) return this.#dialVia(target, opts);
     if (typeof target === 'string') {
       ({ publicKey: key, host, port } = parseDialString(target));
     } else if (target !== null && typeof target === 'object') {
@@ -293,20 +343,83 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal must be an AbortSignal');
     if (this.#closing !== undefined) return Promise.reject(new ClosedError('socket is closed'));
     if (signal?.aborted) return Promise.reject(new AbortError());
-    return this.#dial(key, host, port, timeout, signal);
+    const early = opts.earlyData === true;
+    if (opts.earlyData !== undefined && typeof opts.earlyData !== 'boolean') throw new InvalidArgumentError('earlyData must be a boolean');
+    const keepAlive = opts.keepAlive === false || opts.keepAlive === 0 ? 0 : checkMs(opts.keepAlive, 'keepAlive');
+    return this.#dial(key, host, port, timeout, signal, false, { early, keepAlive });
   }
 
-  async #dial(key: Uint8Array, host: string, port: number, timeout: number | undefined, signal: AbortSignal | undefined): Promise<PeerConnection> {
-    const address = await this.#resolve(host);
+  #dialVia(target: IntroducedTarget, opts: ConnectOptions): Promise<PeerConnection> {
+    const key = assertKey(target.publicKey, 'publicKey');
+    let via = target.via;
+    if (via instanceof Uint8Array) {
+      const k = assertKey(via, 'via');
+      const c = this.connections.find((x) => x.closeInfo === undefined && keysEqual(x.remotePublicKey, k));
+      if (c === undefined) throw new InvalidArgumentError('via: no open connection to that key');
+      via = c;
+    } else if (!(via instanceof PeerConnection)) throw new InvalidArgumentError('via must be a PeerConnection or a public key');
+    const timeout = checkMs(opts.timeout, 'timeout') ?? this.#handshakeTimeout ?? 10_000;
+    const directTimeout = checkMs(opts.directTimeout, 'directTimeout') ?? DEFAULT_DIRECT_TIMEOUT;
+    const signal = opts.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal must be an AbortSignal');
+    if (opts.direct === false && opts.relay === false) throw new InvalidArgumentError('direct and relay cannot both be false');
+    if (this.#closing !== undefined) return Promise.reject(new ClosedError('socket is closed'));
+    if (signal?.aborted) return Promise.reject(new AbortError());
+    return this.#intro.dial(key, via, { timeout, signal, direct: opts.direct !== false, relay: opts.relay !== false, directTimeout });
+  }
+
+  /** @internal Dials an address as it is (the virtual addresses of introduced peers). */
+  _dialAddress(key: Uint8Array, address: string, port: number, timeout: number | undefined, signal: AbortSignal | undefined): Promise<PeerConnection> {
+    if (this.#closing !== undefined) return Promise.reject(new ClosedError('socket is closed'));
+    return this.#dial(key, address, port, timeout, signal, true);
+  }
+
+  /** @internal Asks the accept hook about a peer before it dials us (introductions). */
+  _acceptPeer(key: Uint8Array, addr: AddressInfo): boolean {
+    if (this.#closing !== undefined) return false;
+    if (this.#accept === undefined) return true;
+    try {
+      return this.#accept(key, addr) === true;
+    } catch {
+      return false;
+    }
+  }
+
+  async #dial(
+    key: Uint8Array,
+    host: string,
+    port: number,
+    timeout: number | undefined,
+    signal: AbortSignal | undefined,
+    resolved = false,
+    extra: { early: boolean; keepAlive: number | undefined } = { early: false, keepAlive: undefined },
+  ): Promise<PeerConnection> {
+    const address = resolved ? host : await this.#resolve(host);
     if (signal?.aborted) throw new AbortError();
     if (this.#closing !== undefined) throw new ClosedError('socket is closed');
     let handle: number;
+    const ticket = extra.early ? this.sessions.get(key) : undefined;
     try {
-      handle = this.native.connect(key, address, port, timeout);
+      handle =
+        extra.early || extra.keepAlive !== undefined
+          ? this.native.connectWith(key, address, port, {
+              handshakeTimeoutMs: timeout,
+              earlyData: extra.early,
+              session: ticket === undefined ? undefined : Buffer.from(ticket).toString('hex'),
+              keepAliveMs: extra.keepAlive,
+            })
+          : this.native.connect(key, address, port, timeout);
     } catch (e) {
       throw errorFromNative(e);
     }
     this.#kick();
+    // Resumed with early data: usable now; the handshake confirms later.
+    if (extra.early && this.native.connInfo(handle).early) {
+      const family = isIP(address) === 6 ? 'IPv6' : 'IPv4';
+      const conn = new PeerConnection(this, handle, new Uint8Array(key), { address, port, family }, true, true);
+      this.#conns.set(handle, conn);
+      return conn;
+    }
     return new Promise<PeerConnection>((resolve, reject) => {
       const onAbort = (): void => {
         const d = this.#dials.get(handle);
@@ -388,7 +501,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
         for (const c of this.#conns.values()) c.destroy();
       }
       this.#shutdown();
-      await this.#transport.close();
+      await Promise.all([this.#transport.close(), this.#locals.close()]);
       this.emit('close');
       this.#resolveClosed();
     })();
@@ -407,7 +520,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     // Let the close frames go out, then stop.
     this.#drain();
     this.#shutdown();
-    void this.#transport.close().then(() => {
+    void Promise.all([this.#transport.close(), this.#locals.close()]).then(() => {
       this.emit('close');
       this.#resolveClosed();
     });
@@ -416,6 +529,8 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
 
   #shutdown(): void {
     this.#closedFlag = true;
+    this.#intro.close();
+    this._nat.close();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
   }
@@ -467,11 +582,46 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
 
   #onDatagram(data: Buffer, address: string, port: number): void {
     if (this.#closedFlag) return;
+    // Punches, relay frames and introduced peers' packets (virtual paths).
+    if (data.length > 0 && this._nat.intercept(data, address, port)) return;
     // QUIC packets have the fixed bit set; anything else is for the raw hook.
     if (data.length === 0 || (data[0]! & 0x40) === 0) {
       if (this.listenerCount('raw') > 0) this.emit('raw', data, { address, port });
       return;
     }
+    this._feed(data, address, port);
+  }
+
+  /** @internal Feeds one QUIC datagram to the core and schedules a turn. */
+  #onLocalDatagram(data: Buffer, address: string, port: number, local: number): void {
+    if (this.#closedFlag || data.length === 0 || (data[0]! & 0x40) === 0) return;
+    try {
+      this.native.recvOn(data, address, port, local);
+    } catch {
+      return;
+    }
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(this.#onImmediate);
+  }
+
+  /** @internal Moves a dialed connection to a fresh local socket on `host`. */
+  async _migrate(conn: PeerConnection, host: string | undefined, transport: DatagramTransport | undefined): Promise<AddressInfo> {
+    if (this.#closing !== undefined) throw new ClosedError('socket is closed');
+    const h = host ?? this.#transport.address().address;
+    if (typeof h !== 'string' || isIP(h) === 0) throw new InvalidArgumentError(`host must be an IP address, got ${String(h)}`);
+    let local: number;
+    try {
+      local = await this.#locals.add(h, transport);
+      this.native.migrate(conn.handle, local);
+    } catch (e) {
+      throw errorFromNative(e);
+    }
+    this.#kick();
+    return this.#locals.get(local)!.address();
+  }
+
+  _feed(data: Uint8Array, address: string, port: number): void {
     try {
       this.native.recv(data, address, port);
     } catch {
@@ -563,11 +713,17 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
             off += len;
             continue;
           }
-          dest = [a[0], a[1]];
+          // a[3]: the local socket to send from (0: the main one; see migrate).
+          dest = [a[0], a[1], isVirtualAddress(a[0]), this.#locals.get(a[3]) ?? this.#transport];
           this.#addrCache.set(id, dest);
         }
-        const [address, port] = dest;
-        this.#transport.send(batch.buf.subarray(off, off + len), port, address, (err) => {
+        const [address, port, virtual, from] = dest;
+        if (virtual) {
+          this._nat.send(batch.buf.subarray(off, off + len), address, done);
+          off += len;
+          continue;
+        }
+        from.send(batch.buf.subarray(off, off + len), port, address, (err) => {
           if (err) this.#onSendError(err, address, port);
           done();
         });
@@ -655,9 +811,19 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
       case 'incoming':
         this.#onIncoming(ev);
         return;
+      case 'session':
+        try {
+          if (ev.remoteKey !== undefined && ev.session !== undefined) this.sessions.set(hexToKey(ev.remoteKey), new Uint8Array(Buffer.from(ev.session, 'hex')));
+        } catch {
+          // A store that refuses it: the next dial is a full handshake.
+        }
+        return;
       case 'connected': {
         const d = this.#dials.get(ev.conn);
-        if (d === undefined) return;
+        if (d === undefined) {
+          this.#conns.get(ev.conn)?._handshakeDone();
+          return;
+        }
         this.#dials.delete(ev.conn);
         d.cleanup();
         const conn = this.#newConnection(ev, true);

@@ -30,6 +30,8 @@ export interface DatagramTransport {
   onError(handler: (err: Error) => void): void;
   /** The bound address. */
   address(): AddressInfo;
+  /** Sets the IP TTL of datagrams sent from now on (optional: hole punching's first round uses it). */
+  setTTL?(ttl: number): void;
   /** Stops receiving and releases the port. */
   close(): Promise<void>;
 }
@@ -99,6 +101,10 @@ export class UdpTransport implements DatagramTransport {
 
   onError(handler: (err: Error) => void): void {
     this.#socket.on('error', handler);
+  }
+
+  setTTL(ttl: number): void {
+    if (!this.#closed) this.#socket.setTTL(ttl);
   }
 
   address(): AddressInfo {

@@ -4,7 +4,8 @@
  * takes commands as JSON lines on stdin (one reply line each on stdout). It
  * exits when stdin closes (its parent went away).
  *
- *   env: HOST (default 0.0.0.0), PORT (default 0)
+ *   env: HOST (default 0.0.0.0), PORT (default 0), PUNCH_TTL (BindOptions.punchTtl),
+ *        RELAY ('off' or BindOptions.relay as JSON)
  *   → { ready: true, publicKey: hex, address: { address, port, family } }
  *   ← { id, cmd: 'connect', publicKey: hex, host, port, timeout? }  → { remoteAddress }
  *   ← { id, cmd: 'observe', publicKey: hex }                       → { address, port, family }
@@ -12,6 +13,14 @@
  *   ← { id, cmd: 'echo', publicKey: hex, bytes }                   → { bytes } echoed back
  *   ← { id, cmd: 'stats' }                                         → socket.stats()
  *   ← { id, cmd: 'connections' }                                   → [{ publicKey: hex, remoteAddress }]
+ *   ← { id, cmd: 'connect-via', publicKey, via: hex, timeout?, direct?, relay?, directTimeout? }
+ *                                                    → { ms, path: ConnectionPath, remoteAddress }
+ *   ← { id, cmd: 'path', publicKey: hex }                          → ConnectionPath
+ *   ← { id, cmd: 'relay-stats' }                                   → RelayStats (null: relay off)
+ *   ← { id, cmd: 'transfer', publicKey: hex, bytes }               → { ms, ok } (the peer hashes what it got)
+ *   ← { id, cmd: 'ping', publicKey: hex }                          → { reply, ms } (a request/reply)
+ *   Streams opened to this peer are echoed, except ones starting with
+ *   "SHA256\n": those are hashed and answered with the hex digest.
  *   errors: { id, error: { code, message } }
  */
 import { createInterface } from 'node:readline';
@@ -19,8 +28,12 @@ import { createInterface } from 'node:readline';
 import type { PeerConnection } from '../../src/connection';
 import { keysEqual } from '../../src/keys';
 import { classifyNat } from '../../src/nat/classify';
+import { createHash, randomBytes } from 'node:crypto';
+
+import { Dispatcher } from '../../src/messages/dispatcher';
 import { enableObserve, observeAddress } from '../../src/nat/observed';
-import { PeerSocket } from '../../src/peer-socket';
+import { connectionPath, relayStats } from '../../src/nat/paths';
+import { PeerSocket, type BindOptions } from '../../src/peer-socket';
 
 const hex = (k: Uint8Array): string => Buffer.from(k).toString('hex');
 const key = (h: unknown): Uint8Array => {
@@ -33,14 +46,29 @@ function out(msg: unknown): void {
 }
 
 async function main(): Promise<void> {
-  const socket = await PeerSocket.bind({ host: process.env.HOST ?? '0.0.0.0', port: Number(process.env.PORT ?? 0) });
+  const opts: BindOptions = { host: process.env.HOST ?? '0.0.0.0', port: Number(process.env.PORT ?? 0) };
+  if (process.env.PUNCH_TTL !== undefined) opts.punchTtl = Number(process.env.PUNCH_TTL);
+  if (process.env.RELAY !== undefined) opts.relay = process.env.RELAY === 'off' ? false : JSON.parse(process.env.RELAY);
+  const socket = await PeerSocket.bind(opts);
   enableObserve(socket);
+  const lab = new Dispatcher(socket, { protocol: 'lab/1' });
+  lab.handle('ping', (m: Uint8Array) => Buffer.concat([Buffer.from('pong:'), m]));
   socket.on('error', (e: Error) => process.stderr.write(`nat-peer socket error: ${e.message}\n`));
   socket.on('connection', (c: PeerConnection) => {
     c.on('error', (e: Error) => process.stderr.write(`nat-peer connection error: ${e.message}\n`));
     c.on('stream', (s) => {
       s.on('error', () => {});
-      s.pipe(s);
+      s.once('readable', () => {
+        const head = s.read(7) as Buffer | null;
+        if (head !== null && head.toString() === 'SHA256\n') {
+          const h = createHash('sha256');
+          s.on('data', (d: Buffer) => h.update(d));
+          s.once('end', () => s.end(h.digest('hex')));
+          return;
+        }
+        if (head !== null) s.write(head);
+        s.pipe(s);
+      });
     });
   });
 
@@ -76,6 +104,37 @@ async function main(): Promise<void> {
     },
     stats: async () => socket.stats(),
     connections: async () => socket.connections.map((c) => ({ publicKey: hex(c.remotePublicKey), remoteAddress: c.remoteAddress })),
+    async 'connect-via'(m) {
+      const started = performance.now();
+      const opt = { timeout: m.timeout ?? 5000, ...(m.direct !== undefined ? { direct: m.direct } : {}), ...(m.relay !== undefined ? { relay: m.relay } : {}), ...(m.directTimeout !== undefined ? { directTimeout: m.directTimeout } : {}) };
+      const c = await socket.connect({ publicKey: key(m.publicKey), via: conn(m.via) }, opt);
+      const ms = performance.now() - started;
+      c.on('error', () => {});
+      return { ms, path: connectionPath(socket, c), remoteAddress: c.remoteAddress };
+    },
+    path: async (m) => connectionPath(socket, conn(m.publicKey)),
+    'relay-stats': async () => relayStats(socket) ?? null,
+    async transfer(m) {
+      const body = randomBytes(Number(m.bytes));
+      const want = createHash('sha256').update(body).digest('hex');
+      const started = performance.now();
+      const s = conn(m.publicKey).openStream();
+      let got = '';
+      const done = new Promise<void>((resolve, reject) => {
+        s.on('data', (d: Buffer) => (got += d.toString()));
+        s.once('end', resolve);
+        s.once('error', reject);
+      });
+      s.write('SHA256\n');
+      s.end(body);
+      await done;
+      return { ms: performance.now() - started, ok: got === want };
+    },
+    async ping(m) {
+      const started = performance.now();
+      const reply = await lab.request<Uint8Array>(conn(m.publicKey), Buffer.from('hi'), { type: 'ping', reply: 'ping', timeout: 5000 });
+      return { reply: Buffer.from(reply).toString(), ms: performance.now() - started };
+    },
   };
 
   const lines = createInterface({ input: process.stdin });

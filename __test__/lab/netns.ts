@@ -4,14 +4,20 @@
  * own interfaces or routes: every device is created inside a namespace of
  * the lab, and all addresses live in ranges that are routed nowhere.
  *
- *   "public" namespace  (<id>-pub): bridge br0 198.18.0.1/24 (RFC 2544 range);
- *       hosts there (observers, introducers) are extra addresses on br0,
- *       198.18.0.10 and up.
- *   peer without NAT    (<id>-p<i>): eth0 198.18.0.(100+i)/24 on the bridge.
+ *   "public" namespace  (<id>-pub): a router (forwarding on) standing for the
+ *       internet; bridge br0 198.18.0.1/24 (RFC 2544 range); hosts there
+ *       (observers, introducers) are extra addresses on br0, 198.18.0.10 and
+ *       up. Each peer (or its NAT) has its own link to the router, v<i>
+ *       198.18.<i>.1/24, so packets between two peers cross one router hop:
+ *       a packet sent with TTL 2 from behind a NAT passes its own NAT and
+ *       dies at the router, never reaching the far NAT (hole punching's
+ *       first round relies on that, as on the internet).
+ *   peer without NAT    (<id>-p<i>): eth0 198.18.<i>.2/24, default via 198.18.<i>.1.
  *   peer behind a NAT   (<id>-p<i>): eth0 10.<i>.0.2/24, default via 10.<i>.0.1
- *     NAT namespace     (<id>-nat<i>): lan 10.<i>.0.1/24, wan 198.18.0.(100+i)/24
- *                       on the bridge; forwarding on; nftables masquerade on wan;
- *                       only replies (ct established) come back in.
+ *     NAT namespace     (<id>-nat<i>): lan 10.<i>.0.1/24, wan 198.18.<i>.2/24,
+ *                       default via 198.18.<i>.1; forwarding on; nftables
+ *                       masquerade on wan; only replies (ct established) come
+ *                       back in.
  *
  * NAT kinds (nftables `masquerade` on the NAT's wan, Linux conntrack):
  * - 'preserve': plain `masquerade`. Linux keeps the source port when that
@@ -42,7 +48,7 @@ export type NatKind = 'none' | 'preserve' | 'random';
 export interface LabPeer {
   /** Namespace the peer's process runs in. */
   ns: string;
-  /** Its own interface address (10.i.0.2 behind a NAT, 198.18.0.(100+i) without). */
+  /** Its own interface address (10.i.0.2 behind a NAT, 198.18.i.2 without). */
   ip: string;
   /** The address the public side sees: the NAT's wan address, or `ip`. */
   publicIp: string;
@@ -228,6 +234,7 @@ export class NatLab {
     await lab.#ip(lab.publicNs, 'link', 'add', 'br0', 'type', 'bridge');
     await lab.#ip(lab.publicNs, 'addr', 'add', '198.18.0.1/24', 'dev', 'br0');
     await lab.#ip(lab.publicNs, 'link', 'set', 'br0', 'up');
+    await run(IP, ['netns', 'exec', lab.publicNs, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
     return lab;
   }
 
@@ -244,15 +251,15 @@ export class NatLab {
     const i = ++this.#peers;
     if (i > 50) throw new Error('at most 50 peers per lab');
     const ns = `${this.id}-p${i}`;
-    const wanIp = `198.18.0.${100 + i}`;
+    const wanIp = `198.18.${i}.2`;
     await this.#ns(ns);
     if (nat === 'none') {
-      await this.#link(ns, 'eth0', wanIp);
+      await this.#link(ns, 'eth0', i);
       return { ns, ip: wanIp, publicIp: wanIp, nat, natNs: undefined };
     }
     const natNs = `${this.id}-nat${i}`;
     await this.#ns(natNs);
-    await this.#link(natNs, 'wan', wanIp);
+    await this.#link(natNs, 'wan', i);
     await this.#ip(natNs, 'link', 'add', 'lan', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
     await this.#ip(natNs, 'addr', 'add', `10.${i}.0.1/24`, 'dev', 'lan');
     await this.#ip(natNs, 'link', 'set', 'lan', 'up');
@@ -313,13 +320,15 @@ export class NatLab {
     await this.#ip(name, 'link', 'set', 'lo', 'up');
   }
 
-  /** A veth from `ns` (named `dev`, address `ip`/24, up) to a port of the public bridge. */
-  async #link(ns: string, dev: string, ip: string): Promise<void> {
-    const port = `v${this.#peers}${dev}`;
+  /** A veth from `ns` (named `dev`, 198.18.`i`.2/24, default route) to the router's v`i` (198.18.`i`.1/24). */
+  async #link(ns: string, dev: string, i: number): Promise<void> {
+    const port = `v${i}`;
     await this.#ip(this.publicNs, 'link', 'add', port, 'type', 'veth', 'peer', 'name', dev, 'netns', ns);
-    await this.#ip(this.publicNs, 'link', 'set', port, 'master', 'br0', 'up');
-    await this.#ip(ns, 'addr', 'add', `${ip}/24`, 'dev', dev);
+    await this.#ip(this.publicNs, 'addr', 'add', `198.18.${i}.1/24`, 'dev', port);
+    await this.#ip(this.publicNs, 'link', 'set', port, 'up');
+    await this.#ip(ns, 'addr', 'add', `198.18.${i}.2/24`, 'dev', dev);
     await this.#ip(ns, 'link', 'set', dev, 'up');
+    await this.#ip(ns, 'route', 'add', 'default', 'via', `198.18.${i}.1`);
   }
 
   /** Loads a ruleset into `ns` (all or nothing). */

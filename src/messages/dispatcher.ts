@@ -41,6 +41,12 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Send it in a datagram if it fits (default false). */
   reliable?: boolean;
+  /**
+   * Safe to handle twice: may ride in 0-RTT early data on a connection from
+   * `connect({ earlyData: true })`. Anything else waits for the handshake
+   * (default false).
+   */
+  idempotent?: boolean;
 }
 
 /** Options of `send()`. */
@@ -49,6 +55,8 @@ export interface SendOptions {
   reliable?: boolean;
   /** The message's type when `msg` is a Uint8Array. */
   type?: string;
+  /** Safe to handle twice: may ride in 0-RTT early data (see RequestOptions.idempotent). */
+  idempotent?: boolean;
 }
 
 /** A handler: returns the reply (or nothing), or throws a PeersockError for an error reply. */
@@ -201,12 +209,22 @@ export class Dispatcher implements Endpoint, ConversationHost {
     const signal = opts.signal;
     if (signal?.aborted) return Promise.reject(new AbortError());
     const reliable = opts.reliable !== false;
+    const idempotent = opts.idempotent === true;
     // Fast path for a connection in hand: no promise hop before sending.
-    if (isConnection(peer) && !this.#closed) return this.#request<R>(peer, type, payload, replyCodec, timeout, signal, reliable);
-    return this.#resolvePeer(peer, signal).then((conn) => this.#request<R>(conn, type, payload, replyCodec, timeout, signal, reliable));
+    if (isConnection(peer) && !this.#closed) return this.#request<R>(peer, type, payload, replyCodec, timeout, signal, reliable, idempotent);
+    return this.#resolvePeer(peer, signal).then((conn) => this.#request<R>(conn, type, payload, replyCodec, timeout, signal, reliable, idempotent));
   }
 
-  #request<R>(conn: PeerConnection, type: string, payload: Uint8Array, replyCodec: Codec | undefined, timeout: number, signal: AbortSignal | undefined, reliable: boolean): Promise<R> {
+  #request<R>(
+    conn: PeerConnection,
+    type: string,
+    payload: Uint8Array,
+    replyCodec: Codec | undefined,
+    timeout: number,
+    signal: AbortSignal | undefined,
+    reliable: boolean,
+    idempotent: boolean,
+  ): Promise<R> {
     const st = this.#router.state(conn);
     if (st.closed) return Promise.reject(new ClosedError('connection is closed'));
     const id = st.nextId++;
@@ -216,7 +234,7 @@ export class Dispatcher implements Endpoint, ConversationHost {
       this.#router.deadlines.add(req, timeout);
       if (signal !== undefined) signal.addEventListener('abort', req, { once: true });
       this.stats.requestsSent++;
-      const sending = this.#transmit(conn, { id, protocol: this.protocol, type, payload }, reliable);
+      const sending = this.#transmit(conn, { id, protocol: this.protocol, type, payload }, reliable, idempotent);
       if (sending !== undefined) sending.catch((e: unknown) => req.settle(null, e as PeersockError));
     });
   }
@@ -242,28 +260,31 @@ export class Dispatcher implements Endpoint, ConversationHost {
   send(peer: Peer, msg: unknown, opts: SendOptions = {}): Promise<void> {
     const { type, payload } = this.encode(msg, opts.type);
     const reliable = opts.reliable !== false;
+    const idempotent = opts.idempotent === true;
     // Fast path for a connection in hand: no closures or promise hops per message.
     if (isConnection(peer)) {
       if (this.#closed) return Promise.reject(new ClosedError('dispatcher is closed'));
       try {
-        return this.#sendOneway(peer, type, payload, reliable);
+        return this.#sendOneway(peer, type, payload, reliable, idempotent);
       } catch (e) {
         return Promise.reject(e);
       }
     }
-    return this.#resolvePeer(peer).then((conn) => this.#sendOneway(conn, type, payload, reliable));
+    return this.#resolvePeer(peer).then((conn) => this.#sendOneway(conn, type, payload, reliable, idempotent));
   }
 
-  #sendOneway(conn: PeerConnection, type: string, payload: Uint8Array, reliable: boolean): Promise<void> {
+  #sendOneway(conn: PeerConnection, type: string, payload: Uint8Array, reliable: boolean, idempotent: boolean): Promise<void> {
     const env = { id: this.#router.nextId(conn), protocol: this.protocol, type, payload, oneway: true };
-    return this.#transmit(conn, env, reliable) ?? RESOLVED;
+    return this.#transmit(conn, env, reliable, idempotent) ?? RESOLVED;
   }
 
   /** Starts a conversation (in-regards-to) whose first message will be of `type`. */
   conversation(peer: Peer, type: TypeLike): Conversation {
     const codec = codecOf(type);
     this.#types.set(codec.name, codec);
-    const link = this.#resolvePeer(peer).then((conn) => {
+    // A conversation is never early data: it waits for the handshake.
+    const link = this.#resolvePeer(peer).then(async (conn) => {
+      if (conn.early) await conn.handshake;
       const stream: PeerStream = conn._openChannelStream(CHANNEL_MESSAGES, false);
       // The conversation's id is its first message's id.
       return { conn, stream, reader: new FrameReader(this.#router.maxFrame), id: this.#router.nextId(conn) };
@@ -279,7 +300,10 @@ export class Dispatcher implements Endpoint, ConversationHost {
     this.#router.remove(this);
   }
 
-  #transmit(conn: PeerConnection, env: peersock.messages.IEnvelope, reliable: boolean): Promise<void> | undefined {
+  #transmit(conn: PeerConnection, env: peersock.messages.IEnvelope, reliable: boolean, idempotent = false): Promise<void> | undefined {
+    // Only idempotent messages may be early data (a replay handles them
+    // again); the rest wait until the handshake is confirmed.
+    if (conn.early && !idempotent) return conn.handshake.then(() => this.#router.send(conn, env, reliable, this.stats));
     // The router picks datagram or stream (encoding once) and counts which.
     return this.#router.send(conn, env, reliable, this.stats);
   }

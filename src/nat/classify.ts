@@ -43,14 +43,14 @@ export interface NatClassification {
 }
 
 /** The IP addresses of this host's interfaces (the addresses an unspecified bind answers on). */
-function localAddresses(): Set<string> {
+export function localAddresses(): Set<string> {
   const out = new Set<string>();
   for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) out.add(normalizeAddress(i.address));
   return out;
 }
 
 /** True when `seen` is this socket's own address: same port, and the bound IP (or, bound to any, an interface's). */
-function isLocal(seen: AddressInfo, local: AddressInfo, interfaces: () => Set<string>): boolean {
+export function isLocal(seen: AddressInfo, local: AddressInfo, interfaces: () => Set<string> = localAddresses): boolean {
   if (seen.port !== local.port) return false;
   const bound = normalizeAddress(local.address);
   const addr = normalizeAddress(seen.address);

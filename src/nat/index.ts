@@ -1,8 +1,15 @@
 /**
- * NAT traversal: observed addresses and NAT classification (more to come:
- * introductions, hole punching, relaying).
+ * NAT traversal: observed addresses, NAT classification, introductions with
+ * hole punching, and relaying through the introducer.
  */
 export { NatObserver, OBSERVE_PROTOCOL, enableObserve, observeAddress } from './observed';
 export type { NatObserverStats, ObserveOptions } from './observed';
 export { classifyNat, classifyObservations } from './classify';
 export type { NatClassification, NatType, Observation } from './classify';
+export { INTRODUCE_PROTOCOL } from './introduce';
+export type { IntroductionStats } from './introduce';
+export { connectionPath, isVirtualAddress, relayStats } from './paths';
+export type { ConnectionPath, PathKind, PathStats } from './paths';
+export type { RelayOptions, RelayStats } from './relay';
+export { IntroductionError, NoPathError } from './errors';
+export type { NoPathReason } from './errors';

@@ -57,6 +57,9 @@ pub struct EndpointConfig {
     pub retry: bool,
     /// How long a retry token stays valid.
     pub retry_token_lifetime: Duration,
+    /// Accept 0-RTT data from dialers resuming a session. Early data can be
+    /// replayed by an attacker; only idempotent requests belong in it.
+    pub early_data: bool,
 }
 
 impl Default for EndpointConfig {
@@ -64,7 +67,8 @@ impl Default for EndpointConfig {
         EndpointConfig {
             max_udp_payload: 1452,
             idle_timeout: Duration::from_secs(30),
-            keep_alive: None,
+            // Below the common 30 s UDP timeout of NATs and firewalls.
+            keep_alive: Some(Duration::from_secs(15)),
             handshake_timeout: Duration::from_secs(10),
             initial_max_data: 4 * 1024 * 1024,
             initial_max_stream_data: 1024 * 1024,
@@ -79,6 +83,7 @@ impl Default for EndpointConfig {
             max_pending_handshakes: 2_000,
             retry: false,
             retry_token_lifetime: Duration::from_secs(10),
+            early_data: false,
         }
     }
 }
@@ -121,7 +126,9 @@ impl EndpointConfig {
     }
 
     /// Builds a quiche config for one role. `pin` is the dialed key on the
-    /// client side; the verify verdict lands in `slot`.
+    /// client side; the verify verdict lands in `slot`. The server side
+    /// accepts 0-RTT when `early_data` is set (the client side enables it
+    /// per dial).
     pub(crate) fn quiche_config(
         &self,
         identity: &Identity,
@@ -182,6 +189,9 @@ impl EndpointConfig {
         c.set_disable_active_migration(false);
         if self.datagrams {
             c.enable_dgram(true, self.datagram_recv_queue, self.datagram_send_queue);
+        }
+        if self.early_data && !is_client {
+            c.enable_early_data();
         }
         Ok(c)
     }

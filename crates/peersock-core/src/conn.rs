@@ -72,6 +72,18 @@ pub(crate) struct Conn {
     pub reported_closed: bool,
     /// The peer's stateless reset token is registered with the endpoint.
     pub reset_known: bool,
+    /// Client: the key dialed. Checked again once the handshake is done,
+    /// because a resumed session skips the verify callback.
+    pub pin: Option<PublicKey>,
+    /// Client: dialed with a session and early data, so streams may be
+    /// used before the handshake completes (0-RTT).
+    pub early: bool,
+    /// Client: the last session reported in [`Event::Session`].
+    pub last_session: Option<Vec<u8>>,
+    /// Client: our own key, which prefixes the sessions we report (a
+    /// session resumes the identity that made it, so it is only used by
+    /// an endpoint with the same key).
+    pub local_key: PublicKey,
 }
 
 impl Conn {
@@ -111,6 +123,20 @@ impl Conn {
             was_open: false,
             reported_closed: false,
             reset_known: false,
+            pin: None,
+            early: false,
+            last_session: None,
+            local_key: PublicKey::default(),
+        }
+    }
+
+    /// Whether application data may be written now: once open, or before
+    /// that on a client that dialed with early data (0-RTT).
+    pub fn can_send(&self) -> bool {
+        match self.state {
+            State::Open => true,
+            State::Handshaking | State::AwaitingConfirm => self.early,
+            _ => false,
         }
     }
 
@@ -146,8 +172,18 @@ impl Conn {
                 }
             }
         }
-        if self.state == State::Handshaking && self.q.is_established() && !self.q.is_closed() {
+        // A server that accepted 0-RTT knows the client's key (from the
+        // resumed session) before the handshake completes: the application
+        // may take the early data now. It can be a replay.
+        let early_server = self.side == Side::Server && self.q.is_in_early_data();
+        if self.state == State::Handshaking
+            && (self.q.is_established() || early_server)
+            && !self.q.is_closed()
+        {
             self.on_established(events);
+        }
+        if self.side == Side::Client && self.remote_key.is_some() {
+            self.report_session(events);
         }
         if self.state == State::AwaitingConfirm {
             self.read_control(events);
@@ -189,8 +225,45 @@ impl Conn {
                     remote_addr: self.remote_addr,
                 });
             }
-            Side::Client => self.state = State::AwaitingConfirm,
+            Side::Client => {
+                // A resumed session carries the key it was made with and
+                // skips the verify callback: pin it here too.
+                if let Some(pin) = self.pin.filter(|p| *p != key) {
+                    self.close_override = Some(CloseReason {
+                        expected_key: Some(pin),
+                        actual_key: Some(key),
+                        ..CloseReason::new(
+                            CloseKind::IdentityMismatch,
+                            0,
+                            "peer's key is not the dialed key",
+                        )
+                    });
+                    let _ = self.q.close(false, 0x100 + 42, b"wrong key");
+                    self.state = State::Closing;
+                    return;
+                }
+                self.state = State::AwaitingConfirm;
+            }
         }
+    }
+
+    /// Client: reports a new session (ticket) from the peer, for 0-RTT
+    /// reconnects to the same key.
+    fn report_session(&mut self, events: &mut VecDeque<Event>) {
+        let (Some(s), Some(key)) = (self.q.session(), self.remote_key) else {
+            return;
+        };
+        if self.last_session.as_deref() == Some(s) || self.state == State::Closing {
+            return;
+        }
+        self.last_session = Some(s.to_vec());
+        let mut session = self.local_key.to_vec();
+        session.extend_from_slice(s);
+        events.push_back(Event::Session {
+            conn: self.handle,
+            remote_key: key,
+            session,
+        });
     }
 
     /// Client: waits for the server's "accepted" on the control stream.

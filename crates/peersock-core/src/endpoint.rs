@@ -53,23 +53,23 @@ pub struct EndpointStats {
 
 /// All connections of one UDP socket.
 pub struct Endpoint {
-    identity: Identity,
-    config: EndpointConfig,
+    pub(crate) identity: Identity,
+    pub(crate) config: EndpointConfig,
     server_config: quiche::Config,
     /// Where the accepting side's verify callback (one for all accepted
     /// connections) leaves its verdict; moved to the connection whose
     /// input triggered it, right after that input.
     server_slot: FailureSlot,
-    local: SocketAddr,
+    pub(crate) local: SocketAddr,
     reset_key: ResetKey,
     retry_key: RetryKey,
-    conns: HashMap<ConnHandle, Conn>,
+    pub(crate) conns: HashMap<ConnHandle, Conn>,
     routes: HashMap<ConnectionId<'static>, ConnHandle>,
     next_handle: ConnHandle,
     send_queue: VecDeque<ConnHandle>,
     scan_queue: Vec<ConnHandle>,
     events: VecDeque<Event>,
-    raw_out: VecDeque<(Vec<u8>, SocketAddr)>,
+    pub(crate) raw_out: VecDeque<(Vec<u8>, SocketAddr)>,
     pending_handshakes: usize,
     /// Accepted over `max_connections`: refused as soon as the handshake
     /// lets the refusal reach the peer.
@@ -151,25 +151,14 @@ impl Endpoint {
         addr: SocketAddr,
         handshake_timeout: Option<Duration>,
     ) -> Result<ConnHandle> {
-        if self.conns.len() >= self.config.max_connections {
-            return Err(Error::InvalidArgument("maxConnections reached".into()));
-        }
-        if addr.port() == 0 {
-            return Err(Error::InvalidArgument("port 0 cannot be dialed".into()));
-        }
-        let slot = Arc::new(Mutex::new(None));
-        let mut cfg = self
-            .config
-            .quiche_config(&self.identity, Some(remote_key), slot.clone())?;
-        let scid = self.fresh_cid()?;
-        let q = quiche::connect(None, &scid, self.local, addr, &mut cfg)
-            .map_err(|e| Error::Internal(format!("quiche connect: {e}")))?;
-        let timeout = handshake_timeout.unwrap_or(self.config.handshake_timeout);
-        let h = self.insert(q, Side::Client, slot, addr, timeout, scid);
-        Ok(h)
+        let opts = crate::dial::DialOptions {
+            handshake_timeout,
+            ..Default::default()
+        };
+        self.connect_with(remote_key, addr, &opts)
     }
 
-    fn insert(
+    pub(crate) fn insert(
         &mut self,
         q: quiche::Connection,
         side: Side,
@@ -199,7 +188,7 @@ impl Endpoint {
         h
     }
 
-    fn fresh_cid(&self) -> Result<ConnectionId<'static>> {
+    pub(crate) fn fresh_cid(&self) -> Result<ConnectionId<'static>> {
         loop {
             let mut cid = [0u8; CID_LEN];
             boring::rand::rand_bytes(&mut cid).map_err(|e| Error::Internal(e.to_string()))?;
@@ -235,6 +224,12 @@ impl Endpoint {
     /// Feeds one received datagram. Garbage, unknown and hostile input is
     /// dropped or closes only the connection it belongs to; it never errors.
     pub fn recv(&mut self, buf: &mut [u8], from: SocketAddr) {
+        self.recv_on(buf, from, self.local);
+    }
+
+    /// [`Endpoint::recv`] for a datagram that arrived on another local
+    /// address than the main one (a connection that migrated to it).
+    pub fn recv_on(&mut self, buf: &mut [u8], from: SocketAddr, to: SocketAddr) {
         self.stats.datagrams_in += 1;
         let hdr = match quiche::Header::from_slice(buf, CID_LEN) {
             Ok(h) => h,
@@ -244,7 +239,7 @@ impl Endpoint {
             }
         };
         if let Some(&h) = self.routes.get(&hdr.dcid) {
-            self.recv_routed(h, buf, from);
+            self.recv_routed(h, buf, from, to);
             return;
         }
         // A stateless reset looks like a short-header packet with a random
@@ -254,7 +249,7 @@ impl Endpoint {
             if let Some(&h) = self.peer_resets.get(&u128::from_be_bytes(tail)) {
                 // quiche checks the token again (in constant time) and
                 // closes the connection.
-                self.recv_routed(h, buf, from);
+                self.recv_routed(h, buf, from, to);
                 return;
             }
         }
@@ -271,13 +266,23 @@ impl Endpoint {
         }
     }
 
-    fn recv_routed(&mut self, h: ConnHandle, buf: &mut [u8], from: SocketAddr) {
-        let local = self.local;
+    fn recv_routed(&mut self, h: ConnHandle, buf: &mut [u8], from: SocketAddr, local: SocketAddr) {
         if let Some(c) = self.conns.get_mut(&h) {
             let was_closed = c.q.is_closed();
+            let was_established = c.q.is_established();
             // Errors here are the peer's or the packet's; quiche closes
             // the connection itself when it must.
             let _ = c.q.recv(buf, quiche::RecvInfo { from, to: local });
+            // A 0-RTT dialer must send its Finished before it takes the
+            // next datagram: quiche 0.29 otherwise never sends it when 1-RTT
+            // packets (the server's 0.5-RTT replies) are read first, and the
+            // server's handshake never completes.
+            if c.early && !was_established && c.q.is_established() {
+                let mut out = vec![0u8; self.config.max_udp_payload];
+                while let Ok((n, info)) = c.q.send(&mut out) {
+                    self.raw_out.push_back((out[..n].to_vec(), info.to));
+                }
+            }
             // Input is handled one datagram at a time, so a verdict of
             // the shared server callback belongs to this connection.
             if let Some(f) = self.server_slot.lock().ok().and_then(|mut s| s.take()) {
@@ -479,10 +484,19 @@ impl Endpoint {
     /// `max_udp_payload` bytes) and says where to send it; `None` when
     /// nothing is left to send.
     pub fn poll_transmit(&mut self, out: &mut [u8]) -> Option<(usize, SocketAddr)> {
+        self.poll_transmit_from(out).map(|(n, to, _)| (n, to))
+    }
+
+    /// [`Endpoint::poll_transmit`] that also says which local address to
+    /// send from (the main one unless a connection migrated).
+    pub fn poll_transmit_from(
+        &mut self,
+        out: &mut [u8],
+    ) -> Option<(usize, SocketAddr, SocketAddr)> {
         if let Some((pkt, to)) = self.raw_out.pop_front() {
             let n = pkt.len().min(out.len());
             out[..n].copy_from_slice(&pkt[..n]);
-            return Some((n, to));
+            return Some((n, to, self.local));
         }
         while let Some(&h) = self.send_queue.front() {
             let Some(c) = self.conns.get_mut(&h) else {
@@ -494,7 +508,7 @@ impl Endpoint {
                     c.last_send = Instant::now();
                     // Round robin: one datagram per connection per turn.
                     self.send_queue.rotate_left(1);
-                    return Some((n, info.to));
+                    return Some((n, info.to, info.from));
                 }
                 Err(_) => {
                     c.dirty = false;

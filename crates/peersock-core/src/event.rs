@@ -42,6 +42,14 @@ pub enum Event {
         conn: ConnHandle,
         remote_addr: SocketAddr,
     },
+    /// Dialing side: the peer gave a session ticket. Pass `session` to a
+    /// later dial of `remote_key` ([`crate::DialOptions`]) to resume with
+    /// 0-RTT; use it for no other key.
+    Session {
+        conn: ConnHandle,
+        remote_key: PublicKey,
+        session: Vec<u8>,
+    },
     /// The connection is gone; its handle is dead from now on.
     Closed {
         conn: ConnHandle,
@@ -60,6 +68,7 @@ impl Event {
             | Event::StreamStopped { conn, .. }
             | Event::Datagram { conn, .. }
             | Event::PathChanged { conn, .. }
+            | Event::Session { conn, .. }
             | Event::Closed { conn, .. } => *conn,
         }
     }

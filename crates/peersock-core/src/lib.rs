@@ -16,6 +16,7 @@
 
 mod config;
 mod conn;
+mod dial;
 mod endpoint;
 mod error;
 mod event;
@@ -26,6 +27,7 @@ mod retry;
 mod streams;
 
 pub use config::{EndpointConfig, ALPN, CID_LEN};
+pub use dial::DialOptions;
 pub use endpoint::{Endpoint, EndpointStats};
 pub use error::{Error, Result};
 pub use event::{CloseKind, CloseReason, ConnHandle, Event};

@@ -6,7 +6,7 @@
 //! [`crate::Event::StreamReadable`]. Not reading leaves data in quiche, so
 //! the peer is held back by flow control.
 
-use crate::conn::{State, CONTROL_STREAM};
+use crate::conn::CONTROL_STREAM;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::event::ConnHandle;
@@ -48,7 +48,7 @@ impl Endpoint {
     /// Opens a locally initiated stream and returns its ID.
     pub fn open_stream(&mut self, h: ConnHandle, bidi: bool) -> Result<u64> {
         let c = self.conn_mut(h)?;
-        if c.state != State::Open {
+        if !c.can_send() {
             return Err(Error::Closed);
         }
         let left = if bidi {
@@ -105,7 +105,7 @@ impl Endpoint {
         fin: bool,
     ) -> Result<StreamWrite> {
         let c = self.conn_mut(h)?;
-        if c.state != State::Open {
+        if !c.can_send() {
             return Err(Error::Closed);
         }
         if stream == CONTROL_STREAM {
@@ -178,7 +178,7 @@ impl Endpoint {
     /// full and the datagram was dropped.
     pub fn send_datagram(&mut self, h: ConnHandle, data: &[u8]) -> Result<bool> {
         let c = self.conn_mut(h)?;
-        if c.state != State::Open {
+        if !c.can_send() {
             return Err(Error::Closed);
         }
         let max =
@@ -223,6 +223,13 @@ pub struct ConnInfo {
     pub lost_packets: usize,
     pub sent_bytes: u64,
     pub recv_bytes: u64,
+    /// The handshake resumed an earlier session (a session ticket).
+    pub resumed: bool,
+    /// Dialed with early data: the application may send before the
+    /// handshake completes.
+    pub early: bool,
+    /// The peer accepted our 0-RTT data.
+    pub early_data_accepted: bool,
 }
 
 impl Endpoint {
@@ -230,7 +237,7 @@ impl Endpoint {
     pub fn conn_info(&self, h: ConnHandle) -> Result<ConnInfo> {
         let c = self.conn(h)?;
         let st = c.q.stats();
-        let path = c.q.path_stats().next();
+        let path = c.q.path_stats().find(|p| p.active);
         Ok(ConnInfo {
             remote_key: c.remote_key,
             remote_addr: c.remote_addr,
@@ -242,6 +249,10 @@ impl Endpoint {
             lost_packets: st.lost,
             sent_bytes: st.sent_bytes,
             recv_bytes: st.recv_bytes,
+            resumed: c.q.is_resumed(),
+            early: c.early,
+            // BoringSSL's ssl_early_data_accepted.
+            early_data_accepted: c.q.early_data_reason() == 2,
         })
     }
 }

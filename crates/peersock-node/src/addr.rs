@@ -1,5 +1,7 @@
-//! Destination ids for `flush`: a datagram's address crosses the boundary
-//! as a small integer, and JavaScript resolves each id once.
+//! Destination ids for `flush`: a datagram's address, and the local socket
+//! it leaves from (an index into the endpoint's local addresses, 0 = the
+//! main one), cross the boundary as a small integer, and JavaScript
+//! resolves each id once.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,13 +12,13 @@ const MAX_ENTRIES: usize = 4096;
 
 #[derive(Default)]
 pub struct AddrTable {
-    ids: HashMap<SocketAddr, u32>,
-    addrs: Vec<SocketAddr>,
+    ids: HashMap<(SocketAddr, u32), u32>,
+    addrs: Vec<(SocketAddr, u32)>,
     generation: u32,
 }
 
 impl AddrTable {
-    pub fn id(&mut self, a: SocketAddr) -> u32 {
+    pub fn id(&mut self, a: (SocketAddr, u32)) -> u32 {
         if let Some(&id) = self.ids.get(&a) {
             return id;
         }
@@ -31,7 +33,7 @@ impl AddrTable {
         id
     }
 
-    pub fn get(&self, id: u32) -> Option<SocketAddr> {
+    pub fn get(&self, id: u32) -> Option<(SocketAddr, u32)> {
         self.addrs.get(id as usize).copied()
     }
 

@@ -28,6 +28,21 @@ pub struct NativeOptions {
     pub max_pending_handshakes: Option<u32>,
     /// Validate client addresses with a Retry round trip (default off).
     pub retry: Option<bool>,
+    /// Accept 0-RTT data from dialers resuming a session (default off).
+    pub early_data: Option<bool>,
+}
+
+/// Per-dial options of `connectWith`.
+#[napi(object)]
+#[derive(Default)]
+pub struct NativeDialOptions {
+    pub handshake_timeout_ms: Option<f64>,
+    /// A session (hex) from a `session` event of the same key.
+    pub session: Option<String>,
+    /// Send early (0-RTT) data when the session allows it.
+    pub early_data: Option<bool>,
+    /// Keep-alive of this connection in ms; 0 turns it off.
+    pub keep_alive_ms: Option<f64>,
 }
 
 /// One event for JavaScript; which fields are set depends on `kind`.
@@ -50,6 +65,8 @@ pub struct NativeEvent {
     pub reason: Option<String>,
     pub expected_key: Option<String>,
     pub actual_key: Option<String>,
+    /// `session`: the session ticket, hex.
+    pub session: Option<String>,
 }
 
 /// Connection details.
@@ -66,6 +83,15 @@ pub struct NativeConnInfo {
     pub lost_packets: f64,
     pub sent_bytes: f64,
     pub recv_bytes: f64,
+    /// The handshake resumed a session.
+    pub resumed: bool,
+    /// Dialed with early data: may send before the handshake completes.
+    pub early: bool,
+    /// The peer accepted our 0-RTT data.
+    pub early_data_accepted: bool,
+    /// The local address this connection sends from.
+    pub local_address: String,
+    pub local_port: u32,
 }
 
 /// Endpoint counters.
@@ -96,6 +122,7 @@ impl NativeEvent {
             reason: None,
             expected_key: None,
             actual_key: None,
+            session: None,
         }
     }
 
@@ -143,6 +170,15 @@ impl NativeEvent {
             Event::PathChanged { conn, remote_addr } => {
                 NativeEvent::base("path", conn).with_addr(remote_addr)
             }
+            Event::Session {
+                conn,
+                remote_key,
+                session,
+            } => NativeEvent {
+                remote_key: Some(hex(&remote_key)),
+                session: Some(hex(&session)),
+                ..NativeEvent::base("session", conn)
+            },
             Event::Closed { conn, reason } => NativeEvent {
                 code: Some(reason.code as f64),
                 close_kind: Some(reason.kind.as_str().into()),
@@ -201,6 +237,37 @@ fn count(v: Option<f64>, default: u64, name: &str) -> Result<u64, String> {
     }
 }
 
+/// Per-dial options from JavaScript's.
+pub fn dial_from(o: NativeDialOptions) -> Result<peersock_core::DialOptions, String> {
+    let session = match o.session {
+        None => None,
+        Some(h) => Some(unhex(&h).ok_or_else(|| invalid("session must be hex"))?),
+    };
+    Ok(peersock_core::DialOptions {
+        handshake_timeout: match o.handshake_timeout_ms {
+            None => None,
+            v => Some(ms(v, Duration::ZERO, "timeout")?),
+        },
+        session,
+        early_data: o.early_data.unwrap_or(false),
+        keep_alive: match o.keep_alive_ms {
+            None => None,
+            Some(0.0) => Some(None),
+            v => Some(Some(ms(v, Duration::ZERO, "keepAlive")?)),
+        },
+    })
+}
+
+fn unhex(h: &str) -> Option<Vec<u8>> {
+    if !h.len().is_multiple_of(2) || h.len() > 64 * 1024 {
+        return None;
+    }
+    (0..h.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 pub fn config_from(o: NativeOptions) -> Result<EndpointConfig, String> {
     let d = EndpointConfig::default();
     let c = EndpointConfig {
@@ -252,6 +319,7 @@ pub fn config_from(o: NativeOptions) -> Result<EndpointConfig, String> {
             .unwrap_or(d.max_pending_handshakes),
         retry: o.retry.unwrap_or(d.retry),
         retry_token_lifetime: d.retry_token_lifetime,
+        early_data: o.early_data.unwrap_or(d.early_data),
     };
     c.validate().map_err(core_err)?;
     Ok(c)

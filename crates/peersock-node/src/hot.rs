@@ -250,6 +250,23 @@ unsafe extern "C" fn recv(env: Env, info: sys::napi_callback_info) -> Value {
     }
 }
 
+/// `recvOn(handle, data: Uint8Array, address, port, local)`: see `NativeEndpoint::recv_on`.
+unsafe extern "C" fn recv_on(env: Env, info: sys::napi_callback_info) -> Value {
+    unsafe {
+        call::<5>(env, info, |env, a| {
+            let ep = endpoint(env, a[0])?;
+            let data = bytes(env, a[1])?;
+            let from = socket_addr(env, a[2], a[3])?;
+            let local = number(env, a[4])?;
+            if !((0.0..256.0).contains(&local) && local.fract() == 0.0) {
+                return Err(invalid("local index must be an integer 0..255"));
+            }
+            ep.recv_on(data, from, local as u32)?;
+            Ok(0.0)
+        })
+    }
+}
+
 /// `flush(handle, out: Uint8Array, meta: Uint32Array)`: see `NativeEndpoint::flush`.
 unsafe extern "C" fn flush(env: Env, info: sys::napi_callback_info) -> Value {
     unsafe {
@@ -311,18 +328,19 @@ unsafe extern "C" fn stream_send(env: Env, info: sys::napi_callback_info) -> Val
     }
 }
 
-/// The hot-path functions: `{ recv, flush, pollEvents, streamRecv, streamSend }`,
+/// The hot-path functions: `{ recv, recvOn, flush, pollEvents, streamRecv, streamSend }`,
 /// each taking a handle from `NativeEndpoint.hotHandle()` first.
 #[napi(
-    ts_return_type = "{ recv(h: number, data: Uint8Array, address: string, port: number): number; flush(h: number, out: Uint8Array, meta: Uint32Array): number; pollEvents(h: number, dgramBuf: Uint8Array, out: Float64Array): number; streamRecv(h: number, conn: number, stream: number, buf: Uint8Array): number; streamSend(h: number, conn: number, stream: number, data: Uint8Array, fin: boolean): number }"
+    ts_return_type = "{ recv(h: number, data: Uint8Array, address: string, port: number): number; recvOn(h: number, data: Uint8Array, address: string, port: number, local: number): number; flush(h: number, out: Uint8Array, meta: Uint32Array): number; pollEvents(h: number, dgramBuf: Uint8Array, out: Float64Array): number; streamRecv(h: number, conn: number, stream: number, buf: Uint8Array): number; streamSend(h: number, conn: number, stream: number, data: Uint8Array, fin: boolean): number }"
 )]
 pub fn hot_api(env: &napi::Env) -> Result<Object<'_>> {
     let mut obj = Object::new(env)?;
     let fns: [(
         &str,
         unsafe extern "C" fn(Env, sys::napi_callback_info) -> Value,
-    ); 5] = [
+    ); 6] = [
         ("recv", recv),
+        ("recvOn", recv_on),
         ("flush", flush),
         ("pollEvents", poll_events),
         ("streamRecv", stream_recv),

@@ -25,7 +25,10 @@ use napi_derive::napi;
 use peersock_core::{Direction, Endpoint, Event, Identity, StreamRead, StreamWrite, KEY_LEN};
 
 use crate::addr::AddrTable;
-use crate::convert::{config_from, core_err, hex, invalid, parse_addr, NativeEvent, NativeOptions};
+use crate::convert::{
+    config_from, core_err, dial_from, hex, invalid, parse_addr, NativeDialOptions, NativeEvent,
+    NativeOptions,
+};
 
 /// One endpoint: all QUIC connections of one UDP socket.
 #[napi]
@@ -38,6 +41,9 @@ pub struct NativeEndpoint {
     last_code: f64,
     /// Events of the last `pollEvents` that carry strings.
     details: Vec<Option<NativeEvent>>,
+    /// Further local addresses (sockets a connection migrated to); index
+    /// `i` here is local index `i + 1` (0 is the main address).
+    locals: Vec<SocketAddr>,
 }
 
 /// `flush`'s `meta` numbers before the per-datagram pairs.
@@ -74,6 +80,7 @@ impl NativeEndpoint {
             held: None,
             last_code: 0.0,
             details: Vec::new(),
+            locals: Vec::new(),
         })
     }
 
@@ -118,6 +125,63 @@ impl NativeEndpoint {
         self.ep.connect(key, addr, t).map_err(core_err)
     }
 
+    /// Dials `key` at `address:port` with per-dial options (session
+    /// resumption, 0-RTT, keep-alive); returns the connection handle.
+    #[napi]
+    pub fn connect_with(
+        &mut self,
+        key: &[u8],
+        address: String,
+        port: u32,
+        options: NativeDialOptions,
+    ) -> Result<u32, String> {
+        let key: [u8; KEY_LEN] = key
+            .try_into()
+            .map_err(|_| invalid("public key must be 32 bytes"))?;
+        let addr = parse_addr(&address, port)?;
+        let opts = dial_from(options)?;
+        self.ep.connect_with(key, addr, &opts).map_err(core_err)
+    }
+
+    /// Registers another local address (a socket the caller bound) and
+    /// returns its local index for `recvOn` and `migrate`.
+    #[napi]
+    pub fn add_local_address(&mut self, address: String, port: u32) -> Result<u32, String> {
+        let a = parse_addr(&address, port)?;
+        if self.locals.len() >= 64 {
+            return Err(invalid("too many local addresses"));
+        }
+        self.locals.push(a);
+        Ok(self.locals.len() as u32)
+    }
+
+    /// Dialing side: moves a connection to the local address of `local`
+    /// (an index from `addLocalAddress`; 0 is the main address).
+    #[napi]
+    pub fn migrate(&mut self, conn: u32, local: u32) -> Result<(), String> {
+        let to = self
+            .local_at(local)
+            .ok_or_else(|| invalid("unknown local index"))?;
+        self.ep.migrate(conn, to).map_err(core_err)
+    }
+
+    fn local_at(&self, index: u32) -> Option<SocketAddr> {
+        match index {
+            0 => Some(self.ep.local_addr()),
+            i => self.locals.get(i as usize - 1).copied(),
+        }
+    }
+
+    fn local_index(&self, a: SocketAddr) -> u32 {
+        if a == self.ep.local_addr() {
+            return 0;
+        }
+        self.locals
+            .iter()
+            .position(|x| *x == a)
+            .map_or(0, |i| i as u32 + 1)
+    }
+
     /// Registers this endpoint for the hot-path functions of `hotApi()` and
     /// returns the handle they take. Valid while this object lives.
     #[napi]
@@ -129,6 +193,21 @@ impl NativeEndpoint {
     /// scratch afterwards). Never throws for bad packets.
     pub(crate) fn recv(&mut self, data: &mut [u8], from: SocketAddr) {
         self.ep.recv(data, from);
+    }
+
+    /// `recv` for a datagram that arrived on local address `local` (an
+    /// index from `addLocalAddress`).
+    pub(crate) fn recv_on(
+        &mut self,
+        data: &mut [u8],
+        from: SocketAddr,
+        local: u32,
+    ) -> peersock_core::Result<()> {
+        let to = self
+            .local_at(local)
+            .ok_or_else(|| peersock_core::Error::InvalidArgument("unknown local index".into()))?;
+        self.ep.recv_on(data, from, to);
+        Ok(())
     }
 
     /// Writes pending datagrams back to back into `out` and returns their
@@ -150,10 +229,11 @@ impl NativeEndpoint {
         let mut count = 0usize;
         let mut all_sent = false;
         while out.len() - off >= max && META_HEAD + 2 * count + 1 < meta.len() {
-            match self.ep.poll_transmit(&mut out[off..off + max]) {
-                Some((n, to)) => {
+            match self.ep.poll_transmit_from(&mut out[off..off + max]) {
+                Some((n, to, from)) => {
+                    let local = self.local_index(from);
                     meta[META_HEAD + 2 * count] = n as u32;
-                    meta[META_HEAD + 2 * count + 1] = self.addrs.id(to);
+                    meta[META_HEAD + 2 * count + 1] = self.addrs.id((to, local));
                     off += n;
                     count += 1;
                 }
@@ -176,14 +256,16 @@ impl NativeEndpoint {
     }
 
     /// The address behind a destination id from `flush`:
-    /// `[address, port, family]` with family 4 or 6.
+    /// `[address, port, family, local]` with family 4 or 6 and the local
+    /// index to send from (0: the main socket; see `addLocalAddress`).
     #[napi]
-    pub fn address(&self, id: u32) -> Option<(String, u32, u32)> {
-        self.addrs.get(id).map(|a: SocketAddr| {
+    pub fn address(&self, id: u32) -> Option<(String, u32, u32, u32)> {
+        self.addrs.get(id).map(|(a, local): (SocketAddr, u32)| {
             (
                 a.ip().to_string(),
                 a.port() as u32,
                 if a.is_ipv4() { 4 } else { 6 },
+                local,
             )
         })
     }
@@ -418,6 +500,7 @@ impl NativeEndpoint {
     #[napi]
     pub fn conn_info(&self, conn: u32) -> Result<convert::NativeConnInfo, String> {
         let i = self.ep.conn_info(conn).map_err(core_err)?;
+        let local = self.ep.local_addr_of(conn).map_err(core_err)?;
         Ok(convert::NativeConnInfo {
             remote_key: i.remote_key.map(|k| hex(&k)),
             address: i.remote_addr.ip().to_string(),
@@ -430,6 +513,11 @@ impl NativeEndpoint {
             lost_packets: i.lost_packets as f64,
             sent_bytes: i.sent_bytes as f64,
             recv_bytes: i.recv_bytes as f64,
+            resumed: i.resumed,
+            early: i.early,
+            early_data_accepted: i.early_data_accepted,
+            local_address: local.ip().to_string(),
+            local_port: local.port() as u32,
         })
     }
 

@@ -1,0 +1,173 @@
+//! Explicit migration: a dialed connection moves to another local address;
+//! the peer reports the new address and the streams keep flowing.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::*;
+use peersock_core::{Error, Event, StreamRead, StreamWrite};
+
+/// Moves datagrams between a client (with two local addresses) and a
+/// server, honouring the source address the core picks.
+fn shuttle(
+    client: &mut Node,
+    client_locals: &[SocketAddr],
+    server: &mut Node,
+    limit: Duration,
+    mut done: impl FnMut(&mut Node, &mut Node) -> bool,
+) -> bool {
+    let start = Instant::now();
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let mut moved = false;
+        while let Some((n, to, from)) = client.ep.poll_transmit_from(&mut buf) {
+            moved = true;
+            assert!(client_locals.contains(&from), "sent from {from}");
+            if to == server.addr {
+                server.ep.recv(&mut buf[..n], from);
+            }
+        }
+        while let Some((n, to, _)) = server.ep.poll_transmit_from(&mut buf) {
+            moved = true;
+            if client_locals.contains(&to) {
+                client.ep.recv_on(&mut buf[..n], server.addr, to);
+            }
+        }
+        moved |= client.poll();
+        moved |= server.poll();
+        if done(client, server) {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        if !moved {
+            std::thread::sleep(Duration::from_millis(1));
+            client.ep.on_timeout();
+            server.ep.on_timeout();
+        }
+    }
+}
+
+#[test]
+fn a_client_moves_to_another_local_address_mid_stream() {
+    let mut client = node(1, 1000);
+    let mut server = node(2, 2000);
+    let second: SocketAddr = "127.0.0.2:1001".parse().unwrap();
+    let locals = [client.addr, second];
+    let h = client
+        .ep
+        .connect(*server.ep.public_key(), server.addr, None)
+        .unwrap();
+    assert!(shuttle(
+        &mut client,
+        &locals,
+        &mut server,
+        Duration::from_secs(5),
+        |c, _| c.connected(h)
+    ));
+    // Spare connection IDs arrive right after the handshake.
+    let _ = shuttle(
+        &mut client,
+        &locals,
+        &mut server,
+        Duration::from_millis(200),
+        |_, _| false,
+    );
+    let st = client.ep.open_stream(h, true).unwrap();
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let mut off = 0;
+    let mut got = Vec::new();
+    let mut migrated = false;
+    let ok = shuttle(
+        &mut client,
+        &locals,
+        &mut server,
+        Duration::from_secs(10),
+        |c, s| {
+            if off < data.len() {
+                if let Ok(StreamWrite::Written(n)) = c.ep.stream_send(h, st, &data[off..], false) {
+                    off += n;
+                }
+                if off == data.len() {
+                    c.ep.stream_send(h, st, &[], true).unwrap();
+                }
+            }
+            if !migrated && off >= data.len() / 2 {
+                c.ep.migrate(h, second).unwrap();
+                assert_eq!(c.ep.local_addr_of(h).unwrap(), second);
+                migrated = true;
+            }
+            let readable: Vec<(u32, u64)> = s
+                .events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::StreamReadable { conn, stream } => Some((*conn, *stream)),
+                    _ => None,
+                })
+                .collect();
+            s.events
+                .retain(|e| !matches!(e, Event::StreamReadable { .. }));
+            let mut fin = false;
+            let mut b = [0u8; 65536];
+            for (sc, ss) in readable {
+                while let Ok(StreamRead::Data { n, fin: f }) = s.ep.stream_recv(sc, ss, &mut b) {
+                    got.extend_from_slice(&b[..n]);
+                    fin |= f;
+                    if n == 0 || f {
+                        break;
+                    }
+                }
+            }
+            fin || got.len() == data.len()
+        },
+    );
+    assert!(
+        ok,
+        "transfer stalled at {} of {} bytes",
+        got.len(),
+        data.len()
+    );
+    assert!(migrated);
+    assert_eq!(got, data);
+    let moved_to = server.events.iter().find_map(|e| match e {
+        Event::PathChanged { remote_addr, .. } => Some(*remote_addr),
+        _ => None,
+    });
+    assert_eq!(moved_to, Some(second));
+    assert_eq!(server.ep.connection_count(), 1);
+}
+
+#[test]
+fn only_the_dialing_side_migrates() {
+    let mut client = node(1, 1000);
+    let mut server = node(2, 2000);
+    let h = client
+        .ep
+        .connect(*server.ep.public_key(), server.addr, None)
+        .unwrap();
+    assert!(pump(
+        &mut [&mut client, &mut server],
+        Duration::from_secs(5),
+        |n| n[0].connected(h)
+    ));
+    let sh = server
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::Incoming { conn, .. } => Some(*conn),
+            _ => None,
+        })
+        .unwrap();
+    let there: SocketAddr = "127.0.0.2:2001".parse().unwrap();
+    assert!(matches!(
+        server.ep.migrate(sh, there),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        client.ep.migrate(999, there),
+        Err(Error::UnknownConnection)
+    ));
+}

@@ -1,0 +1,467 @@
+/**
+ * Introductions and hole punching (protocol 'peersock/introduce/1', raw
+ * types). Three roles, all served by every socket:
+ *
+ *   dialer A ──connect(key B)──▶ introducer I ──introduce(A, addresses)──▶ B
+ *                                                 B: low-TTL round, replies
+ *   A ◀──reply(B's address, token, pair id)── I
+ *   A: low-TTL round, then ──ready──▶ I ──go──▶ B
+ *   A and B: full punches to each other; a punch that arrives tells the
+ *   receiver the sender's real address, and it answers once.
+ *   A dials B's virtual address: direct once a punch arrived (then
+ *   ──release──▶ I frees the relay pair), else relayed through I after the
+ *   punch window (if I relays for this pair).
+ *
+ * The low-TTL round (TTL `punchTtl`) opens this side's own NAT mapping
+ * towards the peer without reaching the peer's NAT: a probe reaching a NAT
+ * before that NAT's own side sent anything makes Linux conntrack record a
+ * flow that later clashes with the outgoing one (and the mapped port
+ * changes). So B opens first, full punches start only after both low-TTL
+ * rounds (A's after its own, B's after 'go'). A side behind a NAT also
+ * probes `SPRAY` random ports of the peer's address in its low-TTL round:
+ * the bounded birthday attempt for a port-randomising peer.
+ *
+ * Payloads: keys are 32 bytes, addresses `len · port(u16) · ip text`
+ * (see observed.ts), pair ids u32 big-endian, tokens 16 bytes.
+ */
+import { randomBytes } from 'node:crypto';
+
+import type { PeerConnection } from '../connection';
+import { AbortError, ConnectionRefusedError, InvalidArgumentError, PeersockError } from '../errors';
+import { keysEqual } from '../keys';
+import { Dispatcher } from '../messages/dispatcher';
+import { DecodeError, RemoteError } from '../messages/errors';
+import type { AddressInfo } from '../transport';
+import { isLocal } from './classify';
+import { IntroductionError, NoPathError, type NoPathReason } from './errors';
+import { decodeObserved, encodeObserved } from './observed';
+import { VIRTUAL_PORT, isVirtualAddress, type NatPaths, type Route } from './paths';
+import { TOKEN_LENGTH, punchFrame } from './wire';
+
+/** Protocol name of introductions. */
+export const INTRODUCE_PROTOCOL = 'peersock/introduce/1';
+
+/** Default punch window before falling back to the relay (ms). */
+export const DEFAULT_DIRECT_TIMEOUT = 2000;
+/** Default TTL of the first punch round (hyperdht's choice: past a home router and a carrier NAT). */
+export const DEFAULT_PUNCH_TTL = 5;
+const PUNCH_INTERVAL = 40;
+/** Full punches per side, at most (one every PUNCH_INTERVAL ms, so about 2.4 s). */
+const MAX_PUNCHES = 60;
+/** Random ports of the peer's address probed in the low-TTL round (behind a NAT). */
+const SPRAY = 1024;
+const SPRAY_CHUNK = 64;
+/**
+ * Probe sockets opened (behind a NAT) when no punch arrived within
+ * PROBE_DELAY ms of full punching: against a peer's SPRAY ports, 256 random
+ * mappings meet one with a chance of 1 - (1 - 1024/64512)^256 ≈ 98 %.
+ */
+const PROBES = 256;
+const PROBE_DELAY = 250;
+/** Probe sockets punch in this many rounds, this far apart, and close at the end of punching. */
+const PROBE_ROUNDS = 3;
+const PROBE_GAP = 200;
+/** Routes prepared for an introduced dialer that never came are dropped after this. */
+const UNUSED_ROUTE_MS = 30_000;
+/** How long the introducer remembers a pair for 'ready' (ms). */
+const INTRO_MEMORY_MS = 30_000;
+const INTRODUCE_TIMEOUT = 5000;
+/** Introductions one connection may have in progress at the introducer, at most. */
+const MAX_CONCURRENT_PER_PEER = 4;
+/** Prepared routes nobody dialed yet, at most (as target). */
+const MAX_WAITING = 256;
+
+/** Why the introducer gives no relay (byte in the reply). */
+const RELAY_OK = 0;
+const RELAY_OFF = 1;
+const RELAY_LIMIT = 2;
+const RELAY_UNWANTED = 3;
+
+/** Options of an introduced `connect` (see ConnectOptions). */
+export interface IntroducedDialOptions {
+  timeout: number;
+  signal: AbortSignal | undefined;
+  direct: boolean;
+  relay: boolean;
+  directTimeout: number;
+}
+
+/** What introductions need from the socket. */
+export interface IntroHost {
+  readonly publicKey: Uint8Array;
+  readonly connections: PeerConnection[];
+  readonly _nat: NatPaths;
+  readonly _punchTtl: number;
+  address(): AddressInfo;
+  _acceptPeer(key: Uint8Array, addr: AddressInfo): boolean;
+  _dialAddress(key: Uint8Array, address: string, port: number, timeout: number | undefined, signal: AbortSignal | undefined): Promise<PeerConnection>;
+  on(event: 'connection', fn: (c: PeerConnection) => void): unknown;
+}
+
+/** Counters of introductions. */
+export interface IntroductionStats {
+  /** Introductions made as introducer. */
+  introduced: number;
+  /** Introductions received as target. */
+  received: number;
+  /** Introduced dials that went direct / relayed / found no path. */
+  direct: number;
+  relayed: number;
+  failed: number;
+  /** Relayed dials that moved to a direct path found later. */
+  upgraded: number;
+}
+
+// --- encoding ------------------------------------------------------------
+
+function putAddr(parts: Uint8Array[], a: AddressInfo): void {
+  const e = encodeObserved(a);
+  parts.push(Uint8Array.of(e.length), e);
+}
+
+class Reader {
+  off = 0;
+  constructor(readonly b: Uint8Array) {}
+  take(n: number): Uint8Array {
+    if (this.off + n > this.b.length) throw new DecodeError('introduction: truncated message');
+    const v = this.b.subarray(this.off, this.off + n);
+    this.off += n;
+    return v;
+  }
+  u8(): number {
+    return this.take(1)[0]!;
+  }
+  u32(): number {
+    return Buffer.from(this.take(4)).readUInt32BE(0);
+  }
+  addr(): AddressInfo {
+    return decodeObserved(this.take(this.u8()));
+  }
+  end(): void {
+    if (this.off !== this.b.length) throw new DecodeError('introduction: trailing bytes');
+  }
+}
+
+const u32 = (n: number): Uint8Array => {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(n >>> 0, 0);
+  return b;
+};
+const concat = (parts: Uint8Array[]): Uint8Array => Buffer.concat(parts);
+
+/** The introducer's offer: sent to the dialer (reply) and to the target ('introduce'). */
+export interface Offer {
+  key: Uint8Array;
+  pairId: number;
+  relay: number;
+  token: Uint8Array;
+  peer: AddressInfo;
+  you: AddressInfo;
+}
+
+/** @internal Exported for tests. */
+export function encodeOffer(o: Offer): Uint8Array {
+  const parts = [o.key, u32(o.pairId), Uint8Array.of(o.relay), o.token];
+  putAddr(parts, o.peer);
+  putAddr(parts, o.you);
+  return concat(parts);
+}
+
+/** @internal Exported for tests: throws DecodeError on anything malformed. */
+export function decodeOffer(b: Uint8Array): Offer {
+  if (!(b instanceof Uint8Array)) throw new DecodeError('introduction: not bytes');
+  const r = new Reader(b);
+  const o = { key: new Uint8Array(r.take(32)), pairId: r.u32(), relay: r.u8(), token: new Uint8Array(r.take(TOKEN_LENGTH)), peer: r.addr(), you: r.addr() };
+  r.end();
+  if (o.pairId === 0 || o.relay > RELAY_UNWANTED) throw new DecodeError('introduction: bad pair');
+  return o;
+}
+
+/** A pause of the punch loops; it does not keep the process alive on its own. */
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
+
+interface Introduced {
+  a: PeerConnection;
+  b: PeerConnection;
+}
+
+/** The introduction protocol of one socket (all three roles). */
+export class Introductions {
+  readonly stats: IntroductionStats = { introduced: 0, received: 0, direct: 0, relayed: 0, failed: 0, upgraded: 0 };
+  readonly #host: IntroHost;
+  readonly #d: Dispatcher;
+  /** As introducer: pairs by id, for 'ready'. */
+  readonly #pairs = new Map<number, Introduced>();
+  /** As target: routes waiting for 'go', by introducer handle and pair id. */
+  readonly #waiting = new Map<string, { route: Route; peer: AddressInfo; you: AddressInfo }>();
+  /** As introducer: introductions in progress per requesting connection. */
+  readonly #inFlight = new WeakMap<PeerConnection, number>();
+
+  constructor(host: IntroHost) {
+    this.#host = host;
+    this.#d = new Dispatcher(host as never, { protocol: INTRODUCE_PROTOCOL, maxMessageSize: 256 });
+    this.#d.handle('connect', (msg: Uint8Array, ctx) => this.#onConnect(msg, ctx.connection));
+    this.#d.handle('introduce', (msg: Uint8Array, ctx) => this.#onIntroduce(msg, ctx.connection));
+    this.#d.handle('ready', (msg: Uint8Array, ctx) => this.#onReady(msg, ctx.connection));
+    this.#d.handle('go', (msg: Uint8Array, ctx) => this.#onGo(msg, ctx.connection));
+    this.#d.handle('release', (msg: Uint8Array, ctx) => this.#onRelease(msg, ctx.connection));
+    // The target side: a connection accepted at a prepared virtual address runs on its route.
+    host.on('connection', (c) => {
+      const r = host._nat.route(c.remoteAddress.address);
+      if (r !== undefined && r.conn === undefined && keysEqual(r.remoteKey, c.remotePublicKey)) host._nat.adopt(r, c);
+    });
+  }
+
+  // --- introducer ----------------------------------------------------------
+
+  async #onConnect(msg: Uint8Array, a: PeerConnection): Promise<Uint8Array> {
+    if (!(msg instanceof Uint8Array) || msg.length !== 33) throw new DecodeError('connect: expected key and flags');
+    const key = new Uint8Array(msg.subarray(0, 32));
+    const b = this.#host.connections.find((c) => c !== a && c.closeInfo === undefined && keysEqual(c.remotePublicKey, key));
+    if (b === undefined || keysEqual(key, a.remotePublicKey)) throw new PeersockError('ERR_PEERSOCK_NOT_CONNECTED', 'the introducer is not connected to that peer');
+    // Addresses of introduced connections are virtual: nothing to tell, nowhere to relay to.
+    if (isVirtualAddress(a.remoteAddress.address) || isVirtualAddress(b.remoteAddress.address)) {
+      throw new PeersockError('ERR_PEERSOCK_INTRODUCTION_FAILED', 'cannot introduce over an introduced connection');
+    }
+    const busy = this.#inFlight.get(a) ?? 0;
+    if (busy >= MAX_CONCURRENT_PER_PEER) throw new PeersockError('ERR_PEERSOCK_BUSY', 'too many introductions in progress');
+    this.#inFlight.set(a, busy + 1);
+    try {
+      return await this.#introduce(a, b, key, (msg[32]! & 1) !== 0);
+    } finally {
+      this.#inFlight.set(a, (this.#inFlight.get(a) ?? 1) - 1);
+    }
+  }
+
+  async #introduce(a: PeerConnection, b: PeerConnection, key: Uint8Array, wantRelay: boolean): Promise<Uint8Array> {
+    const relay = this.#host._nat.relay;
+    let pairId: number | undefined;
+    let relayState = RELAY_UNWANTED;
+    if (wantRelay) {
+      if (relay === undefined) relayState = RELAY_OFF;
+      else {
+        pairId = relay.open(a, b);
+        relayState = pairId === undefined ? RELAY_LIMIT : RELAY_OK;
+      }
+    }
+    while (pairId === undefined || pairId === 0 || this.#pairs.has(pairId)) pairId = randomBytes(4).readUInt32BE(0);
+    const id = pairId;
+    this.#pairs.set(id, { a, b });
+    setTimeout(() => this.#pairs.delete(id), INTRO_MEMORY_MS).unref();
+    const token = new Uint8Array(randomBytes(TOKEN_LENGTH));
+    const aAddr = a.remoteAddress;
+    const bAddr = b.remoteAddress;
+    try {
+      await this.#d.request(b, encodeOffer({ key: a.remotePublicKey, pairId: id, relay: relayState, token, peer: aAddr, you: bAddr }), { type: 'introduce', timeout: INTRODUCE_TIMEOUT });
+    } catch (e) {
+      this.#pairs.delete(id);
+      if (relayState === RELAY_OK) relay?.drop(id);
+      // Pass the target's verdict on (refused by its accept hook, say).
+      if (e instanceof RemoteError) throw new PeersockError(e.remoteCode, e.message);
+      throw new PeersockError('ERR_PEERSOCK_INTRODUCTION_FAILED', `the peer did not take the introduction: ${(e as Error).message}`);
+    }
+    this.stats.introduced++;
+    return encodeOffer({ key, pairId: id, relay: relayState, token, peer: bAddr, you: aAddr });
+  }
+
+  #onReady(msg: Uint8Array, from: PeerConnection): void {
+    if (!(msg instanceof Uint8Array) || msg.length !== 4) return;
+    const pair = this.#pairs.get(Buffer.from(msg).readUInt32BE(0));
+    if (pair === undefined || pair.a !== from || pair.b.closeInfo !== undefined) return;
+    this.#d.send(pair.b, msg, { type: 'go' }).catch(() => {});
+  }
+
+  /** The dialer went direct: its relay pair is not needed (frees a `maxPairs` slot at once). */
+  #onRelease(msg: Uint8Array, from: PeerConnection): void {
+    if (!(msg instanceof Uint8Array) || msg.length !== 4) return;
+    const id = Buffer.from(msg).readUInt32BE(0);
+    const pair = this.#pairs.get(id);
+    if (pair === undefined || pair.a !== from) return;
+    this.#host._nat.relay?.drop(id);
+  }
+
+  // --- target --------------------------------------------------------------
+
+  async #onIntroduce(msg: Uint8Array, introducer: PeerConnection): Promise<Uint8Array> {
+    const o = decodeOffer(msg);
+    const nat = this.#host._nat;
+    if (!this.#host._acceptPeer(o.key, o.peer)) throw new ConnectionRefusedError('refused by accept hook', { reason: 'refused by accept hook' });
+    if (this.#waiting.size >= MAX_WAITING) throw new PeersockError('ERR_PEERSOCK_BUSY', 'too many introductions waiting');
+    const via = introducer.remoteAddress;
+    const relay = o.relay === RELAY_OK ? { address: via.address, port: via.port, pairId: o.pairId } : undefined;
+    const route = nat.create(o.key, o.token, relay, [o.peer], true);
+    if (route === undefined) throw new PeersockError('ERR_PEERSOCK_INTRODUCTION_FAILED', 'no free virtual address');
+    nat.expireUnused(route, UNUSED_ROUTE_MS);
+    this.stats.received++;
+    const k = `${introducer.handle}|${o.pairId}`;
+    this.#waiting.set(k, { route, peer: o.peer, you: o.you });
+    setTimeout(() => this.#waiting.delete(k), UNUSED_ROUTE_MS).unref();
+    await this.#lowRound(route, o.peer, o.you);
+    return new Uint8Array(0);
+  }
+
+  #onGo(msg: Uint8Array, introducer: PeerConnection): void {
+    if (!(msg instanceof Uint8Array) || msg.length !== 4) return;
+    const w = this.#waiting.get(`${introducer.handle}|${Buffer.from(msg).readUInt32BE(0)}`);
+    if (w === undefined) return;
+    void this.#punch(w.route, w.peer, MAX_PUNCHES);
+    void this.#probe(w.route, w.peer, w.you);
+  }
+
+  // --- punching --------------------------------------------------------------
+
+  /** Opens our own mapping towards `peer` (behind a NAT only): low-TTL punches, plus random ports. */
+  async #lowRound(route: Route, peer: AddressInfo, seenAs: AddressInfo): Promise<void> {
+    if (isLocal(seenAs, this.#host.address())) return; // no NAT of ours to open
+    const nat = this.#host._nat;
+    const frame = punchFrame(route.token);
+    const frames: [Uint8Array, string, number][] = [];
+    for (let i = 0; i < 3; i++) frames.push([frame, peer.address, peer.port]);
+    await nat.sendLowTtl(frames, this.#host._punchTtl);
+    // The birthday part: the peer's NAT may map it to another port towards us.
+    const ports = new Set<number>();
+    while (ports.size < SPRAY) {
+      const p = 1024 + (randomBytes(2).readUInt16BE(0) % 64512);
+      if (p !== peer.port) ports.add(p);
+    }
+    const list = [...ports];
+    for (let i = 0; i < list.length; i += SPRAY_CHUNK) {
+      if (route.direct !== undefined) return;
+      await nat.sendLowTtl(list.slice(i, i + SPRAY_CHUNK).map((p) => [frame, peer.address, p]), this.#host._punchTtl);
+      await sleep(1);
+    }
+  }
+
+  /**
+   * The birthday half on a port-randomising side: if no punch arrived soon,
+   * PROBES extra sockets (each its own NAT mapping) punch the peer, whose
+   * low-TTL round opened SPRAY random ports towards us. A hit becomes the
+   * route's direct path; the other sockets close.
+   */
+  async #probe(route: Route, peer: AddressInfo, seenAs: AddressInfo): Promise<void> {
+    if (isLocal(seenAs, this.#host.address())) return;
+    const nat = this.#host._nat;
+    const live = (): boolean => route.direct === undefined && nat.route(route.address) === route;
+    await sleep(PROBE_DELAY);
+    if (!live()) return;
+    const probes = await nat.openProbes(route, PROBES);
+    if (!live()) {
+      nat.closeProbes(route);
+      return;
+    }
+    const frame = punchFrame(route.token);
+    const noop = (): void => {};
+    for (let round = 0; round < PROBE_ROUNDS && live(); round++) {
+      for (let i = 0; i < probes.length && live(); i += SPRAY_CHUNK) {
+        for (const p of probes.slice(i, i + SPRAY_CHUNK)) p.send(frame, peer.port, peer.address, noop);
+        await sleep(1);
+      }
+      await sleep(PROBE_GAP);
+    }
+    await sleep(Math.max(0, MAX_PUNCHES * PUNCH_INTERVAL - PROBE_DELAY - PROBE_ROUNDS * PROBE_GAP));
+    nat.closeProbes(route);
+  }
+
+  /** Full punches towards `peer` until one arrives from the peer or `count` are sent. */
+  async #punch(route: Route, peer: AddressInfo, count: number): Promise<void> {
+    const nat = this.#host._nat;
+    const frame = punchFrame(route.token);
+    for (let i = 0; i < count && route.direct === undefined && nat.route(route.address) === route; i++) {
+      nat.sendFrame(frame, peer.address, peer.port);
+      await sleep(PUNCH_INTERVAL);
+    }
+  }
+
+  // --- dialer ----------------------------------------------------------------
+
+  /** `connect({ publicKey, via })`: introduction, punching, relay fallback. */
+  async dial(key: Uint8Array, via: PeerConnection | Uint8Array, o: IntroducedDialOptions): Promise<PeerConnection> {
+    const deadline = performance.now() + o.timeout;
+    const left = (): number => Math.max(1, deadline - performance.now());
+    const introducer = via instanceof Uint8Array ? this.#host.connections.find((c) => c.closeInfo === undefined && keysEqual(c.remotePublicKey, via)) : via;
+    if (introducer === undefined) throw new InvalidArgumentError('via: no open connection to that key');
+    if (introducer.closeInfo !== undefined) throw new InvalidArgumentError('via: the connection is closed');
+    if (keysEqual(key, this.#host.publicKey)) throw new InvalidArgumentError('cannot dial our own key');
+    let raw: Uint8Array;
+    try {
+      raw = await this.#d.request<Uint8Array>(introducer, concat([key, Uint8Array.of(o.relay ? 1 : 0)]), { type: 'connect', reply: 'connect', timeout: left(), ...(o.signal !== undefined ? { signal: o.signal } : {}) });
+    } catch (e) {
+      this.stats.failed++;
+      if (e instanceof RemoteError && e.remoteCode === ConnectionRefusedError.code) throw new ConnectionRefusedError(`connection refused by peer: ${e.message}`, { reason: e.message, cause: e });
+      if (e instanceof AbortError) throw e;
+      throw new IntroductionError(`introduction failed: ${(e as Error).message}`, { cause: e });
+    }
+    const offer = decodeOffer(raw);
+    if (!keysEqual(offer.key, key)) throw new IntroductionError('the introducer answered for another key');
+    const nat = this.#host._nat;
+    const ia = introducer.remoteAddress;
+    const relayLeg = offer.relay === RELAY_OK ? { address: ia.address, port: ia.port, pairId: offer.pairId } : undefined;
+    const route = nat.create(key, offer.token, relayLeg, [offer.peer], false);
+    if (route === undefined) throw new IntroductionError('no free virtual address');
+    try {
+      if (o.direct && (await this.#punchDirect(route, offer, introducer, Math.min(o.directTimeout, left()), o.signal))) route.kind = 'direct';
+      else if (!o.relay) throw new NoPathError(o.direct ? 'no direct path, and the relay was declined' : 'direct and relay both off', { reason: o.direct ? 'relay-declined' : 'direct-off' });
+      else if (relayLeg === undefined) {
+        const reason: NoPathReason = offer.relay === RELAY_LIMIT ? 'relay-limit' : 'relay-off';
+        throw new NoPathError(`no direct path, and the introducer does not relay (${reason})`, { reason });
+      } else route.kind = 'relayed';
+      if (o.signal?.aborted) throw new AbortError();
+      const conn = await this.#host._dialAddress(key, route.address, VIRTUAL_PORT, left(), o.signal);
+      nat.adopt(route, conn);
+      if (route.kind === 'direct') {
+        this.stats.direct++;
+        if (relayLeg !== undefined) this.#d.send(introducer, u32(offer.pairId), { type: 'release' }).catch(() => {});
+      } else {
+        this.stats.relayed++;
+        // Punches still on their way may open a direct path: move there.
+        const upgrade = (): void => {
+          if (route.kind !== 'relayed' || conn.closeInfo !== undefined) return;
+          route.kind = 'direct';
+          route.onLearn = undefined;
+          this.stats.upgraded++;
+        };
+        if (o.direct && route.direct !== undefined) upgrade();
+        else if (o.direct) route.onLearn = upgrade;
+      }
+      return conn;
+    } catch (e) {
+      this.stats.failed++;
+      nat.release(route);
+      throw e;
+    }
+  }
+
+  /** Punches towards the offered address; true once a punch from the peer arrived within `window` ms. */
+  #punchDirect(route: Route, offer: Offer, introducer: PeerConnection, window: number, signal: AbortSignal | undefined): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      let done = false;
+      const finish = (ok: boolean): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        route.onLearn = undefined;
+        resolve(ok);
+      };
+      const onAbort = (): void => finish(false);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const timer = setTimeout(() => finish(false), window);
+      route.onLearn = () => finish(true);
+      // Punching goes on for its bounded count after the window: a path
+      // that opens late still moves a relayed connection to it.
+      void (async () => {
+        await this.#lowRound(route, offer.peer, offer.you);
+        this.#d.send(introducer, u32(offer.pairId), { type: 'ready' }).catch(() => {});
+        void this.#probe(route, offer.peer, offer.you);
+        await this.#punch(route, offer.peer, MAX_PUNCHES);
+      })().catch(() => finish(false));
+    });
+  }
+
+  /** Stops answering. */
+  close(): void {
+    this.#d.close();
+    this.#pairs.clear();
+    this.#waiting.clear();
+  }
+}

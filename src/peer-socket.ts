@@ -600,9 +600,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     } catch {
       return;
     }
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    setImmediate(this.#onImmediate);
+    this.#scheduleTurn();
   }
 
   /** @internal Moves a dialed connection to a fresh local socket on `host`. */
@@ -628,8 +626,14 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
       // An address the core cannot represent (e.g. scoped IPv6): drop.
       return;
     }
-    // Received datagrams are batched per event-loop turn: all that arrive
-    // in one poll phase are handled by one turn.
+    this.#scheduleTurn();
+  }
+
+  /**
+   * Received datagrams are batched per event-loop turn: all that arrive in
+   * one poll phase (on any local socket) are handled by one turn.
+   */
+  #scheduleTurn(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
     setImmediate(this.#onImmediate);

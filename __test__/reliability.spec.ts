@@ -381,15 +381,12 @@ test.serial('8. confidentiality: a plaintext marker sent over streams, datagrams
   t.log(`marker absent from ${scanned} QUIC datagrams (${s.c2s.bytesIn + s.s2c.bytesIn} bytes); found in the raw control datagram`);
 });
 
-// KNOWN BUG, so `.failing` (ava reports it if it starts passing): quiche
-// 0.29.3 (and 0.30) debits its anti-amplification budget per QUIC packet
-// written, but pads datagrams that carry an Initial to 1200 bytes *outside*
-// the packets (Connection::send_on_path), and that padding is never debited.
-// The server sends ~4.5 × (5432 B for one 1200 B Initial). The fix belongs
-// in crates/peersock-core/src/endpoint.rs (bench/RELIABILITY.md has it):
-// count datagram bytes per server connection and cap what `send` may write
-// at 3 × received until the handshake completes.
-test.serial.failing('9. amplification: before the client is validated the server sends at most 3 × what it received', async (t) => {
+// quiche 0.29.3 (and 0.30) debits its anti-amplification budget per QUIC
+// packet written but pads datagrams that carry an Initial to 1200 bytes
+// outside the packets, and never debited that padding: the server sent
+// ~4.5 × (5432 B for one 1200 B Initial). patches/quiche-0.29.3-
+// amplification-padding.patch debits it; this test fails without it.
+test.serial('9. amplification: before the client is validated the server sends at most 3 × what it received', async (t) => {
   t.timeout(60_000);
   const handshakeTimeout = 8000;
   const a = await createSocket(t, { handshakeTimeout });
@@ -406,7 +403,6 @@ test.serial.failing('9. amplification: before the client is validated the server
   const [c] = relay.clients() as RelayClient[];
   const pv = c!.preValidation;
   const s = relay.stats();
-  // The figure first: a `.failing` test shows its log.
   t.log(
     `server sent ${pv.s2cBytes} B in ${pv.s2cPackets} datagrams for ${pv.c2sBytes} B received: ${(pv.s2cBytes / pv.c2sBytes).toFixed(2)} × ` +
       `(limit 3 ×) over ${secs(handshakeTimeout + 1000)}; client datagrams held back: ${s.c2s.filtered}`,

@@ -20,7 +20,7 @@ import type { RelayStats } from '../src/nat/relay';
 import type { BindOptions, PeerSocket } from '../src/peer-socket';
 import type { AddressInfo } from '../src/transport';
 import { createSocket } from './helpers';
-import { NatLab, type LabProcess, type NatKind } from './lab/netns';
+import { NatLab, type LabPeer, type LabProcess, type NatKind } from './lab/netns';
 
 /** Three sockets on loopback: introducer i, and a and b, each connected to i. */
 async function trio(t: ExecutionContext, opts: { i?: BindOptions; a?: BindOptions; b?: BindOptions } = {}) {
@@ -55,7 +55,8 @@ async function roundTrip(conn: PeerConnection, bytes: number): Promise<{ ms: num
 }
 
 test('loopback: a connects to b by key via the introducer, directly (the introducer relays nothing)', async (t) => {
-  const { i, a, b, ai } = await trio(t);
+  const hookSaw: AddressInfo[] = [];
+  const { i, a, b, ai } = await trio(t, { b: { accept: (_key, addr) => hookSaw.push(addr) > 0 } });
   echo(b);
   const accepted = once(b, 'connection') as Promise<[PeerConnection]>;
   const conn = await a.connect({ publicKey: b.publicKey, via: ai });
@@ -64,6 +65,14 @@ test('loopback: a connects to b by key via the introducer, directly (the introdu
   const p = connectionPath(a, conn);
   t.is(p.kind, 'direct');
   t.is(p.direct?.port, b.address().port);
+  // The core runs introduced connections on virtual addresses; a direct
+  // path shows the real ones, to the accept hook and on both connections.
+  t.is(conn.remoteAddress.port, b.address().port);
+  t.false(isVirtualAddress(conn.remoteAddress.address));
+  t.is(back.remoteAddress.port, a.address().port);
+  t.false(isVirtualAddress(back.remoteAddress.address));
+  t.true(hookSaw.length >= 2, `the accept hook was asked ${hookSaw.length} times (introduction, then the QUIC accept)`);
+  t.deepEqual(hookSaw.filter((x) => isVirtualAddress(x.address)), [], 'the accept hook never sees a virtual address on a direct path');
   t.true((await roundTrip(conn, 256 * 1024)).sha);
   t.is(relayStats(i)!.bytes, 0);
   t.is(connectionPath(a, conn).stats!.sentRelayed, 0);
@@ -186,18 +195,24 @@ test.after.always(() => {
 });
 
 interface Three {
+  lab: NatLab;
   intro: LabProcess;
   a: LabProcess;
   b: LabProcess;
+  pa: LabPeer;
+  pb: LabPeer;
 }
 
-/** An introducer (relay limits `relay`) and peers behind `na` and `nb`, both connected to it. */
-async function lab3(t: ExecutionContext, na: NatKind, nb: NatKind, relay: string): Promise<Three> {
+/**
+ * An introducer (relay limits `relay`) and peers behind `na` and `nb`, both
+ * connected to it; `peerEnv` adds to the peers' environment.
+ */
+async function lab3(t: ExecutionContext, na: NatKind, nb: NatKind, relay: string, peerEnv: Record<string, string> = {}): Promise<Three> {
   const lab = await NatLab.create(t);
   const ip = await lab.addHost();
   const pa = await lab.addPeer(na);
   const pb = await lab.addPeer(nb);
-  const env = { PUNCH_TTL: '2' };
+  const env = { PUNCH_TTL: '2', ...peerEnv };
   const [intro, a, b] = await Promise.all([
     lab.spawn(lab.publicNs, 'nat-peer.ts', { HOST: ip, RELAY: relay }, 'introducer'),
     lab.spawn(pa.ns, 'nat-peer.ts', env, `a(${na})`),
@@ -205,7 +220,7 @@ async function lab3(t: ExecutionContext, na: NatKind, nb: NatKind, relay: string
   ]);
   const at = { publicKey: ready(intro).publicKey, host: ip, port: ready(intro).address.port };
   await Promise.all([a.call('connect', at), b.call('connect', at)]);
-  return { intro, a, b };
+  return { lab, intro, a, b, pa, pb };
 }
 
 /**
@@ -280,6 +295,9 @@ test.serial('lab preserve/preserve: a connection that fell back to the relay mov
   }
   t.log(`relayed after ${dial.ms.toFixed(0)} ms; direct ${(dial.ms + performance.now() - started).toFixed(0)} ms after the dial began`);
   t.is(path.kind, 'direct');
+  const addrs = await a.call<{ publicKey: string; remoteAddress: AddressInfo }[]>('connections');
+  const toB = addrs.find((c) => c.publicKey === ready(b).publicKey)!.remoteAddress;
+  t.false(isVirtualAddress(toB.address), `after the move a sees b at its real address (${toB.address}:${toB.port})`);
   const before = (await intro.call<RelayStats>('relay-stats')).bytes;
   const x = await a.call<{ ms: number; ok: boolean }>('transfer', { publicKey: ready(b).publicKey, bytes: 4 * MiB }, 30_000);
   t.true(x.ok);
@@ -300,3 +318,62 @@ test.serial('lab preserve/random: the birthday attempt (sprayed ports × probe s
   t.log(`preserve→random, random→preserve, preserve→random: ${kinds.join(', ')}`);
   t.true(kinds.filter((k) => k.startsWith('direct')).length >= 2);
 });
+
+/**
+ * NAT mappings flushed mid-connection (a router reboot, a full conntrack
+ * table): `side`'s NAT forgets every mapping while a 32 MiB transfer runs.
+ * The connection must either carry on (the transfer completes intact) or
+ * fail with a typed error within the idle timeout; it must never hang.
+ */
+const FLUSH_IDLE_MS = 4000;
+const flushCases: [NatKind, NatKind, 'a' | 'b'][] = [
+  ['random', 'none', 'a'], // the dialer's NAT: its next packet leaves from a new port (a NAT rebinding)
+  ['none', 'random', 'b'], // the dialed side's NAT: the dialer's packets hit a mapping that is gone
+  ['preserve', 'preserve', 'a'],
+  ['random', 'random', 'a'], // relayed through the introducer
+];
+const flushTable: string[] = [];
+test.after.always(() => {
+  if (flushTable.length > 0) process.stdout.write(`\nNAT mapping flushed mid-transfer (idle timeout ${FLUSH_IDLE_MS} ms):\n${flushTable.join('\n')}\n`);
+});
+for (const [na, nb, side] of flushCases) {
+  const name = `${na}/${nb}`;
+  test.serial(`lab ${name}: ${side}'s NAT mappings flushed mid-transfer: the connection recovers or fails with a typed error within the idle timeout`, async (t) => {
+    t.timeout(60_000);
+    const { lab, intro, a, b, pa, pb } = await lab3(t, na, nb, JSON.stringify({ bytesPerSecond: 256 * MiB }), { IDLE_TIMEOUT: String(FLUSH_IDLE_MS), KEEP_ALIVE: '1000' });
+    const bKey = ready(b).publicKey;
+    const dial = await a.call<{ ms: number; path: ConnectionPath }>('connect-via', { publicKey: bKey, via: ready(intro).publicKey, timeout: 5000 });
+    const warm = await a.call<{ ok: boolean }>('transfer', { publicKey: bKey, bytes: MiB });
+    t.true(warm.ok, 'a transfer before the flush');
+    const seenBefore = await b.call<{ publicKey: string; remoteAddress: AddressInfo }[]>('connections');
+    const started = performance.now();
+    const transfer = a.call<{ ms: number; ok: boolean }>('transfer', { publicKey: bKey, bytes: 32 * MiB }, FLUSH_IDLE_MS + 30_000).then(
+      (r) => ({ ok: r.ok, code: undefined as string | undefined, message: '', at: performance.now() }),
+      (e: Error & { code?: string }) => ({ ok: false, code: e.code, message: e.message, at: performance.now() }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const flushedAt = performance.now();
+    const entries = await lab.flushNat(side === 'a' ? pa : pb);
+    const outcome = await transfer;
+    const after = outcome.at - flushedAt;
+    t.true(outcome.at > flushedAt, 'the flush happened while the transfer was running');
+    let what: string;
+    if (outcome.ok) {
+      // Recovered: the connection still answers.
+      const ping = await a.call<{ reply: string }>('ping', { publicKey: bKey });
+      t.is(ping.reply, 'pong:hi');
+      const seenAfter = await b.call<{ publicKey: string; remoteAddress: AddressInfo }[]>('connections');
+      const addr = (l: typeof seenBefore) => {
+        const r = l.find((c) => c.publicKey === ready(a).publicKey)?.remoteAddress;
+        return r === undefined ? '?' : `${r.address}:${r.port}`;
+      };
+      what = `recovered: 32 MiB intact ${after.toFixed(0)} ms after the flush; b saw a at ${addr(seenBefore)}, then ${addr(seenAfter)}`;
+    } else {
+      t.regex(outcome.code ?? '', /^ERR_PEERSOCK_/, `a typed error, not ${outcome.code}: ${outcome.message}`);
+      t.true(after <= FLUSH_IDLE_MS + 2000, `failed ${after.toFixed(0)} ms after the flush`);
+      what = `failed with ${outcome.code} ${after.toFixed(0)} ms after the flush (${outcome.message})`;
+    }
+    t.log(`${name} (${dial.path.kind}), ${side}'s NAT flushed (${entries} entries, ${(flushedAt - started).toFixed(0)} ms into the transfer): ${what}`);
+    flushTable.push(`  ${name.padEnd(18)} ${dial.path.kind.padEnd(8)} flush ${side}: ${what}`);
+  });
+}

@@ -64,6 +64,12 @@ export interface ConnectionHost {
   messageStream(conn: PeerConnection, stream: PeerStream): boolean;
   /** A datagram on the messages channel. */
   messageDatagram(conn: PeerConnection, data: Uint8Array): void;
+  /**
+   * What `remoteAddress` reports for the core's peer address: an introduced
+   * peer's virtual address (100::/64) becomes the real one once its path is
+   * direct.
+   */
+  _displayAddress?(addr: AddressInfo): AddressInfo;
   /** Moves a dialed connection to a new local socket. */
   _migrate?(conn: PeerConnection, host: string | undefined, transport: DatagramTransport | undefined): Promise<AddressInfo>;
 }
@@ -182,8 +188,18 @@ export class PeerConnection extends EventEmitter implements StreamHost {
     });
   }
 
-  /** Where the peer's packets come from now (changes with NAT rebinding). */
+  /**
+   * Where the peer's packets come from now (changes with NAT rebinding). For
+   * a peer reached through an introduction: its real address once the path
+   * is direct, a virtual address in 100::/64 while it is relayed.
+   */
   get remoteAddress(): AddressInfo {
+    const a = { ...this.#remoteAddress };
+    return this.#host._displayAddress?.(a) ?? a;
+  }
+
+  /** @internal The peer address the core uses (virtual for introduced peers). */
+  get _pathAddress(): AddressInfo {
     return { ...this.#remoteAddress };
   }
 

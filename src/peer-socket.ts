@@ -566,6 +566,13 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     this.#messageSink?.datagram(conn, data);
   }
 
+  /** @internal An introduced peer's virtual address, as its real one once the path is direct. */
+  _displayAddress(addr: AddressInfo): AddressInfo {
+    if (this._nat.size === 0) return addr;
+    const r = this._nat.route(addr.address);
+    return r !== undefined && r.kind === 'direct' && r.direct !== undefined ? { ...r.direct } : addr;
+  }
+
   /**
    * Something was queued for sending: flush once the current task and its
    * microtasks are done, so everything queued in this task (a reply made by
@@ -745,7 +752,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
   #onSendError(err: Error, address: string, port: number): void {
     const wrapped = new SocketError(`send to ${address}:${port} failed: ${err.message}`, { cause: err });
     for (const c of this.#conns.values()) {
-      const r = c.remoteAddress;
+      const r = c._pathAddress;
       if (r.port === port && r.address === address && c.listenerCount('error') > 0) c.emit('error', wrapped);
     }
   }
@@ -853,7 +860,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
 
   #onIncoming(ev: NativeEvent): void {
     const key = hexToKey(ev.remoteKey ?? '');
-    const addr: AddressInfo = { address: ev.address ?? '', port: ev.port ?? 0, family: ev.family === 6 ? 'IPv6' : 'IPv4' };
+    const addr = this._displayAddress({ address: ev.address ?? '', port: ev.port ?? 0, family: ev.family === 6 ? 'IPv6' : 'IPv4' });
     let ok = true;
     if (this.#accept !== undefined) {
       try {

@@ -5,7 +5,7 @@
  * exits when stdin closes (its parent went away).
  *
  *   env: HOST (default 0.0.0.0), PORT (default 0), PUNCH_TTL (BindOptions.punchTtl),
- *        RELAY ('off' or BindOptions.relay as JSON)
+ *        RELAY ('off' or BindOptions.relay as JSON), IDLE_TIMEOUT and KEEP_ALIVE (ms)
  *   → { ready: true, publicKey: hex, address: { address, port, family } }
  *   ← { id, cmd: 'connect', publicKey: hex, host, port, timeout? }  → { remoteAddress }
  *   ← { id, cmd: 'observe', publicKey: hex }                       → { address, port, family }
@@ -48,6 +48,8 @@ function out(msg: unknown): void {
 async function main(): Promise<void> {
   const opts: BindOptions = { host: process.env.HOST ?? '0.0.0.0', port: Number(process.env.PORT ?? 0) };
   if (process.env.PUNCH_TTL !== undefined) opts.punchTtl = Number(process.env.PUNCH_TTL);
+  if (process.env.IDLE_TIMEOUT !== undefined) opts.idleTimeout = Number(process.env.IDLE_TIMEOUT);
+  if (process.env.KEEP_ALIVE !== undefined) opts.keepAlive = Number(process.env.KEEP_ALIVE);
   if (process.env.RELAY !== undefined) opts.relay = process.env.RELAY === 'off' ? false : JSON.parse(process.env.RELAY);
   const socket = await PeerSocket.bind(opts);
   enableObserve(socket);

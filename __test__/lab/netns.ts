@@ -283,6 +283,22 @@ export class NatLab {
     return { ns, ip: `10.${i}.0.2`, publicIp: wanIp, nat, natNs };
   }
 
+  /**
+   * Forgets every NAT mapping of `peer`'s NAT (`conntrack -F` in its
+   * namespace), as a home router does when it reboots or its table
+   * overflows: the next outbound packet gets a fresh mapping (a new port
+   * behind a port-randomising NAT) and inbound packets to the old one are
+   * dropped until then. Returns the number of entries it held.
+   */
+  async flushNat(peer: LabPeer): Promise<number> {
+    if (peer.natNs === undefined) throw new Error(`peer ${peer.ns} has no NAT to flush`);
+    const conntrack = systemTool('conntrack');
+    if (conntrack === undefined) throw new Error('flushing a NAT needs `conntrack` from the conntrack package (apt-get install conntrack; .ci/setup installs it)');
+    const count = Number((await run(IP, ['netns', 'exec', peer.natNs, conntrack, '-C'])).trim());
+    await run(IP, ['netns', 'exec', peer.natNs, conntrack, '-F']);
+    return count;
+  }
+
   /** Runs `__test__/lab/<script>` with node+tsx in namespace `ns`; killed at `close()`. */
   async spawn(ns: string, script: string, env: Record<string, string> = {}, name = `${script}@${ns}`, timeoutMs = 20_000): Promise<LabProcess> {
     if (this.#closed) throw new Error('lab is closed');

@@ -35,7 +35,7 @@ import type { AddressInfo } from '../transport';
 import { isLocal } from './classify';
 import { IntroductionError, NoPathError, type NoPathReason } from './errors';
 import { decodeObserved, encodeObserved } from './observed';
-import { VIRTUAL_PORT, isVirtualAddress, type NatPaths, type Route } from './paths';
+import { VIRTUAL_PORT, isVirtualAddress, setRouteKind, type NatPaths, type Route } from './paths';
 import { TOKEN_LENGTH, punchFrame } from './wire';
 
 /** Protocol name of introductions. */
@@ -207,7 +207,7 @@ export class Introductions {
     this.#d.handle('release', (msg: Uint8Array, ctx) => this.#onRelease(msg, ctx.connection));
     // The target side: a connection accepted at a prepared virtual address runs on its route.
     host.on('connection', (c) => {
-      const r = host._nat.route(c.remoteAddress.address);
+      const r = host._nat.route(c._pathAddress.address);
       if (r !== undefined && r.conn === undefined && keysEqual(r.remoteKey, c.remotePublicKey)) host._nat.adopt(r, c);
     });
   }
@@ -220,7 +220,7 @@ export class Introductions {
     const b = this.#host.connections.find((c) => c !== a && c.closeInfo === undefined && keysEqual(c.remotePublicKey, key));
     if (b === undefined || keysEqual(key, a.remotePublicKey)) throw new PeersockError('ERR_PEERSOCK_NOT_CONNECTED', 'the introducer is not connected to that peer');
     // Addresses of introduced connections are virtual: nothing to tell, nowhere to relay to.
-    if (isVirtualAddress(a.remoteAddress.address) || isVirtualAddress(b.remoteAddress.address)) {
+    if (isVirtualAddress(a._pathAddress.address) || isVirtualAddress(b._pathAddress.address)) {
       throw new PeersockError('ERR_PEERSOCK_INTRODUCTION_FAILED', 'cannot introduce over an introduced connection');
     }
     const busy = this.#inFlight.get(a) ?? 0;
@@ -416,7 +416,7 @@ export class Introductions {
         // Punches still on their way may open a direct path: move there.
         const upgrade = (): void => {
           if (route.kind !== 'relayed' || conn.closeInfo !== undefined) return;
-          route.kind = 'direct';
+          setRouteKind(route, 'direct');
           route.onLearn = undefined;
           this.stats.upgraded++;
         };

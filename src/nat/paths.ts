@@ -99,6 +99,17 @@ export interface PathHost {
   _feed(data: Uint8Array, address: string, port: number): void;
 }
 
+/**
+ * Sets where a route's packets go; its connection hears 'path' (with its new
+ * `remoteAddress`) when that changes.
+ */
+export function setRouteKind(r: Route, kind: PathKind): void {
+  if (r.kind === kind) return;
+  r.kind = kind;
+  const c = r.conn;
+  if (c !== undefined && c.closeInfo === undefined) c.emit('path', c.remoteAddress);
+}
+
 /** The virtual-path table and relay of one socket. */
 export class NatPaths {
   /** Forwards for introduced pairs; undefined when relaying is off. */
@@ -132,7 +143,7 @@ export class NatPaths {
 
   /** The route a connection runs on (undefined: an ordinary connection). */
   routeOf(conn: PeerConnection): Route | undefined {
-    const r = this.route(conn.remoteAddress.address);
+    const r = this.route(conn._pathAddress.address);
     return r !== undefined && (r.conn === conn || r.conn === undefined) ? r : undefined;
   }
 
@@ -214,7 +225,7 @@ export class NatPaths {
     }
     if (r.probe !== p || r.direct === undefined || r.direct.address !== address || r.direct.port !== port) return;
     r.stats.recvDirect++;
-    if (r.follow) r.kind = 'direct';
+    if (r.follow) setRouteKind(r, 'direct');
     this.#host._feed(data, r.address, VIRTUAL_PORT);
   }
 
@@ -274,7 +285,7 @@ export class NatPaths {
     r.stats.recvDirect++;
     if (r.follow && r.probe === undefined) {
       r.direct = { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4' };
-      r.kind = 'direct';
+      setRouteKind(r, 'direct');
     }
     this.#host._feed(data, r.address, VIRTUAL_PORT);
     return true;
@@ -296,7 +307,7 @@ export class NatPaths {
     if (r === undefined) return;
     r.stats.recvRelayed++;
     r.stats.bytesRelayed += data.length - RELAY_HEADER;
-    if (r.follow) r.kind = 'relayed';
+    if (r.follow) setRouteKind(r, 'relayed');
     const packet = data.subarray(RELAY_HEADER);
     if ((packet[0]! & 0x40) === 0) return;
     this.#host._feed(packet, r.address, VIRTUAL_PORT);
@@ -379,7 +390,7 @@ export interface ConnectionPath {
  */
 export function connectionPath(socket: { readonly _nat: NatPaths }, conn: PeerConnection): ConnectionPath {
   const r = socket._nat.routeOf(conn);
-  if (r === undefined) return { kind: 'direct', direct: conn.remoteAddress, relay: undefined, stats: undefined };
+  if (r === undefined) return { kind: 'direct', direct: conn._pathAddress, relay: undefined, stats: undefined };
   const relay = r.relay !== undefined ? { address: r.relay.address, port: r.relay.port, family: r.relay.address.includes(':') ? 'IPv6' as const : 'IPv4' as const } : undefined;
   return { kind: r.kind, direct: r.direct, relay, stats: { ...r.stats } };
 }

@@ -142,7 +142,7 @@ export class RelayServer {
     this.stats.packets++;
     this.stats.bytes += n;
     frame[4] = RELAY_FROM;
-    const dest = to.remoteAddress;
+    const dest = to._pathAddress;
     this.#send(frame, dest.port, dest.address);
   }
 
@@ -182,6 +182,6 @@ export class RelayServer {
 }
 
 function same(c: PeerConnection, address: string, port: number): boolean {
-  const r = c.remoteAddress;
+  const r = c._pathAddress;
   return r.port === port && r.address === address;
 }

@@ -82,6 +82,31 @@ test('loopback: a connects to b by key via the introducer, directly (the introdu
   t.is(relayStats(i)!.pairs, 0);
 });
 
+test('loopback over IPv6 (::1): introduced dials go direct, and relayed when asked', async (t) => {
+  const opts = { host: '::1' };
+  const i = await createSocket(t, opts);
+  const a = await createSocket(t, opts);
+  const b = await createSocket(t, opts);
+  const at = { publicKey: i.publicKey, host: '::1', port: i.address().port };
+  await Promise.all([a.connect(at), b.connect(at)]);
+  echo(b);
+  const conn = await a.connect({ publicKey: b.publicKey, via: i.publicKey });
+  const p = connectionPath(a, conn);
+  t.is(p.kind, 'direct');
+  t.deepEqual([p.direct?.address, p.direct?.port, p.direct?.family], ['::1', b.address().port, 'IPv6']);
+  t.deepEqual([conn.remoteAddress.address, conn.remoteAddress.port], ['::1', b.address().port]);
+  t.true((await roundTrip(conn, 256 * 1024)).sha);
+  t.is(relayStats(i)!.bytes, 0);
+  await conn.close();
+  const c = await createSocket(t, opts);
+  await c.connect(at);
+  const relayed = await c.connect({ publicKey: b.publicKey, via: i.publicKey }, { direct: false });
+  t.is(connectionPath(c, relayed).kind, 'relayed');
+  t.deepEqual(connectionPath(c, relayed).relay?.family, 'IPv6');
+  t.true((await roundTrip(relayed, 256 * 1024)).sha);
+  t.true(relayStats(i)!.bytes > 512 * 1024);
+});
+
 test('loopback: relay only (direct: false) forwards opaque packets; a request/reply works', async (t) => {
   const { i, a, b } = await trio(t);
   echo(b);

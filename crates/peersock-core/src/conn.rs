@@ -149,6 +149,11 @@ impl Conn {
                 merge(self.handshake_deadline)
             }
             State::Open => {
+                // A server that took 0-RTT data is open before its
+                // handshake completes; the deadline still holds.
+                if !self.q.is_established() {
+                    merge(self.handshake_deadline)
+                }
                 if let Some(k) = self.keep_alive {
                     merge(self.last_send + k)
                 }
@@ -156,6 +161,17 @@ impl Conn {
             State::Closing => {}
         }
         d
+    }
+
+    /// Whether the handshake deadline has passed with the handshake still
+    /// unfinished (also on a server open early for 0-RTT data).
+    pub fn handshake_overdue(&self, now: Instant) -> bool {
+        self.handshake_deadline <= now
+            && match self.state {
+                State::Handshaking | State::AwaitingAccept | State::AwaitingConfirm => true,
+                State::Open => !self.q.is_established(),
+                State::Closing => false,
+            }
     }
 
     /// Moves the connection along after input and queues what the

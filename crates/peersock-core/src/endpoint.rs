@@ -552,9 +552,7 @@ impl Endpoint {
                 c.q.on_timeout();
             }
             match c.state {
-                State::Handshaking | State::AwaitingAccept | State::AwaitingConfirm
-                    if c.handshake_deadline <= now =>
-                {
+                _ if c.handshake_overdue(now) => {
                     c.close_override = Some(
                         c.slot
                             .lock()

@@ -411,3 +411,55 @@ fn a_zero_rtt_client_that_reads_its_reply_first_still_finishes_its_handshake() {
             .is_ok()
     ));
 }
+
+#[test]
+fn a_server_that_took_early_data_still_ends_a_handshake_that_never_completes() {
+    // The server accepts the client's 0-RTT flight (the connection is open
+    // for the application before the handshake completes); nothing the
+    // client sends after that arrives. The handshake deadline must still
+    // end it, as for any handshake: the idle timer alone would not, while
+    // a client keeps sending 0-RTT packets.
+    let timeout = Duration::from_millis(500);
+    let mut server = node_with(
+        1,
+        1000,
+        EndpointConfig {
+            handshake_timeout: timeout,
+            ..server_config(true)
+        },
+    );
+    let mut client = node(2, 2000);
+    let s = ticket(&mut client, &mut server);
+    server.events.clear();
+    let h = client
+        .ep
+        .connect_with(*server.ep.public_key(), server.addr, &early(s))
+        .unwrap();
+    let st = client.ep.open_stream(h, true).unwrap();
+    client.ep.stream_send(h, st, b"early", true).unwrap();
+    let start = std::time::Instant::now();
+    assert!(one_flight(&mut client, &mut server) >= 1);
+    let sh = server
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::Incoming { conn, .. } => Some(*conn),
+            _ => None,
+        })
+        .expect("the server took the early flight");
+    let client_addr = client.addr;
+    let ended = pump_tap(
+        &mut [&mut server, &mut client],
+        Duration::from_secs(5),
+        |d| (d.1 != client_addr).then_some(d),
+        |n| n[0].closed(sh).is_some(),
+    );
+    let elapsed = start.elapsed();
+    println!("[zero-rtt] early-data server connection with no handshake: closed after {elapsed:?} (handshake timeout {timeout:?})");
+    assert!(
+        ended,
+        "the server kept the never-completed handshake for 5 s"
+    );
+    assert_eq!(server.closed(sh).unwrap().kind, CloseKind::HandshakeTimeout);
+    assert!(elapsed < timeout * 4, "{elapsed:?}");
+}

@@ -50,6 +50,24 @@ fn early(session: Vec<u8>) -> DialOptions {
     }
 }
 
+/// A server (`config`) and a client that holds a session ticket from it;
+/// the server's events are cleared.
+fn resumable(config: EndpointConfig) -> (Node, Node, Vec<u8>) {
+    let mut server = node_with(1, 1000, config);
+    let mut client = node(2, 2000);
+    let s = ticket(&mut client, &mut server);
+    server.events.clear();
+    (server, client, s)
+}
+
+/// Dials `server` again with the session and early data.
+fn dial_early(client: &mut Node, server: &Node, session: Vec<u8>) -> ConnHandle {
+    client
+        .ep
+        .connect_with(*server.ep.public_key(), server.addr, &early(session))
+        .unwrap()
+}
+
 /// Moves the datagrams `from` has queued to `to`, once (one flight).
 fn one_flight(from: &mut Node, to: &mut Node) -> usize {
     let mut buf = vec![0u8; 65535];
@@ -159,14 +177,8 @@ fn without_early_data_a_resumed_dial_sends_nothing_early() {
 
 #[test]
 fn a_server_without_early_data_gets_the_data_after_the_handshake() {
-    let mut server = node_with(1, 1000, server_config(false));
-    let mut client = node(2, 2000);
-    let s = ticket(&mut client, &mut server);
-    server.events.clear();
-    let h = client
-        .ep
-        .connect_with(*server.ep.public_key(), server.addr, &early(s))
-        .unwrap();
+    let (mut server, mut client, s) = resumable(server_config(false));
+    let h = dial_early(&mut client, &server, s);
     let st = client.ep.open_stream(h, true).unwrap();
     client.ep.stream_send(h, st, b"hello", true).unwrap();
     one_flight(&mut client, &mut server);
@@ -287,13 +299,8 @@ fn a_session_only_serves_the_identity_that_made_it() {
 
 #[test]
 fn a_resumed_connection_closes_like_any_other() {
-    let mut server = node_with(1, 1000, server_config(true));
-    let mut client = node(2, 2000);
-    let s = ticket(&mut client, &mut server);
-    let h = client
-        .ep
-        .connect_with(*server.ep.public_key(), server.addr, &early(s))
-        .unwrap();
+    let (mut server, mut client, s) = resumable(server_config(true));
+    let h = dial_early(&mut client, &server, s);
     assert!(pump(
         &mut [&mut client, &mut server],
         Duration::from_secs(5),
@@ -313,14 +320,8 @@ fn a_resumed_connection_closes_like_any_other() {
 
 #[test]
 fn a_resumed_client_keeps_sending_after_its_handshake() {
-    let mut server = node_with(1, 1000, server_config(true));
-    let mut client = node(2, 2000);
-    let s = ticket(&mut client, &mut server);
-    server.events.clear();
-    let h = client
-        .ep
-        .connect_with(*server.ep.public_key(), server.addr, &early(s))
-        .unwrap();
+    let (mut server, mut client, s) = resumable(server_config(true));
+    let h = dial_early(&mut client, &server, s);
     let st = client.ep.open_stream(h, true).unwrap();
     client.ep.stream_send(h, st, b"early", false).unwrap();
     assert!(pump(
@@ -420,21 +421,11 @@ fn a_server_that_took_early_data_still_ends_a_handshake_that_never_completes() {
     // end it, as for any handshake: the idle timer alone would not, while
     // a client keeps sending 0-RTT packets.
     let timeout = Duration::from_millis(500);
-    let mut server = node_with(
-        1,
-        1000,
-        EndpointConfig {
-            handshake_timeout: timeout,
-            ..server_config(true)
-        },
-    );
-    let mut client = node(2, 2000);
-    let s = ticket(&mut client, &mut server);
-    server.events.clear();
-    let h = client
-        .ep
-        .connect_with(*server.ep.public_key(), server.addr, &early(s))
-        .unwrap();
+    let (mut server, mut client, s) = resumable(EndpointConfig {
+        handshake_timeout: timeout,
+        ..server_config(true)
+    });
+    let h = dial_early(&mut client, &server, s);
     let st = client.ep.open_stream(h, true).unwrap();
     client.ep.stream_send(h, st, b"early", true).unwrap();
     let start = std::time::Instant::now();

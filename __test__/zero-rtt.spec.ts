@@ -149,13 +149,19 @@ test.serial('a server without earlyData resumes the session but takes the reques
   t.true(e.ms > 1.8 * 2 * DELAY, `first reply after ${e.ms.toFixed(0)} ms`);
 });
 
-test.serial('a stale ticket cannot reach another server at the same address: IdentityMismatchError, nothing handled', async (t) => {
+/** A server with early data on, and a client holding a ticket from it (its first connection closed). */
+async function ticketed(t: ExecutionContext): Promise<{ server: PeerSocket; client: PeerSocket; port: number }> {
   const server = await createSocket(t, { earlyData: true });
   const client = await createSocket(t);
   const { port } = server.address();
   const first = await client.connect({ publicKey: server.publicKey, host: '127.0.0.1', port });
   await ticketFor(t, client, server.publicKey);
   await first.close();
+  return { server, client, port };
+}
+
+test.serial('a stale ticket cannot reach another server at the same address: IdentityMismatchError, nothing handled', async (t) => {
+  const { server, client, port } = await ticketed(t);
   await server.close();
   // Another key now listens on that port; it cannot open the ticket.
   const impostor = await createSocket(t, { earlyData: true, port });
@@ -173,12 +179,7 @@ test.serial('a stale ticket cannot reach another server at the same address: Ide
 });
 
 test.serial('a ticket stored under another key is never offered; the dial fails on the pinned key', async (t) => {
-  const server = await createSocket(t, { earlyData: true });
-  const client = await createSocket(t);
-  const { port } = server.address();
-  const first = await client.connect({ publicKey: server.publicKey, host: '127.0.0.1', port });
-  await ticketFor(t, client, server.publicKey);
-  await first.close();
+  const { server, client, port } = await ticketed(t);
   const other = keyPair().publicKey;
   client.sessions.set(other, client.sessions.get(server.publicKey)!);
   let accepted = 0;

@@ -1,0 +1,135 @@
+/**
+ * The options of `PeerSocket.bind` and `connect`, and their checks: every
+ * value is validated here (InvalidArgumentError) before it reaches the core.
+ */
+import type { PeerConnection } from './connection';
+import { InvalidArgumentError } from './errors';
+import type { KeyPair } from './keys';
+import type { NativeOptions } from './native';
+import type { RelayOptions } from './nat/relay';
+import type { SessionStore } from './sessions';
+import type { AddressInfo, DatagramTransport } from './transport';
+
+/** Decides whether a peer that proved `remotePublicKey` may connect. */
+export type AcceptHook = (remotePublicKey: Uint8Array, remoteAddress: AddressInfo) => boolean;
+
+/** Options of `PeerSocket.bind`. Times are in milliseconds. */
+export interface BindOptions {
+  /** This socket's identity (default: a fresh random key pair). */
+  keyPair?: KeyPair;
+  /** Local IP to bind (default '0.0.0.0'; '::' for dual stack). */
+  host?: string;
+  /** Local UDP port (default 0: any free port). */
+  port?: number;
+  /** Refuse peers: return false and the dialer gets ConnectionRefusedError. */
+  accept?: AcceptHook;
+  /** Supply datagrams some other way than node:dgram. */
+  transport?: DatagramTransport;
+  /** Close connections silent for this long (default 30000). */
+  idleTimeout?: number;
+  /** Send a keep-alive after this long without sending; false/0 disables (default 15000). */
+  keepAlive?: number | false;
+  /** Default time limit of `connect` (default 10000). */
+  handshakeTimeout?: number;
+  /** Largest UDP payload sent (default 1452). */
+  maxUdpPayload?: number;
+  /** Initial connection receive window (default 4 MiB). */
+  initialMaxData?: number;
+  /** Initial per-stream receive window (default 1 MiB). */
+  initialMaxStreamData?: number;
+  /** Ceiling of the auto-tuned connection window (default 24 MiB). */
+  maxConnectionWindow?: number;
+  /** Ceiling of the auto-tuned stream window (default 16 MiB). */
+  maxStreamWindow?: number;
+  /** Concurrent bidirectional streams a peer may open (default 128). */
+  maxStreamsBidi?: number;
+  /** Concurrent unidirectional streams a peer may open (default 128). */
+  maxStreamsUni?: number;
+  /** Offer QUIC datagrams (default true). */
+  datagrams?: boolean;
+  /** Datagrams queued per connection each way (default 1024). */
+  datagramQueue?: number;
+  /** Connections held at most (default 10000). */
+  maxConnections?: number;
+  /** Incoming handshakes in progress at most (default 2000). */
+  maxPendingHandshakes?: number;
+  /** Validate each dialer's address with a stateless Retry round trip before keeping any state for it (default false). */
+  retry?: boolean;
+  /** Accept 0-RTT data from peers resuming a session: their idempotent messages are handled a round trip earlier, and can be replayed (default false). */
+  earlyData?: boolean;
+  /** Where session tickets for 0-RTT reconnects are kept, by peer key (default: a MemorySessionStore). */
+  sessionStore?: SessionStore;
+  /** Relay for peers this socket introduces, within these limits; false turns relaying off (default: on, see RelayOptions). */
+  relay?: RelayOptions | false;
+  /** IP TTL of the first punch round of introductions: past our own NAT, not as far as the peer's (default 5). */
+  punchTtl?: number;
+}
+
+/** Where to dial: a dial string `<key>@<host>:<port>` or its parts. */
+export type DialTarget = string | { publicKey: Uint8Array; host: string; port: number } | IntroducedTarget;
+
+/** Dial a peer by key through an introducer: a peer both sides are connected to (its connection or key). */
+export interface IntroducedTarget {
+  publicKey: Uint8Array;
+  via: PeerConnection | Uint8Array;
+}
+
+/** Options of `connect`. */
+export interface ConnectOptions {
+  /** Give up after this many ms (default: the socket's handshakeTimeout). */
+  timeout?: number;
+  /** Abort the dial. */
+  signal?: AbortSignal;
+  /** Resume with a stored session ticket and resolve at once, before the handshake, so idempotent messages ride in 0-RTT (default false). */
+  earlyData?: boolean;
+  /** This connection's keep-alive in ms; false/0 disables (default: the socket's). */
+  keepAlive?: number | false;
+  /** Introduced dials (`via`): try a hole-punched direct path (default true). */
+  direct?: boolean;
+  /** Introduced dials: fall back to relaying through the introducer (default true). */
+  relay?: boolean;
+  /** Introduced dials: punch this long before falling back to the relay (default 2000). */
+  directTimeout?: number;
+}
+
+export function checkPort(port: unknown, what: string, allowZero: boolean): number {
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535) {
+    throw new InvalidArgumentError(`${what} must be an integer ${allowZero ? 0 : 1}..65535, got ${String(port)}`);
+  }
+  return port;
+}
+
+export function checkMs(v: unknown, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(`${what} must be a positive number of milliseconds`);
+  return v;
+}
+
+export function nativeOptions(o: BindOptions): NativeOptions {
+  const n: NativeOptions = {};
+  const count = (v: unknown, what: string): number | undefined => {
+    if (v === undefined) return undefined;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new InvalidArgumentError(`${what} must be a non-negative integer`);
+    return v;
+  };
+  n.idleTimeoutMs = checkMs(o.idleTimeout, 'idleTimeout');
+  if (o.keepAlive === false || o.keepAlive === 0) n.keepAliveMs = 0;
+  else n.keepAliveMs = checkMs(o.keepAlive, 'keepAlive');
+  n.handshakeTimeoutMs = checkMs(o.handshakeTimeout, 'handshakeTimeout');
+  n.maxUdpPayload = count(o.maxUdpPayload, 'maxUdpPayload');
+  n.initialMaxData = count(o.initialMaxData, 'initialMaxData');
+  n.initialMaxStreamData = count(o.initialMaxStreamData, 'initialMaxStreamData');
+  n.maxConnectionWindow = count(o.maxConnectionWindow, 'maxConnectionWindow');
+  n.maxStreamWindow = count(o.maxStreamWindow, 'maxStreamWindow');
+  n.maxStreamsBidi = count(o.maxStreamsBidi, 'maxStreamsBidi');
+  n.maxStreamsUni = count(o.maxStreamsUni, 'maxStreamsUni');
+  if (o.datagrams !== undefined) n.datagrams = o.datagrams === true;
+  const q = count(o.datagramQueue, 'datagramQueue');
+  n.datagramRecvQueue = q;
+  n.datagramSendQueue = q;
+  n.maxConnections = count(o.maxConnections, 'maxConnections');
+  n.maxPendingHandshakes = count(o.maxPendingHandshakes, 'maxPendingHandshakes');
+  if (o.retry !== undefined) n.retry = o.retry === true;
+  if (o.earlyData !== undefined) n.earlyData = o.earlyData === true;
+  return n;
+}

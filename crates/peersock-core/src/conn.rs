@@ -144,34 +144,31 @@ impl Conn {
     pub fn deadline(&self) -> Option<Instant> {
         let mut d = self.q.timeout_instant();
         let mut merge = |t: Instant| d = Some(d.map_or(t, |x| x.min(t)));
-        match self.state {
-            State::Handshaking | State::AwaitingAccept | State::AwaitingConfirm => {
-                merge(self.handshake_deadline)
+        if self.handshake_unfinished() {
+            merge(self.handshake_deadline)
+        }
+        if self.state == State::Open {
+            if let Some(k) = self.keep_alive {
+                merge(self.last_send + k)
             }
-            State::Open => {
-                // A server that took 0-RTT data is open before its
-                // handshake completes; the deadline still holds.
-                if !self.q.is_established() {
-                    merge(self.handshake_deadline)
-                }
-                if let Some(k) = self.keep_alive {
-                    merge(self.last_send + k)
-                }
-            }
-            State::Closing => {}
         }
         d
     }
 
-    /// Whether the handshake deadline has passed with the handshake still
-    /// unfinished (also on a server open early for 0-RTT data).
+    /// Whether the handshake deadline still applies: before the connection
+    /// is open, and on a server open early for 0-RTT data until its
+    /// handshake completes.
+    fn handshake_unfinished(&self) -> bool {
+        match self.state {
+            State::Handshaking | State::AwaitingAccept | State::AwaitingConfirm => true,
+            State::Open => !self.q.is_established(),
+            State::Closing => false,
+        }
+    }
+
+    /// Whether the handshake deadline has passed with the handshake unfinished.
     pub fn handshake_overdue(&self, now: Instant) -> bool {
-        self.handshake_deadline <= now
-            && match self.state {
-                State::Handshaking | State::AwaitingAccept | State::AwaitingConfirm => true,
-                State::Open => !self.q.is_established(),
-                State::Closing => false,
-            }
+        self.handshake_deadline <= now && self.handshake_unfinished()
     }
 
     /// Moves the connection along after input and queues what the

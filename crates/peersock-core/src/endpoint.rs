@@ -551,35 +551,28 @@ impl Endpoint {
             if c.q.timeout_instant().is_some_and(|t| t <= now) {
                 c.q.on_timeout();
             }
-            match c.state {
-                _ if c.handshake_overdue(now) => {
-                    c.close_override = Some(
-                        c.slot
-                            .lock()
-                            .ok()
-                            .and_then(|s| s.is_some().then(|| c.close_reason()))
-                            .unwrap_or_else(|| {
-                                CloseReason::new(
-                                    CloseKind::HandshakeTimeout,
-                                    0,
-                                    "handshake timed out",
-                                )
-                            }),
-                    );
-                    let _ = c.q.close(false, 0x0, b"handshake timeout");
-                    let reason = c.close_override.clone().unwrap();
-                    self.remove(h);
-                    self.events.push_back(Event::Closed { conn: h, reason });
-                    continue;
-                }
-                State::Open => {
-                    if let Some(k) = c.keep_alive {
-                        if c.last_send + k <= now {
-                            let _ = c.q.send_ack_eliciting();
-                        }
+            if c.handshake_overdue(now) {
+                c.close_override = Some(
+                    c.slot
+                        .lock()
+                        .ok()
+                        .and_then(|s| s.is_some().then(|| c.close_reason()))
+                        .unwrap_or_else(|| {
+                            CloseReason::new(CloseKind::HandshakeTimeout, 0, "handshake timed out")
+                        }),
+                );
+                let _ = c.q.close(false, 0x0, b"handshake timeout");
+                let reason = c.close_override.clone().unwrap();
+                self.remove(h);
+                self.events.push_back(Event::Closed { conn: h, reason });
+                continue;
+            }
+            if c.state == State::Open {
+                if let Some(k) = c.keep_alive {
+                    if c.last_send + k <= now {
+                        let _ = c.q.send_ack_eliciting();
                     }
                 }
-                _ => {}
             }
             self.touch(h);
         }

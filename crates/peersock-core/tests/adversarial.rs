@@ -49,11 +49,7 @@ fn bad_client(cred: Cred, refuse: bool) -> (Node, Option<quiche::ConnectionError
     let mut refused = false;
     let ok = pump_raw(&mut server, &mut raw, LIMIT, push_data, |n, r| {
         if refuse && !refused {
-            let inc = n.events.iter().find_map(|e| match e {
-                Event::Incoming { conn, .. } => Some(*conn),
-                _ => None,
-            });
-            if let Some(c) = inc {
+            if let Some(c) = n.incoming() {
                 n.ep.refuse(c, "not on the allow list").unwrap();
                 refused = true;
             }

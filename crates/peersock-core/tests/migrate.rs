@@ -153,14 +153,7 @@ fn only_the_dialing_side_migrates() {
         Duration::from_secs(5),
         |n| n[0].connected(h)
     ));
-    let sh = server
-        .events
-        .iter()
-        .find_map(|e| match e {
-            Event::Incoming { conn, .. } => Some(*conn),
-            _ => None,
-        })
-        .unwrap();
+    let sh = server.incoming().unwrap();
     let there: SocketAddr = "127.0.0.2:2001".parse().unwrap();
     assert!(matches!(
         server.ep.migrate(sh, there),

@@ -430,14 +430,7 @@ fn a_server_that_took_early_data_still_ends_a_handshake_that_never_completes() {
     client.ep.stream_send(h, st, b"early", true).unwrap();
     let start = std::time::Instant::now();
     assert!(one_flight(&mut client, &mut server) >= 1);
-    let sh = server
-        .events
-        .iter()
-        .find_map(|e| match e {
-            Event::Incoming { conn, .. } => Some(*conn),
-            _ => None,
-        })
-        .expect("the server took the early flight");
+    let sh = server.incoming().expect("the server took the early flight");
     let client_addr = client.addr;
     let ended = pump_tap(
         &mut [&mut server, &mut client],

@@ -73,6 +73,14 @@ impl Node {
         })
     }
 
+    /// The first connection that reached this node as `Incoming`.
+    pub fn incoming(&self) -> Option<ConnHandle> {
+        self.events.iter().find_map(|e| match e {
+            Event::Incoming { conn, .. } => Some(*conn),
+            _ => None,
+        })
+    }
+
     pub fn connected(&self, h: ConnHandle) -> bool {
         self.events
             .iter()

@@ -56,7 +56,14 @@ async function roundTrip(conn: PeerConnection, bytes: number): Promise<{ ms: num
 
 test('loopback: a connects to b by key via the introducer, directly (the introducer relays nothing)', async (t) => {
   const hookSaw: AddressInfo[] = [];
-  const { i, a, b, ai } = await trio(t, { b: { accept: (_key, addr) => hookSaw.push(addr) > 0 } });
+  const { i, a, b, ai } = await trio(t, {
+    b: {
+      accept: (_key, addr) => {
+        hookSaw.push(addr);
+        return true;
+      },
+    },
+  });
   echo(b);
   const accepted = once(b, 'connection') as Promise<[PeerConnection]>;
   const conn = await a.connect({ publicKey: b.publicKey, via: ai });

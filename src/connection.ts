@@ -177,7 +177,7 @@ export class PeerConnection extends EventEmitter implements StreamHost {
     this.#host = host;
     this.handle = handle;
     this.remotePublicKey = remotePublicKey;
-    this.#remoteAddress = remoteAddress;
+    this.#remoteAddress = { ...remoteAddress };
     this.isClient = isClient;
     // Peer-initiated IDs: the server's are odd (1, 3 then 5…), the client's even.
     this.#nextRemoteBidi = isClient ? 1 : 0;
@@ -198,9 +198,12 @@ export class PeerConnection extends EventEmitter implements StreamHost {
     return this.#host._displayAddress?.(a) ?? a;
   }
 
-  /** @internal The peer address the core uses (virtual for introduced peers). */
-  get _pathAddress(): AddressInfo {
-    return { ...this.#remoteAddress };
+  /**
+   * @internal The peer address the core uses (virtual for introduced peers).
+   * Not a copy (the relay reads it per forwarded packet): never modify it.
+   */
+  get _pathAddress(): Readonly<AddressInfo> {
+    return this.#remoteAddress;
   }
 
   /** @internal */

@@ -284,7 +284,10 @@ export class NatPaths {
     if (r === undefined) return false;
     r.stats.recvDirect++;
     if (r.follow && r.probe === undefined) {
-      r.direct = { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4' };
+      // Per packet: a new object only when the peer's address changed.
+      if (r.direct === undefined || r.direct.port !== port || r.direct.address !== address) {
+        r.direct = { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4' };
+      }
       setRouteKind(r, 'direct');
     }
     this.#host._feed(data, r.address, VIRTUAL_PORT);
@@ -390,7 +393,7 @@ export interface ConnectionPath {
  */
 export function connectionPath(socket: { readonly _nat: NatPaths }, conn: PeerConnection): ConnectionPath {
   const r = socket._nat.routeOf(conn);
-  if (r === undefined) return { kind: 'direct', direct: conn._pathAddress, relay: undefined, stats: undefined };
+  if (r === undefined) return { kind: 'direct', direct: { ...conn._pathAddress }, relay: undefined, stats: undefined };
   const relay = r.relay !== undefined ? { address: r.relay.address, port: r.relay.port, family: r.relay.address.includes(':') ? 'IPv6' as const : 'IPv4' as const } : undefined;
   return { kind: r.kind, direct: r.direct, relay, stats: { ...r.stats } };
 }

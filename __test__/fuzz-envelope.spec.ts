@@ -11,7 +11,7 @@ import test from 'ava';
 
 import { MessageTooLargeError } from '../src/messages/errors';
 import { FrameReader, frame } from '../src/messages/framing';
-import { Envelope } from '../src/messages/router';
+import { Envelope, largeHead } from '../src/messages/router';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
 
@@ -70,6 +70,22 @@ test('envelopes round-trip: decode(encode(e)) has the same fields', (t) => {
   );
 });
 
+test('a big message frame sent as head + payload decodes as the one-buffer frame does', (t) => {
+  fc.assert(
+    fc.property(envelopeArb, fc.uint8Array({ maxLength: 300 }), (e, payload) => {
+      const env = { ...e, payload };
+      const split = Buffer.concat([largeHead(env, payload.length), payload]);
+      const whole = Envelope.encodeDelimited(env).finish();
+      t.is(split.length, whole.length);
+      const r = new FrameReader(1 << 20);
+      const frames = r.push(split);
+      t.is(frames.length, 1);
+      t.deepEqual(fields(Envelope.decode(frames[0]!)), fields(Envelope.decodeDelimited(whole)));
+    }),
+    { numRuns: RUNS },
+  );
+});
+
 test('random bytes: the decoder returns or throws an Error, and what decodes re-encodes stably', (t) => {
   let decoded = 0;
   fc.assert(
@@ -107,28 +123,31 @@ test('mutated and truncated envelopes: the decoder returns or throws an Error', 
   t.pass();
 });
 
-test('FrameReader: any chunking of a frame sequence yields the same frames', (t) => {
-  fc.assert(
-    fc.property(
-      fc.array(fc.uint8Array({ maxLength: 400 }), { maxLength: 12 }),
-      fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 20 }),
-      (bodies, cuts) => {
-        const wire = Buffer.concat(bodies.map((b) => frame(b)));
-        const r = new FrameReader(1024);
-        const got: Buffer[] = [];
-        let off = 0;
-        for (let i = 0; off < wire.length; i++) {
-          const n = cuts[i % cuts.length]!;
-          got.push(...r.push(wire.subarray(off, off + n)));
-          off += n;
-        }
-        t.deepEqual(got.map((b) => [...b]), bodies.map((b) => [...b]));
-        t.is(r.buffered, 0);
-      },
-    ),
-    { numRuns: RUNS },
-  );
-});
+for (const big of [undefined, 16]) {
+  const what = big === undefined ? '' : ` (frames over ${big} B assembled in place)`;
+  test(`FrameReader: any chunking of a frame sequence yields the same frames${what}`, (t) => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 400 }), { maxLength: 12 }),
+        fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 20 }),
+        (bodies, cuts) => {
+          const wire = Buffer.concat(bodies.map((b) => frame(b)));
+          const r = new FrameReader(1024, big);
+          const got: Buffer[] = [];
+          let off = 0;
+          for (let i = 0; off < wire.length; i++) {
+            const n = cuts[i % cuts.length]!;
+            got.push(...r.push(wire.subarray(off, off + n)));
+            off += n;
+          }
+          t.deepEqual(got.map((b) => [...b]), bodies.map((b) => [...b]));
+          t.is(r.buffered, 0);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+}
 
 test('FrameReader: random bytes never yield a frame over the limit, and only MessageTooLargeError is thrown', (t) => {
   const limit = 256;

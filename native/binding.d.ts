@@ -172,6 +172,7 @@ export interface NativeOptions {
   handshakeTimeoutMs?: number
   initialMaxData?: number
   initialMaxStreamData?: number
+  initialMaxStreamDataUni?: number
   maxConnectionWindow?: number
   maxStreamWindow?: number
   maxStreamsBidi?: number

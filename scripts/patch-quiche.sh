@@ -10,8 +10,12 @@
 # packets still in flight on a path it leaves (bug A), which stalls a transfer
 # when the peer's NAT mapping changes mid-flight; and it does not count the
 # padding of Initial datagrams against a server's anti-amplification budget
-# (bug B: ~4.5 x instead of 3 x). The patches are ours; they should go
-# upstream, and this script goes away when a quiche release has the fixes.
+# (bug B: ~4.5 x instead of 3 x). A third patch keys receive-window
+# auto-tuning to the path's minimum RTT instead of the smoothed one, which
+# counts the queue the window itself builds (so windows grew to their cap
+# on any path, and small messages waited behind a big one's queue). The
+# patches are ours; they should go upstream, and this script goes away when
+# a quiche release has the fixes.
 #
 #   bash scripts/patch-quiche.sh
 set -euo pipefail

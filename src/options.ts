@@ -35,8 +35,15 @@ export interface BindOptions {
   maxUdpPayload?: number;
   /** Initial connection receive window (default 4 MiB). */
   initialMaxData?: number;
-  /** Initial per-stream receive window (default 1 MiB). */
+  /** Initial receive window of each bidirectional stream (default 1 MiB). */
   initialMaxStreamData?: number;
+  /**
+   * Initial receive window of each unidirectional stream (default 256 KiB).
+   * The dispatch layer's messages travel on these: a smaller window lets a
+   * big message queue less in front of small ones. Windows grow by
+   * auto-tuning (up to `maxStreamWindow`) where the path's round trip needs it.
+   */
+  initialMaxStreamDataUni?: number;
   /** Ceiling of the auto-tuned connection window (default 24 MiB). */
   maxConnectionWindow?: number;
   /** Ceiling of the auto-tuned stream window (default 16 MiB). */
@@ -119,6 +126,7 @@ export function nativeOptions(o: BindOptions): NativeOptions {
   n.maxUdpPayload = count(o.maxUdpPayload, 'maxUdpPayload');
   n.initialMaxData = count(o.initialMaxData, 'initialMaxData');
   n.initialMaxStreamData = count(o.initialMaxStreamData, 'initialMaxStreamData');
+  n.initialMaxStreamDataUni = count(o.initialMaxStreamDataUni, 'initialMaxStreamDataUni');
   n.maxConnectionWindow = count(o.maxConnectionWindow, 'maxConnectionWindow');
   n.maxStreamWindow = count(o.maxStreamWindow, 'maxStreamWindow');
   n.maxStreamsBidi = count(o.maxStreamsBidi, 'maxStreamsBidi');

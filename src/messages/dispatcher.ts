@@ -199,7 +199,11 @@ export class Dispatcher implements Endpoint, ConversationHost {
     return this;
   }
 
-  /** Sends a request and resolves with the decoded reply. */
+  /**
+   * Sends a request and resolves with the decoded reply. A raw payload over
+   * 64 KiB is sent from the caller's bytes, not a copy: leave them unchanged
+   * until the promise settles.
+   */
   request<R = any>(peer: Peer, msg: unknown, opts: RequestOptions = {}): Promise<R> {
     const { type, payload } = this.encode(msg, opts.type);
     const replyCodec = opts.reply !== undefined ? codecOf(opts.reply) : undefined;
@@ -255,7 +259,9 @@ export class Dispatcher implements Endpoint, ConversationHost {
 
   /**
    * Fire-and-forget. Resolves once QUIC took the message (waits while the
-   * peer is slow); bad arguments throw synchronously.
+   * peer is slow); bad arguments throw synchronously. A raw payload over
+   * 64 KiB is sent from the caller's bytes, not a copy: leave them unchanged
+   * until the promise settles.
    */
   send(peer: Peer, msg: unknown, opts: SendOptions = {}): Promise<void> {
     const { type, payload } = this.encode(msg, opts.type);

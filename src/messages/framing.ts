@@ -33,27 +33,44 @@ export function frame(body: Uint8Array): Buffer {
   return out;
 }
 
+/** Frames bigger than this are assembled in place as their bytes arrive (default). */
+const BIG_FRAME = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
+
 /** Splits a byte stream into frames; `push` returns the complete ones. */
 export class FrameReader {
   readonly #max: number;
   #chunks: Buffer[] = [];
   #buffered = 0;
   #need = -1; // body length of the frame being read, -1 while reading its length
+  /** A big frame being assembled in place, and how much of it has arrived. */
+  #body: Buffer | null = null;
+  #bodyOff = 0;
 
-  constructor(maxFrame: number) {
+  readonly #big: number;
+
+  /** `bigFrame`: frames over this many bytes are assembled in place as they arrive. */
+  constructor(maxFrame: number, bigFrame = BIG_FRAME) {
     this.#max = maxFrame;
+    this.#big = bigFrame;
   }
 
   /** Bytes held for an incomplete frame. */
   get buffered(): number {
-    return this.#buffered;
+    return this.#buffered + this.#bodyOff;
   }
 
   /** Feeds bytes; returns the frames completed. Throws MessageTooLargeError. */
   push(chunk: Buffer): Buffer[] {
     const out: Buffer[] = [];
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
+    if (this.#body !== null) {
+      chunk = this.#fill(chunk, out);
+      if (this.#body !== null) return out;
+    }
+    if (chunk.length > 0) {
+      this.#chunks.push(chunk);
+      this.#buffered += chunk.length;
+    }
     for (;;) {
       if (this.#need < 0) {
         const len = this.#readLength();
@@ -61,10 +78,39 @@ export class FrameReader {
         if (len > this.#max) throw new MessageTooLargeError(`peer announced a ${len}-byte message (limit ${this.#max})`, { size: len, limit: this.#max });
         this.#need = len;
       }
-      if (this.#buffered < this.#need) return out;
+      if (this.#buffered < this.#need) {
+        if (this.#need > this.#big && this.#buffered >= this.#need / 4) {
+          // A big frame is assembled in place once a quarter of it has come
+          // (so a peer cannot make us allocate much more than it sent): the
+          // rest is copied a chunk at a time, not all at once when the last
+          // one lands (a stall of milliseconds for 16 MiB).
+          this.#body = Buffer.allocUnsafe(this.#need);
+          this.#bodyOff = 0;
+          const held = this.#chunks;
+          this.#chunks = [];
+          this.#buffered = 0;
+          for (const c of held) this.#fill(c, out);
+        }
+        return out;
+      }
       out.push(this.#take(this.#need));
       this.#need = -1;
     }
+  }
+
+  /** Copies what `chunk` has of the big frame being assembled; returns the rest. */
+  #fill(chunk: Buffer, out: Buffer[]): Buffer {
+    const body = this.#body!;
+    const k = Math.min(chunk.length, body.length - this.#bodyOff);
+    chunk.copy(body, this.#bodyOff, 0, k);
+    this.#bodyOff += k;
+    if (this.#bodyOff === body.length) {
+      out.push(body);
+      this.#body = null;
+      this.#bodyOff = 0;
+      this.#need = -1;
+    }
+    return k === chunk.length ? EMPTY : chunk.subarray(k);
   }
 
   /** Reads and consumes a varint length, or returns -1 if incomplete. */

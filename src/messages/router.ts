@@ -14,7 +14,7 @@ import type { MessageSink, PeerSocket } from '../peer-socket';
 import { CHANNEL_MESSAGES, type PeerStream } from '../stream';
 import { MessageTooLargeError } from './errors';
 import { Deadlines } from './deadlines';
-import { FrameReader, frame } from './framing';
+import { FrameReader, frame, varintLength, writeVarint } from './framing';
 import { peersock } from './generated/envelope';
 
 export const Envelope = peersock.messages.Envelope;
@@ -70,6 +70,27 @@ export interface ConnMessages {
   drainWaiters: Array<() => void>;
   waiters: Map<number, Waiter>;
   closed: boolean;
+}
+
+/** Tag of the Envelope's `payload` field (6, length-delimited). */
+const PAYLOAD_TAG = (6 << 3) | 2;
+
+/**
+ * The start of a framed envelope whose payload is sent separately: the frame
+ * length, every other field, then the payload's tag and length. Followed by
+ * the payload's bytes it is the frame `encodeDelimited` makes (protobuf
+ * fields may come in any order).
+ */
+export function largeHead(env: EnvelopeData, payloadLength: number): Buffer {
+  const rest = Envelope.encode({ ...env, payload: undefined }).finish();
+  const body = rest.length + 1 + varintLength(payloadLength) + payloadLength;
+  const head = Buffer.allocUnsafe(varintLength(body) + rest.length + 1 + varintLength(payloadLength));
+  let off = writeVarint(head, 0, body);
+  head.set(rest, off);
+  off += rest.length;
+  head[off++] = PAYLOAD_TAG;
+  writeVarint(head, off, payloadLength);
+  return head;
 }
 
 /** One per socket; created by the first Dispatcher. */
@@ -147,18 +168,24 @@ export class MessageRouter implements MessageSink {
       if (counts) counts.fellBackToReliable++;
     }
     if (counts) counts.sentReliable++;
-    // Length-prefixed in one buffer.
-    const framed = Envelope.encodeDelimited(env).finish() as Buffer;
-    if (framed.length > LARGE) {
+    const payload = env.payload;
+    if (payload !== undefined && payload !== null && payload.length > LARGE) {
       const s = conn._openChannelStream(CHANNEL_MESSAGES, true);
       s.on('error', () => {});
       // Big messages yield to the lane and to conversations, and go one after
       // another rather than interleaved (each finishes sooner).
       s.setPriority(PRIORITY_LARGE, false);
+      // The payload is written as it is, after the frame's head: copying
+      // megabytes into one buffer would stall the event loop (and every
+      // small message) for milliseconds.
+      const head = largeHead(env, payload.length);
       return new Promise<void>((resolve, reject) => {
-        s.end(framed, () => (s.errored ? reject(s.errored) : resolve()));
+        s.write(head);
+        s.end(payload, () => (s.errored ? reject(s.errored) : resolve()));
       });
     }
+    // Length-prefixed in one buffer.
+    const framed = Envelope.encodeDelimited(env).finish() as Buffer;
     const st = this.state(conn);
     st.queue.push(framed);
     if (!st.flushScheduled) {

@@ -32,8 +32,13 @@ pub struct EndpointConfig {
     pub handshake_timeout: Duration,
     /// Connection-level receive window offered at the start.
     pub initial_max_data: u64,
-    /// Per-stream receive window offered at the start.
+    /// Receive window offered at the start to each bidirectional stream.
     pub initial_max_stream_data: u64,
+    /// Receive window offered at the start to each unidirectional stream
+    /// (the dispatch layer's messages travel on these). Smaller than the
+    /// bidirectional one: a big message in flight then queues less in
+    /// front of small ones; auto-tuning grows it where the path needs more.
+    pub initial_max_stream_data_uni: u64,
     /// Upper bound of the auto-tuned connection window.
     pub max_connection_window: u64,
     /// Upper bound of the auto-tuned stream window.
@@ -72,6 +77,7 @@ impl Default for EndpointConfig {
             handshake_timeout: Duration::from_secs(10),
             initial_max_data: 4 * 1024 * 1024,
             initial_max_stream_data: 1024 * 1024,
+            initial_max_stream_data_uni: 256 * 1024,
             max_connection_window: 24 * 1024 * 1024,
             max_stream_window: 16 * 1024 * 1024,
             max_streams_bidi: 128,
@@ -104,7 +110,10 @@ impl EndpointConfig {
         if matches!(self.keep_alive, Some(k) if k.is_zero()) {
             return bad("keepAlive must be positive");
         }
-        if self.initial_max_data == 0 || self.initial_max_stream_data == 0 {
+        if self.initial_max_data == 0
+            || self.initial_max_stream_data == 0
+            || self.initial_max_stream_data_uni == 0
+        {
             return bad("flow-control windows must be positive");
         }
         if self.max_connections == 0 || self.max_pending_handshakes == 0 {
@@ -116,7 +125,10 @@ impl EndpointConfig {
         if self.max_streams_bidi >= MAX_STREAMS || self.max_streams_uni >= MAX_STREAMS {
             return bad("stream limits must be below 16383");
         }
-        if self.initial_max_data >= VARINT4 || self.initial_max_stream_data >= VARINT4 {
+        if self.initial_max_data >= VARINT4
+            || self.initial_max_stream_data >= VARINT4
+            || self.initial_max_stream_data_uni >= VARINT4
+        {
             return bad("initial flow-control windows must be below 1 GiB");
         }
         if self.idle_timeout.as_millis() >= VARINT4 as u128 {
@@ -178,7 +190,7 @@ impl EndpointConfig {
         c.set_initial_max_data(self.initial_max_data);
         c.set_initial_max_stream_data_bidi_local(self.initial_max_stream_data);
         c.set_initial_max_stream_data_bidi_remote(self.initial_max_stream_data);
-        c.set_initial_max_stream_data_uni(self.initial_max_stream_data);
+        c.set_initial_max_stream_data_uni(self.initial_max_stream_data_uni);
         c.set_initial_max_streams_bidi(self.max_streams_bidi);
         // One extra: the server's first unidirectional stream is peersock's
         // control stream.

@@ -277,6 +277,7 @@ fn retry_fits_quiche_transport_parameters_at_the_largest_settings() {
         idle_timeout: Duration::from_millis((1 << 30) - 1),
         initial_max_data: (1 << 30) - 1,
         initial_max_stream_data: (1 << 30) - 1,
+        initial_max_stream_data_uni: (1 << 30) - 1,
         max_streams_bidi: 16382,
         max_streams_uni: 16382,
         max_udp_payload: 65527,

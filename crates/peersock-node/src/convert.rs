@@ -17,6 +17,7 @@ pub struct NativeOptions {
     pub handshake_timeout_ms: Option<f64>,
     pub initial_max_data: Option<f64>,
     pub initial_max_stream_data: Option<f64>,
+    pub initial_max_stream_data_uni: Option<f64>,
     pub max_connection_window: Option<f64>,
     pub max_stream_window: Option<f64>,
     pub max_streams_bidi: Option<f64>,
@@ -291,6 +292,11 @@ pub fn config_from(o: NativeOptions) -> Result<EndpointConfig, String> {
             o.initial_max_stream_data,
             d.initial_max_stream_data,
             "initialMaxStreamData",
+        )?,
+        initial_max_stream_data_uni: count(
+            o.initial_max_stream_data_uni,
+            d.initial_max_stream_data_uni,
+            "initialMaxStreamDataUni",
         )?,
         max_connection_window: count(
             o.max_connection_window,

@@ -453,12 +453,13 @@ test('stream priority: a low-urgency stream yields to an urgent one; bad argumen
   });
   const bulk = connAB.openStream({ unidirectional: true }).setPriority(7, false);
   const urgent = connAB.openStream({ unidirectional: true }).setPriority(0);
-  // Both are queued in the same turn, within flow-control windows. Shared
-  // round robin would finish the smaller bulk stream first (checked: with
-  // equal priorities this test fails); by priority the bigger urgent one,
-  // written second, is sent and arrives first.
-  bulk.end(Buffer.concat([Buffer.from('bulk'), Buffer.alloc(400 * 1024)]));
-  urgent.end(Buffer.concat([Buffer.from('urgent'), Buffer.alloc(900 * 1024)]));
+  // Both are queued in the same turn, within flow-control windows (a
+  // unidirectional stream starts with 256 KiB). Shared round robin would
+  // finish the smaller bulk stream first (checked: with equal priorities
+  // this test fails); by priority the bigger urgent one, written second, is
+  // sent and arrives first.
+  bulk.end(Buffer.concat([Buffer.from('bulk'), Buffer.alloc(100 * 1024)]));
+  urgent.end(Buffer.concat([Buffer.from('urgent'), Buffer.alloc(220 * 1024)]));
   await within(10_000, 'both streams arrive', (async () => {
     while (arrivals.length < 2) await sleep(10);
   })());

@@ -64,8 +64,11 @@ const EV_KINDS = ['', 'readable', 'writable', 'stopped', 'datagram'];
  * Datagrams sent per drain before yielding to the event loop: a whole
  * congestion window can be thousands of packets, and sending them in one go
  * would keep incoming packets (small requests, ACKs) waiting behind it.
+ * 64 (one batch) rather than 256: a request's p50 while 16 MiB messages
+ * stream fell from 0.78-0.88 ms to 0.49-0.69 ms (idle 0.22-0.30 ms), bulk
+ * throughput the same within noise (3 interleaved runs each).
  */
-const MAX_PER_DRAIN = 256;
+const MAX_PER_DRAIN = 64;
 
 /**
  * A peer-to-peer QUIC socket. Events: 'connection' (PeerConnection),

@@ -153,6 +153,31 @@ test('conversations: ordered messages both ways to one handler object; either si
   t.true(conv.ended);
 });
 
+test('conversations carry big raw messages (sent from the caller\'s bytes) intact and in order with small ones', async (t) => {
+  const { a, b, connAB } = await pair(t);
+  const server = new Dispatcher(a, { protocol: 'blob/1' });
+  const client = new Dispatcher(b, { protocol: 'blob/1' });
+  server.onConversation('blob', (conv: Conversation) => {
+    conv.on('message', (m: unknown) => void conv.send(m as Uint8Array, { type: 'blob' }));
+  });
+  const big = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
+  // The first message (the one that opens the conversation) is big too.
+  const sent = [big(1 << 20, 1), Uint8Array.of(7, 8, 9), big(300 * 1024, 2), Uint8Array.of(1), big(65 * 1024, 3)];
+  const conv = client.conversation(connAB, 'blob');
+  const got: Uint8Array[] = [];
+  const reading = (async () => {
+    for await (const m of conv) {
+      got.push(m as Uint8Array);
+      if (got.length === sent.length) break;
+    }
+  })();
+  for (const m of sent) await conv.send(m, { type: 'blob' });
+  await reading;
+  t.deepEqual(got.map((m) => m.length), sent.map((m) => m.length));
+  for (let i = 0; i < sent.length; i++) t.true(Buffer.from(got[i]!).equals(Buffer.from(sent[i]!)), `message ${i} intact`);
+  await conv.end();
+});
+
 test('closing the connection ends its conversations with a typed error', async (t) => {
   const { a, b, connAB } = await pair(t);
   const server = new Dispatcher(a, { protocol: 'sync/1' });

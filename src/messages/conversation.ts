@@ -11,7 +11,7 @@ import type { PeerStream } from '../stream';
 import { ConversationEndedError, RemoteError } from './errors';
 import { FrameReader, frame } from './framing';
 import type { peersock } from './generated/envelope';
-import { Control, Envelope } from './router';
+import { Control, Envelope, LARGE, largeHead } from './router';
 
 /** What a message handler learns about the message. */
 export interface MessageContext {
@@ -188,7 +188,9 @@ export class Conversation extends EventEmitter {
 
   /**
    * Sends a message of the conversation. Resolves once QUIC took it; waits
-   * while the peer is not reading (per-conversation back-pressure).
+   * while the peer is not reading (per-conversation back-pressure). A raw
+   * payload over 64 KiB is sent from the caller's bytes, not a copy: leave
+   * them unchanged until the promise settles.
    */
   async send(msg: unknown, opts: { type?: string } = {}): Promise<void> {
     if (this.#ended || this.#endSent) throw this.#error ?? new ConversationEndedError();
@@ -196,19 +198,26 @@ export class Conversation extends EventEmitter {
     await this.#ready;
     if (this.#ended) throw this.#error ?? new ConversationEndedError();
     const conn = this.#conn!;
-    const env = Envelope.encode({
+    const fields = {
       id: this.#opened ? this.#host.nextId(conn) : this.#id,
       protocol: this.#host.protocol,
       type,
       inRegardsTo: this.#id,
       payload,
       control: this.#opened ? Control.NONE : Control.OPEN,
-    }).finish();
+    };
     this.#opened = true;
-    await this.#write(frame(env));
+    if (payload.length > LARGE) {
+      // As for big one-way messages: the payload's own bytes follow the
+      // frame's head, no multi-megabyte copy on the event loop.
+      this.#stream!.write(largeHead(fields, payload.length));
+      await this.#write(payload);
+      return;
+    }
+    await this.#write(frame(Envelope.encode(fields).finish()));
   }
 
-  #write(bytes: Buffer): Promise<void> {
+  #write(bytes: Uint8Array): Promise<void> {
     const s = this.#stream!;
     return new Promise((resolve, reject) => {
       const ok = s.write(bytes, (err) => {

@@ -10,7 +10,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import test, { type ExecutionContext } from 'ava';
 
-import { ClosedError, PeerClosedError, PeersockError, StreamResetError, StreamStoppedError } from '../src/errors';
+import { ClosedError, InvalidArgumentError, PeerClosedError, PeersockError, StreamResetError, StreamStoppedError } from '../src/errors';
+import { PeerSocket } from '../src/peer-socket';
 import type { PeerStream } from '../src/stream';
 import { Source, drained, echo, lossyTransport, nextStream, pair, readAll, sleep, within, writeAll, type Loopback } from './helpers';
 
@@ -468,5 +469,47 @@ test('stream priority: a low-urgency stream yields to an urgent one; bad argumen
   for (const bad of [-1, 8, 1.5, NaN]) {
     const err = t.throws(() => s.setPriority(bad));
     t.true(err instanceof PeersockError && err.code === 'ERR_PEERSOCK_INVALID_ARGUMENT', String(err));
+  }
+});
+
+// ─── initial stream windows ───────────────────────────────────────────────
+
+/**
+ * Opens one stream of `kind` from b to a (bound with `opts`), fills the
+ * window of a reader that never reads, and returns how many bytes a's
+ * connection received meanwhile: the window a announced, plus what its
+ * stream buffers (≤ 64 KiB) and packet overhead.
+ */
+async function windowSeen(t: ExecutionContext, kind: 'uni' | 'bidi', opts: { initialMaxStreamData: number; initialMaxStreamDataUni: number }): Promise<number> {
+  const { connAB, connBA } = await pair(t, { a: opts });
+  const incoming = nextStream(connBA);
+  const before = connBA.stats().recvBytes;
+  const w = connAB.openStream({ unidirectional: kind === 'uni' });
+  w.on('error', () => {});
+  await within(10_000, 'fill window', fillWindow(w, new Source(64 * MiB, 90)));
+  const r = await incoming;
+  r.on('error', () => {});
+  return connBA.stats().recvBytes - before;
+}
+
+test('initialMaxStreamData and initialMaxStreamDataUni set the window each kind of stream gets', async (t) => {
+  t.timeout(60_000);
+  const KiB = 1024;
+  const small = 32 * KiB;
+  const big = 768 * KiB;
+  const slack = 112 * KiB; // the reader's stream buffer and packet headers
+  const seen = {
+    uniSmall: await windowSeen(t, 'uni', { initialMaxStreamData: big, initialMaxStreamDataUni: small }),
+    bidiBig: await windowSeen(t, 'bidi', { initialMaxStreamData: big, initialMaxStreamDataUni: small }),
+    uniBig: await windowSeen(t, 'uni', { initialMaxStreamData: small, initialMaxStreamDataUni: big }),
+    bidiSmall: await windowSeen(t, 'bidi', { initialMaxStreamData: small, initialMaxStreamDataUni: big }),
+  };
+  t.log(seen);
+  for (const [name, got] of Object.entries(seen)) {
+    const want = name.endsWith('Small') ? small : big;
+    t.true(got >= want && got <= want + slack, `${name}: ${got} B received, window ${want} B`);
+  }
+  for (const bad of [0, -1, 1.5, Number.NaN, 1 << 30, '65536']) {
+    await t.throwsAsync(PeerSocket.bind({ host: '127.0.0.1', initialMaxStreamDataUni: bad as number }), { instanceOf: InvalidArgumentError }, `initialMaxStreamDataUni ${String(bad)}`);
   }
 });

@@ -83,8 +83,9 @@ const PAYLOAD_TAG = (6 << 3) | 2;
  */
 export function largeHead(env: EnvelopeData, payloadLength: number): Buffer {
   const rest = Envelope.encode({ ...env, payload: undefined }).finish();
-  const body = rest.length + 1 + varintLength(payloadLength) + payloadLength;
-  const head = Buffer.allocUnsafe(varintLength(body) + rest.length + 1 + varintLength(payloadLength));
+  const fields = rest.length + 1 + varintLength(payloadLength);
+  const body = fields + payloadLength;
+  const head = Buffer.allocUnsafe(varintLength(body) + fields);
   let off = writeVarint(head, 0, body);
   head.set(rest, off);
   off += rest.length;

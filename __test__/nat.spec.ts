@@ -4,14 +4,19 @@
  * a direct connection from behind a NAT. Needs root (CI runs as root); when
  * the lab cannot run, every test here fails and says why — never a skip.
  */
+import { EventEmitter } from 'node:events';
 import test, { type ExecutionContext } from 'ava';
+
+import type { PeerConnection } from '../src/connection';
 
 import { InvalidArgumentError } from '../src/errors';
 import { Dispatcher } from '../src/messages/dispatcher';
 import { DecodeError, NoHandlerError } from '../src/messages/errors';
 import { classifyNat, classifyObservations, type NatClassification, type Observation } from '../src/nat/classify';
 import { NatObserver, decodeObserved, encodeObserved, enableObserve, observeAddress } from '../src/nat/observed';
-import type { AddressInfo } from '../src/transport';
+import { DIRECT_HOLD_MS, NatPaths } from '../src/nat/paths';
+import { RELAY_FROM, relayFrame } from '../src/nat/wire';
+import type { AddressInfo, DatagramTransport } from '../src/transport';
 import { pair } from './helpers';
 import { NatLab, type LabProcess, type NatKind } from './lab/netns';
 
@@ -64,6 +69,40 @@ test('classification rules: none, consistent, per-destination', (t) => {
   t.is(p.publicAddress, undefined);
   t.is(classifyObservations(local, obs(['198.18.0.101', 5000], ['198.18.0.7', 5000]), ifaces).type, 'per-destination');
   t.throws(() => classifyObservations(local, [], ifaces), { instanceOf: InvalidArgumentError });
+});
+
+test("an accepting side's route follows the peer to the direct path and is not flipped back by relayed stragglers", async (t) => {
+  const fed: string[] = [];
+  const sent: string[] = [];
+  const transport = { send: (_d: Uint8Array, port: number, address: string, done: () => void) => (sent.push(`${address}:${port}`), done()) } as unknown as DatagramTransport;
+  const paths = new NatPaths({ _feed: (_d, address) => void fed.push(address) }, transport, false);
+  const relay = { address: '198.18.0.9', port: 7000, pairId: 5 };
+  const direct = { address: '198.18.0.2', port: 4000, family: 'IPv4' } as const;
+  const r = paths.create(new Uint8Array(32), new Uint8Array(16).fill(3), relay, [direct], true)!;
+  const events: string[] = [];
+  const conn = Object.assign(new EventEmitter(), { closeInfo: undefined, remoteAddress: { address: r.address, port: 1 } });
+  conn.on('path', () => events.push(r.kind));
+  r.conn = conn as unknown as PeerConnection;
+  const quic = Buffer.from([0x41, 1, 2, 3]);
+  const relayed = (): boolean => paths.intercept(relayFrame(RELAY_FROM, relay.pairId, quic), relay.address, relay.port);
+
+  t.true(relayed());
+  t.true(paths.intercept(quic, direct.address, direct.port));
+  t.deepEqual(events, ['relayed', 'direct']);
+  // Relayed packets still in flight after the peer moved: delivered, the route stays direct.
+  t.true(relayed());
+  t.true(relayed());
+  t.deepEqual(events, ['relayed', 'direct']);
+  t.is(r.kind, 'direct');
+  paths.send(quic, r.address, () => {});
+  t.deepEqual(sent, [`${direct.address}:${direct.port}`]);
+  t.is(fed.length, 4);
+  t.true(fed.every((a) => a === r.address), 'fed to the core from the virtual address');
+  // The peer went back to the relay for good: after DIRECT_HOLD_MS without direct packets, the route follows.
+  await new Promise((resolve) => setTimeout(resolve, DIRECT_HOLD_MS + 100));
+  t.true(relayed());
+  t.deepEqual(events, ['relayed', 'direct', 'relayed']);
+  paths.close();
 });
 
 // The lab.

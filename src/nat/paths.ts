@@ -23,6 +23,13 @@ const MAX_SLOT = 0xfffe;
 const MAX_PUNCH_REPLIES = 16;
 /** Probe sockets (birthday punching) open at once per socket, at most. */
 const MAX_PROBES = 512;
+/**
+ * The accepting side follows the path of the peer's packets, but once a
+ * direct packet arrived, relayed ones take the route back only after this
+ * long without direct packets: relayed packets still in flight when the
+ * dialer moved to the direct path must not flip it back and forth.
+ */
+export const DIRECT_HOLD_MS = 1000;
 /** The TTL of ordinary datagrams, restored after a low-TTL round. */
 export const DEFAULT_TTL = 64;
 
@@ -69,8 +76,10 @@ export class Route {
   probes: UdpTransport[] = [];
   /** Where sends go now. */
   kind: PathKind = 'pending';
-  /** Accepting side: take the path of the last QUIC packet received. */
+  /** Accepting side: take the path of the peer's QUIC packets (see DIRECT_HOLD_MS). */
   readonly follow: boolean;
+  /** @internal When the last QUIC packet came on the direct path (performance.now()). */
+  lastDirectAt = -Infinity;
   /** The connection using this route, once there is one. */
   conn: PeerConnection | undefined;
   readonly stats: PathStats = { sentDirect: 0, sentRelayed: 0, recvDirect: 0, recvRelayed: 0, bytesRelayed: 0 };
@@ -225,7 +234,10 @@ export class NatPaths {
     }
     if (r.probe !== p || r.direct === undefined || r.direct.address !== address || r.direct.port !== port) return;
     r.stats.recvDirect++;
-    if (r.follow) setRouteKind(r, 'direct');
+    if (r.follow) {
+      r.lastDirectAt = performance.now();
+      setRouteKind(r, 'direct');
+    }
     this.#host._feed(data, r.address, VIRTUAL_PORT);
   }
 
@@ -288,6 +300,7 @@ export class NatPaths {
       if (r.direct === undefined || r.direct.port !== port || r.direct.address !== address) {
         r.direct = { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4' };
       }
+      r.lastDirectAt = performance.now();
       setRouteKind(r, 'direct');
     }
     this.#host._feed(data, r.address, VIRTUAL_PORT);
@@ -310,7 +323,7 @@ export class NatPaths {
     if (r === undefined) return;
     r.stats.recvRelayed++;
     r.stats.bytesRelayed += data.length - RELAY_HEADER;
-    if (r.follow) setRouteKind(r, 'relayed');
+    if (r.follow && (r.kind !== 'direct' || performance.now() - r.lastDirectAt > DIRECT_HOLD_MS)) setRouteKind(r, 'relayed');
     const packet = data.subarray(RELAY_HEADER);
     if ((packet[0]! & 0x40) === 0) return;
     this.#host._feed(packet, r.address, VIRTUAL_PORT);

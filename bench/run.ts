@@ -392,9 +392,37 @@ function report(startedMs: number): string {
     `- ${pass(m('req') >= m('req', 'tls'))}: request() ≥ node:tls length-prefixed echo (${fmt(m('req') / m('req', 'tls'))} ×; pinned ${pass(m('reqPin') >= m('reqPin', 'tls'))}: ${fmt(m('reqPin') / m('reqPin', 'tls'))} ×)`,
     `- ${pass(m('send') >= 500_000)}: send() ≥ 500,000 messages/s (${fmt(m('send'))}/s)`,
     `- ${pass(m('frames') >= 1_500_000)}: raw framed stream ≥ 1,500,000 messages/s (${fmt(m('frames'))}/s)`,
+    '',
+    ...reach(m),
     ...(warnings.length > 0 ? ['', 'Warnings:', ...warnings.map((w) => `- ${w}`)] : []),
   ];
   return out.join('\n');
+}
+
+/**
+ * What the request() targets leave for peersock's own work, from the same
+ * run: a bare node:dgram ping-pong between the same kind of processes is the
+ * floor any design over node:dgram pays; node:tls's round trip minus that
+ * floor is the time a request() may spend on QUIC (packet processing,
+ * encryption, ACKs), framing and dispatch on both sides to match node:tls.
+ */
+function reach(m: (f: keyof typeof msg, k?: Kind) => number): string[] {
+  const rt = (rate: number): number => 1e6 / rate;
+  const line = (label: string, req: keyof typeof msg, floor: keyof typeof msg, floorP50: keyof typeof msg): string => {
+    const budget = rt(m(req, 'tls')) - rt(m(floor));
+    return (
+      `- ${label}: node:tls ${fmt(m(req, 'tls'))} round trips/s = ${fmt(rt(m(req, 'tls')))} µs each; bare node:dgram ping-pong ` +
+      `${fmt(m(floor))}/s = ${fmt(rt(m(floor)))} µs, p50 ${fmt(m(floorP50))} µs. To match node:tls a request() has ` +
+      `${budget > 0 ? `${fmt(budget)} µs` : 'no time (tls is at or below the UDP floor)'} per round trip for QUIC, framing and dispatch on both sides; ` +
+      `17,000/s needs the floor ≤ ${fmt(rt(17_000))} µs (it is ${fmt(rt(m(floor)))}), p50 ≤ 50 µs needs the floor's p50 below 50 (it is ${fmt(m(floorP50))}).`
+    );
+  };
+  return [
+    'What the request() targets leave for peersock on this machine (same run):',
+    '',
+    line('as scheduled', 'req', 'floor', 'floorP50'),
+    line('pinned to one CPU', 'reqPin', 'floorPin', 'floorPinP50'),
+  ];
 }
 
 const METHOD = `

@@ -14,7 +14,7 @@ import { Dispatcher } from '../src/messages/dispatcher';
 import { DecodeError, NoHandlerError } from '../src/messages/errors';
 import { classifyNat, classifyObservations, type NatClassification, type Observation } from '../src/nat/classify';
 import { NatObserver, decodeObserved, encodeObserved, enableObserve, observeAddress } from '../src/nat/observed';
-import { DIRECT_HOLD_MS, NatPaths } from '../src/nat/paths';
+import { DIRECT_HOLD_MS, MOVE_SILENCE_MS, NatPaths } from '../src/nat/paths';
 import { RELAY_FROM, relayFrame } from '../src/nat/wire';
 import type { AddressInfo, DatagramTransport } from '../src/transport';
 import { pair } from './helpers';
@@ -102,6 +102,44 @@ test("an accepting side's route follows the peer to the direct path and is not f
   await new Promise((resolve) => setTimeout(resolve, DIRECT_HOLD_MS + 100));
   t.true(relayed());
   t.deepEqual(events, ['relayed', 'direct', 'relayed']);
+  paths.close();
+});
+
+test("a dialing side's direct route follows its peer to a new address only after the current one fell silent", async (t) => {
+  const sent: string[] = [];
+  const transport = { send: (_d: Uint8Array, port: number, address: string, done: () => void) => (sent.push(`${address}:${port}`), done()) } as unknown as DatagramTransport;
+  const paths = new NatPaths({ _feed: () => {} }, transport, false);
+  const old = { address: '198.18.0.2', port: 4000, family: 'IPv4' } as const;
+  const moved = { address: '198.18.0.2', port: 5555, family: 'IPv4' } as const;
+  const r = paths.create(new Uint8Array(32), new Uint8Array(16).fill(4), undefined, [old], false)!;
+  const other = paths.create(new Uint8Array(32), new Uint8Array(16).fill(5), undefined, [{ address: '198.18.0.3', port: 6000, family: 'IPv4' }], false)!;
+  r.direct = { ...old };
+  r.kind = 'direct';
+  const events: string[] = [];
+  const conn = Object.assign(new EventEmitter(), { closeInfo: undefined, _pathAddress: { address: r.address, port: 1 }, remoteAddress: { address: r.address, port: 1 } });
+  conn.on('path', () => events.push(`${r.direct!.address}:${r.direct!.port}`));
+  r.conn = conn as unknown as PeerConnection;
+  const c = conn as unknown as PeerConnection;
+  const quic = Buffer.from([0x41, 1, 2, 3]);
+
+  // Packets still come from the current address: a copy seen elsewhere does not take the path.
+  t.true(paths.intercept(quic, old.address, old.port));
+  paths.peerMoved(c, moved);
+  t.deepEqual(r.direct, old);
+  // Another route's address is never taken.
+  await new Promise((resolve) => setTimeout(resolve, MOVE_SILENCE_MS + 50));
+  paths.peerMoved(c, { address: '198.18.0.3', port: 6000, family: 'IPv4' });
+  t.deepEqual(r.direct, old);
+  t.deepEqual(events, []);
+  // Silent long enough: the route moves, says so, and sends there.
+  paths.peerMoved(c, moved);
+  t.deepEqual(r.direct, moved);
+  t.deepEqual(events, ['198.18.0.2:5555']);
+  paths.send(quic, r.address, () => {});
+  t.deepEqual(sent, ['198.18.0.2:5555']);
+  // Its packets from there now reach the core as the peer's (a known address of the route).
+  t.true(paths.intercept(quic, moved.address, moved.port));
+  t.is(other.direct, undefined);
   paths.close();
 });
 

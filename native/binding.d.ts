@@ -137,6 +137,12 @@ export interface NativeDialOptions {
   earlyData?: boolean
   /** Keep-alive of this connection in ms; 0 turns it off. */
   keepAliveMs?: number
+  /**
+   * The caller routes this connection's packets (an introduced peer's
+   * virtual address): authentic packets from other addresses are taken
+   * and reported as `path` events.
+   */
+  followPeer?: boolean
 }
 
 /** One event for JavaScript; which fields are set depends on `kind`. */

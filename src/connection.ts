@@ -70,6 +70,11 @@ export interface ConnectionHost {
    * direct.
    */
   _displayAddress?(addr: AddressInfo): AddressInfo;
+  /**
+   * Dialing side of an introduced peer: the core took an authentic packet
+   * from `addr`, not the route's address (the peer's NAT moved it).
+   */
+  _peerMoved?(conn: PeerConnection, addr: AddressInfo): void;
   /** Moves a dialed connection to a new local socket. */
   _migrate?(conn: PeerConnection, host: string | undefined, transport: DatagramTransport | undefined): Promise<AddressInfo>;
 }
@@ -407,14 +412,18 @@ export class PeerConnection extends EventEmitter implements StreamHost {
         else if (dgram[off] === CHANNEL_MESSAGES) this.#host.messageDatagram(this, bytes);
         break;
       }
-      case 'path':
-        this.#remoteAddress = {
-          address: ev.address ?? '',
-          port: ev.port ?? 0,
-          family: ev.family === 6 ? 'IPv6' : 'IPv4',
-        };
+      case 'path': {
+        const addr: AddressInfo = { address: ev.address ?? '', port: ev.port ?? 0, family: ev.family === 6 ? 'IPv6' : 'IPv4' };
+        // A QUIC client's peer never migrates: on the dialing side this is
+        // an introduced peer seen at a new real address; its route decides.
+        if (this.isClient) {
+          this.#host._peerMoved?.(this, addr);
+          break;
+        }
+        this.#remoteAddress = addr;
         this.emit('path', this.remoteAddress);
         break;
+      }
       case 'closed':
         this._onClosed(closeInfoFromEvent(ev));
         break;

@@ -281,14 +281,18 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     if (this.#closing !== undefined) throw new ClosedError('socket is closed');
     let handle: number;
     const ticket = extra.early ? this.sessions.get(key) : undefined;
+    // An introduced peer: its packets reach the core as from its virtual
+    // address; the core reports authentic ones from elsewhere (its NAT moved it).
+    const followPeer = isVirtualAddress(address);
     try {
       handle =
-        extra.early || extra.keepAlive !== undefined
+        extra.early || extra.keepAlive !== undefined || followPeer
           ? this.native.connectWith(key, address, port, {
               handshakeTimeoutMs: timeout,
               earlyData: extra.early,
               session: ticket === undefined ? undefined : Buffer.from(ticket).toString('hex'),
               keepAliveMs: extra.keepAlive,
+              followPeer,
             })
           : this.native.connect(key, address, port, timeout);
     } catch (e) {
@@ -446,6 +450,11 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
   /** @internal */
   messageDatagram(conn: PeerConnection, data: Uint8Array): void {
     this.#messageSink?.datagram(conn, data);
+  }
+
+  /** @internal A dialed introduced peer was seen at `addr` (see NatPaths.peerMoved). */
+  _peerMoved(conn: PeerConnection, addr: AddressInfo): void {
+    this._nat.peerMoved(conn, addr);
   }
 
   /** @internal An introduced peer's virtual address, as its real one once the path is direct. */

@@ -30,6 +30,13 @@ const MAX_PROBES = 512;
  * dialer moved to the direct path must not flip it back and forth.
  */
 export const DIRECT_HOLD_MS = 1000;
+/**
+ * Dialing side: a peer seen at a new real address (authentic packets, its
+ * NAT moved it) is followed there once its current address has been silent
+ * this long; while packets still come from the current address, someone
+ * replaying them from elsewhere cannot take the path away.
+ */
+export const MOVE_SILENCE_MS = 250;
 /** The TTL of ordinary datagrams, restored after a low-TTL round. */
 export const DEFAULT_TTL = 64;
 
@@ -234,10 +241,8 @@ export class NatPaths {
     }
     if (r.probe !== p || r.direct === undefined || r.direct.address !== address || r.direct.port !== port) return;
     r.stats.recvDirect++;
-    if (r.follow) {
-      r.lastDirectAt = performance.now();
-      setRouteKind(r, 'direct');
-    }
+    r.lastDirectAt = performance.now();
+    if (r.follow) setRouteKind(r, 'direct');
     this.#host._feed(data, r.address, VIRTUAL_PORT);
   }
 
@@ -302,9 +307,26 @@ export class NatPaths {
       }
       r.lastDirectAt = performance.now();
       setRouteKind(r, 'direct');
-    }
+    } else if (r.direct !== undefined && r.direct.port === port && r.direct.address === address) r.lastDirectAt = performance.now();
     this.#host._feed(data, r.address, VIRTUAL_PORT);
     return true;
+  }
+
+  /**
+   * Dialing side: the core took an authentic packet of `conn` from `addr`, an
+   * address its route does not know (the peer's NAT gave it a new mapping;
+   * a QUIC client would drop it). A direct route moves there once its
+   * current address has been silent for MOVE_SILENCE_MS.
+   */
+  peerMoved(conn: PeerConnection, addr: AddressInfo): void {
+    const r = this.routeOf(conn);
+    if (r === undefined || r.follow || r.kind !== 'direct' || r.probe !== undefined) return;
+    if (performance.now() - r.lastDirectAt < MOVE_SILENCE_MS) return;
+    this.#addReal(r, addr.address, addr.port);
+    if (this.#byReal.get(addrKey(addr.address, addr.port)) !== r) return; // another route's address
+    r.direct = { address: addr.address, port: addr.port, family: addr.family };
+    r.lastDirectAt = performance.now();
+    if (r.conn !== undefined && r.conn.closeInfo === undefined) r.conn.emit('path', r.conn.remoteAddress);
   }
 
   #onPunch(data: Buffer, address: string, port: number): void {

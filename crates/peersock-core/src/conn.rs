@@ -84,6 +84,11 @@ pub(crate) struct Conn {
     /// session resumes the identity that made it, so it is only used by
     /// an endpoint with the same key).
     pub local_key: PublicKey,
+    /// Client: packets from any address count as from `remote_addr`;
+    /// authentic ones from elsewhere are reported (see `DialOptions`).
+    pub follow_peer: bool,
+    /// The last address reported that way, and when.
+    pub seen_at: Option<(SocketAddr, Instant)>,
 }
 
 impl Conn {
@@ -127,6 +132,8 @@ impl Conn {
             early: false,
             last_session: None,
             local_key: PublicKey::default(),
+            follow_peer: false,
+            seen_at: None,
         }
     }
 

@@ -26,6 +26,17 @@ pub struct DialOptions {
     pub early_data: bool,
     /// Overrides the endpoint's keep-alive: `Some(None)` turns it off.
     pub keep_alive: Option<Option<Duration>>,
+    /// The driver routes this connection's packets itself, to and from a
+    /// stand-in peer address (peersock's introduced peers: a virtual address
+    /// whose packets travel on a punched path or through a relay). Packets
+    /// for this connection from any address are then taken as from the
+    /// dialed one, and one that proves authentic (decrypted and new) from an
+    /// address other than the dialed one is reported as
+    /// [`crate::Event::PathChanged`] with that address (at most every
+    /// 100 ms per address), so the driver can follow a peer whose NAT moved
+    /// it. A QUIC client would otherwise drop them (RFC 9000 §9: servers do
+    /// not migrate).
+    pub follow_peer: bool,
 }
 
 impl Endpoint {
@@ -88,6 +99,7 @@ impl Endpoint {
         if let Some(k) = opts.keep_alive {
             c.keep_alive = k;
         }
+        c.follow_peer = opts.follow_peer;
         Ok(h)
     }
 

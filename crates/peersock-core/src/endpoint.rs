@@ -30,6 +30,9 @@ use crate::retry::RetryKey;
 
 /// Length of the source CID of our Retry packets (see `send_retry`).
 const RETRY_CID_LEN: usize = 8;
+/// A driver-routed peer seen at a new address is reported at most this
+/// often per address (see `DialOptions::follow_peer`).
+const SEEN_REPORT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Counters of what the endpoint saw, for tests and benchmarks.
 #[derive(Clone, Copy, Debug, Default)]
@@ -270,9 +273,35 @@ impl Endpoint {
         if let Some(c) = self.conns.get_mut(&h) {
             let was_closed = c.q.is_closed();
             let was_established = c.q.is_established();
+            // A driver-routed peer (DialOptions::follow_peer) seen at another
+            // address: quiche takes the packet as from the dialed address.
+            let elsewhere = c.follow_peer && from != c.remote_addr;
+            let recv_before = if elsewhere { c.q.stats().recv } else { 0 };
+            let peer = if elsewhere { c.remote_addr } else { from };
             // Errors here are the peer's or the packet's; quiche closes
             // the connection itself when it must.
-            let _ = c.q.recv(buf, quiche::RecvInfo { from, to: local });
+            let _ = c.q.recv(
+                buf,
+                quiche::RecvInfo {
+                    from: peer,
+                    to: local,
+                },
+            );
+            // Reported only when quiche counted it: decrypted, not a replay.
+            if elsewhere && c.state == State::Open && c.q.stats().recv > recv_before {
+                let now = Instant::now();
+                let due = match c.seen_at {
+                    Some((a, t)) => a != from || now.duration_since(t) >= SEEN_REPORT_INTERVAL,
+                    None => true,
+                };
+                if due {
+                    c.seen_at = Some((from, now));
+                    self.events.push_back(Event::PathChanged {
+                        conn: h,
+                        remote_addr: from,
+                    });
+                }
+            }
             // A 0-RTT dialer must send its Finished before it takes the
             // next datagram: quiche 0.29 otherwise never sends it when 1-RTT
             // packets (the server's 0.5-RTT replies) are read first, and the

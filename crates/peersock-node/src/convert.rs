@@ -44,6 +44,10 @@ pub struct NativeDialOptions {
     pub early_data: Option<bool>,
     /// Keep-alive of this connection in ms; 0 turns it off.
     pub keep_alive_ms: Option<f64>,
+    /// The caller routes this connection's packets (an introduced peer's
+    /// virtual address): authentic packets from other addresses are taken
+    /// and reported as `path` events.
+    pub follow_peer: Option<bool>,
 }
 
 /// One event for JavaScript; which fields are set depends on `kind`.
@@ -256,6 +260,7 @@ pub fn dial_from(o: NativeDialOptions) -> Result<peersock_core::DialOptions, Str
             Some(0.0) => Some(None),
             v => Some(Some(ms(v, Duration::ZERO, "keepAlive")?)),
         },
+        follow_peer: o.follow_peer.unwrap_or(false),
     })
 }
 

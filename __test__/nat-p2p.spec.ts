@@ -19,7 +19,7 @@ import { DecodeError } from '../src/messages/errors';
 import type { RelayStats } from '../src/nat/relay';
 import type { BindOptions, PeerSocket } from '../src/peer-socket';
 import type { AddressInfo } from '../src/transport';
-import { createSocket } from './helpers';
+import { createSocket, lossyTransport } from './helpers';
 import { NatLab, type LabPeer, type LabProcess, type NatKind } from './lab/netns';
 
 /** Three sockets on loopback: introducer i, and a and b, each connected to i. */
@@ -170,6 +170,37 @@ test('loopback: garbage is dropped: malformed offers are DecodeErrors, stray rel
   t.is(relayStats(i)!.droppedUnknown, 1);
   // The introducer still works.
   t.is(connectionPath(a, await a.connect({ publicKey: b.publicKey, via: ai })).kind, 'direct');
+});
+
+test('loopback: when the direct path dies, the dialer moves the connection to a fresh relay pair; both sides follow, bytes intact', async (t) => {
+  t.timeout(30_000);
+  let cut = false;
+  const ports = { a: 0, b: 0 };
+  // Once cut, a and b drop what they send each other directly; the introducer still gets everything.
+  const ta = await lossyTransport('127.0.0.1', (_d, port) => cut && port === ports.b);
+  const tb = await lossyTransport('127.0.0.1', (_d, port) => cut && port === ports.a);
+  const { i, a, b, ai } = await trio(t, { a: { transport: ta }, b: { transport: tb } });
+  ports.a = a.address().port;
+  ports.b = b.address().port;
+  echo(b);
+  const accepted = once(b, 'connection') as Promise<[PeerConnection]>;
+  const conn = await a.connect({ publicKey: b.publicKey, via: ai });
+  const [conB] = await accepted;
+  t.is(connectionPath(a, conn).kind, 'direct');
+  t.true((await roundTrip(conn, 256 * 1024)).sha);
+  t.is(relayStats(i)!.pairs, 0, 'the dial released its relay pair');
+  const paths: string[] = [];
+  conn.on('path', () => paths.push(connectionPath(a, conn).kind));
+
+  cut = true;
+  const r = await roundTrip(conn, 4 * 1024 * 1024);
+  t.true(r.sha, '4 MiB echoed intact across the cut');
+  t.is(connectionPath(a, conn).kind, 'relayed');
+  t.is(connectionPath(b, conB).kind, 'relayed');
+  t.deepEqual(paths, ['relayed']);
+  t.is(relayStats(i)!.pairs, 1);
+  t.true(relayStats(i)!.bytes > 2 * 4 * 1024 * 1024, `relayed ${relayStats(i)!.bytes} B`);
+  t.log(`4 MiB echoed in ${r.ms.toFixed(0)} ms with the direct path cut; relay carried ${relayStats(i)!.bytes} B`);
 });
 
 test('loopback: relay off at the introducer gives NoPathError (relay-off), not a hang', async (t) => {
@@ -414,3 +445,30 @@ for (const [na, nb, side, mustRecover] of flushCases) {
     flushTable.push(`  ${name.padEnd(18)} ${dial.path.kind.padEnd(8)} flush ${side}: ${what}`);
   });
 }
+
+test.serial('lab preserve/preserve: the direct path is cut mid-transfer for good; the dialer moves the connection to a fresh relay pair, 32 MiB intact', async (t) => {
+  t.timeout(60_000);
+  const { lab, intro, a, b, pa, pb } = await lab3(t, 'preserve', 'preserve', JSON.stringify({ bytesPerSecond: 256 * MiB }), { IDLE_TIMEOUT: String(FLUSH_IDLE_MS), KEEP_ALIVE: '1000' });
+  const bKey = ready(b).publicKey;
+  const dial = await a.call<{ ms: number; path: ConnectionPath }>('connect-via', { publicKey: bKey, via: ready(intro).publicKey, timeout: 5000 });
+  t.is(dial.path.kind, 'direct');
+  const warm = await a.call<{ ok: boolean }>('transfer', { publicKey: bKey, bytes: MiB });
+  t.true(warm.ok, 'a transfer before the cut');
+  const relayedBefore = (await intro.call<RelayStats>('relay-stats')).bytes;
+  const transfer = a.call<{ ms: number; ok: boolean }>('transfer', { publicKey: bKey, bytes: 32 * MiB }, FLUSH_IDLE_MS + 30_000);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const cutAt = performance.now();
+  await lab.blockBetween(pa, pb);
+  const x = await transfer;
+  const after = performance.now() - cutAt;
+  t.true(x.ok, 'the transfer completed, SHA-256 verified by b');
+  const relayed = (await intro.call<RelayStats>('relay-stats')).bytes - relayedBefore;
+  const path = await a.call<ConnectionPath>('path', { publicKey: bKey });
+  t.is(path.kind, 'relayed');
+  t.true(relayed > 8 * MiB, `the relay carried ${relayed} B after the cut`);
+  const ping = await a.call<{ reply: string }>('ping', { publicKey: bKey });
+  t.is(ping.reply, 'pong:hi');
+  const what = `relayed: 32 MiB intact ${after.toFixed(0)} ms after the cut; the relay carried ${(relayed / MiB).toFixed(1)} MiB`;
+  t.log(what);
+  flushTable.push(`  ${'preserve/preserve'.padEnd(18)} ${dial.path.kind.padEnd(8)} cut a-b: ${what}`);
+});

@@ -299,6 +299,23 @@ export class NatLab {
     return count;
   }
 
+  /**
+   * Cuts the direct path between two peers for good: the router drops every
+   * packet between their public addresses (both ways), while both still
+   * reach the public hosts (an introducer and its relay).
+   */
+  async blockBetween(p: LabPeer, q: LabPeer): Promise<void> {
+    await this.#nft(this.publicNs, [
+      'table ip cut {',
+      '  chain forward { type filter hook forward priority filter; policy accept;',
+      `    ip saddr ${p.publicIp} ip daddr ${q.publicIp} drop`,
+      `    ip saddr ${q.publicIp} ip daddr ${p.publicIp} drop`,
+      '  }',
+      '}',
+      '',
+    ].join('\n'));
+  }
+
   /** Runs `__test__/lab/<script>` with node+tsx in namespace `ns`; killed at `close()`. */
   async spawn(ns: string, script: string, env: Record<string, string> = {}, name = `${script}@${ns}`, timeoutMs = 20_000): Promise<LabProcess> {
     if (this.#closed) throw new Error('lab is closed');

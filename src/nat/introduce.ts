@@ -11,6 +11,9 @@
  *   A dials B's virtual address: direct once a punch arrived (then
  *   ──release──▶ I frees the relay pair), else relayed through I after the
  *   punch window (if I relays for this pair).
+ *   Later, if the direct path dies (A sends and hears nothing back for
+ *   DEAD_MS): A ──relay──▶ I opens a fresh pair ──relayed──▶ B, and both
+ *   sides move to it (B once A's packets come relayed and no longer direct).
  *
  * The low-TTL round (TTL `punchTtl`) opens this side's own NAT mapping
  * towards the peer without reaching the peer's NAT: a probe reaching a NAT
@@ -71,6 +74,14 @@ const MAX_CONCURRENT_PER_PEER = 4;
 /** Prepared routes nobody dialed yet, at most (as target). */
 const MAX_WAITING = 256;
 
+/**
+ * A direct path is taken for dead when at least DEAD_SENDS datagrams went
+ * out on it over DEAD_MS with nothing back (checked every WATCH_INTERVAL).
+ */
+const DEAD_MS = 1000;
+const DEAD_SENDS = 3;
+const WATCH_INTERVAL = 250;
+
 /** Why the introducer gives no relay (byte in the reply). */
 const RELAY_OK = 0;
 const RELAY_OFF = 1;
@@ -110,6 +121,8 @@ export interface IntroductionStats {
   failed: number;
   /** Relayed dials that moved to a direct path found later. */
   upgraded: number;
+  /** Direct paths that died and moved to a fresh relay pair. */
+  fellBack: number;
 }
 
 // --- encoding ------------------------------------------------------------
@@ -187,7 +200,7 @@ interface Introduced {
 
 /** The introduction protocol of one socket (all three roles). */
 export class Introductions {
-  readonly stats: IntroductionStats = { introduced: 0, received: 0, direct: 0, relayed: 0, failed: 0, upgraded: 0 };
+  readonly stats: IntroductionStats = { introduced: 0, received: 0, direct: 0, relayed: 0, failed: 0, upgraded: 0, fellBack: 0 };
   readonly #host: IntroHost;
   readonly #d: Dispatcher;
   /** As introducer: pairs by id, for 'ready'. */
@@ -205,6 +218,8 @@ export class Introductions {
     this.#d.handle('ready', (msg: Uint8Array, ctx) => this.#onReady(msg, ctx.connection));
     this.#d.handle('go', (msg: Uint8Array, ctx) => this.#onGo(msg, ctx.connection));
     this.#d.handle('release', (msg: Uint8Array, ctx) => this.#onRelease(msg, ctx.connection));
+    this.#d.handle('relay', (msg: Uint8Array, ctx) => this.#onRelay(msg, ctx.connection));
+    this.#d.handle('relayed', (msg: Uint8Array, ctx) => this.#onRelayed(msg, ctx.connection));
     // The target side: a connection accepted at a prepared virtual address runs on its route.
     host.on('connection', (c) => {
       const r = host._nat.route(c._pathAddress.address);
@@ -280,7 +295,51 @@ export class Introductions {
     this.#host._nat.relay?.drop(id);
   }
 
+  /**
+   * A dialer whose direct path died asks for a fresh relay pair to the peer
+   * it was introduced to (its key and the introduction's token); the target
+   * checks the token against its route and takes the pair.
+   */
+  async #onRelay(msg: Uint8Array, a: PeerConnection): Promise<Uint8Array> {
+    if (!(msg instanceof Uint8Array) || msg.length !== 32 + TOKEN_LENGTH) throw new DecodeError('relay: expected key and token');
+    const key = new Uint8Array(msg.subarray(0, 32));
+    const relay = this.#host._nat.relay;
+    if (relay === undefined) throw new NoPathError('the introducer does not relay (relay-off)', { reason: 'relay-off' });
+    const b = this.#host.connections.find((c) => c !== a && c.closeInfo === undefined && keysEqual(c.remotePublicKey, key));
+    if (b === undefined || isVirtualAddress(a._pathAddress.address) || isVirtualAddress(b._pathAddress.address)) {
+      throw new PeersockError('ERR_PEERSOCK_NOT_CONNECTED', 'the introducer is not connected to that peer');
+    }
+    const busy = this.#inFlight.get(a) ?? 0;
+    if (busy >= MAX_CONCURRENT_PER_PEER) throw new PeersockError('ERR_PEERSOCK_BUSY', 'too many introductions in progress');
+    const pairId = relay.open(a, b);
+    if (pairId === undefined) throw new NoPathError('the introducer relays no more pairs (relay-limit)', { reason: 'relay-limit' });
+    this.#inFlight.set(a, busy + 1);
+    try {
+      await this.#d.request(b, concat([a.remotePublicKey, msg.subarray(32), u32(pairId)]), { type: 'relayed', timeout: INTRODUCE_TIMEOUT });
+    } catch (e) {
+      relay.drop(pairId);
+      if (e instanceof RemoteError) throw new PeersockError(e.remoteCode, e.message);
+      throw new PeersockError('ERR_PEERSOCK_INTRODUCTION_FAILED', `the peer did not take the relay: ${(e as Error).message}`);
+    } finally {
+      this.#inFlight.set(a, (this.#inFlight.get(a) ?? 1) - 1);
+    }
+    return u32(pairId);
+  }
+
   // --- target --------------------------------------------------------------
+
+  /** The introducer opened a fresh relay pair for a route of ours (the dialer's direct path died). */
+  #onRelayed(msg: Uint8Array, introducer: PeerConnection): Uint8Array {
+    if (!(msg instanceof Uint8Array) || msg.length !== 32 + TOKEN_LENGTH + 4) throw new DecodeError('relayed: expected key, token and pair id');
+    const pairId = Buffer.from(msg).readUInt32BE(32 + TOKEN_LENGTH);
+    const route = this.#host._nat.routeByToken(msg.subarray(32, 32 + TOKEN_LENGTH));
+    if (pairId === 0 || route === undefined || !route.follow || route.via !== introducer || !keysEqual(route.remoteKey, msg.subarray(0, 32))) {
+      throw new IntroductionError('relayed: no such introduction');
+    }
+    const via = introducer.remoteAddress;
+    this.#host._nat.setRelay(route, { address: via.address, port: via.port, pairId });
+    return new Uint8Array(0);
+  }
 
   async #onIntroduce(msg: Uint8Array, introducer: PeerConnection): Promise<Uint8Array> {
     const o = decodeOffer(msg);
@@ -289,7 +348,7 @@ export class Introductions {
     if (this.#waiting.size >= MAX_WAITING) throw new PeersockError('ERR_PEERSOCK_BUSY', 'too many introductions waiting');
     const via = introducer.remoteAddress;
     const relay = o.relay === RELAY_OK ? { address: via.address, port: via.port, pairId: o.pairId } : undefined;
-    const route = nat.create(o.key, o.token, relay, [o.peer], true);
+    const route = nat.create(o.key, o.token, relay, [o.peer], true, introducer);
     if (route === undefined) throw new PeersockError('ERR_PEERSOCK_INTRODUCTION_FAILED', 'no free virtual address');
     nat.expireUnused(route, UNUSED_ROUTE_MS);
     this.stats.received++;
@@ -396,7 +455,7 @@ export class Introductions {
     const nat = this.#host._nat;
     const ia = introducer.remoteAddress;
     const relayLeg = offer.relay === RELAY_OK ? { address: ia.address, port: ia.port, pairId: offer.pairId } : undefined;
-    const route = nat.create(key, offer.token, relayLeg, [offer.peer], false);
+    const route = nat.create(key, offer.token, relayLeg, [offer.peer], false, introducer);
     if (route === undefined) throw new IntroductionError('no free virtual address');
     try {
       if (o.direct && (await this.#punchDirect(route, offer, introducer, Math.min(o.directTimeout, left()), o.signal))) route.kind = 'direct';
@@ -411,6 +470,7 @@ export class Introductions {
       if (route.kind === 'direct') {
         this.stats.direct++;
         if (relayLeg !== undefined) this.#d.send(introducer, u32(offer.pairId), { type: 'release' }).catch(() => {});
+        if (o.relay) this.#watch(route, conn, introducer);
       } else {
         this.stats.relayed++;
         // Punches still on their way may open a direct path: move there.
@@ -419,6 +479,7 @@ export class Introductions {
           setRouteKind(route, 'direct');
           route.onLearn = undefined;
           this.stats.upgraded++;
+          this.#watch(route, conn, introducer);
         };
         if (o.direct && route.direct !== undefined) upgrade();
         else if (o.direct) route.onLearn = upgrade;
@@ -429,6 +490,38 @@ export class Introductions {
       nat.release(route);
       throw e;
     }
+  }
+
+  /** Dialer: watches a direct path; when it dies, moves the connection to a fresh relay pair. */
+  #watch(route: Route, conn: PeerConnection, introducer: PeerConnection): void {
+    const nat = this.#host._nat;
+    const timer = setInterval(() => {
+      if (conn.closeInfo !== undefined || introducer.closeInfo !== undefined || nat.route(route.address) !== route) {
+        clearInterval(timer);
+        return;
+      }
+      if (!nat.directSilent(route, DEAD_MS, DEAD_SENDS)) return;
+      clearInterval(timer);
+      void this.#fallBack(route, conn, introducer);
+    }, WATCH_INTERVAL);
+    timer.unref();
+  }
+
+  async #fallBack(route: Route, conn: PeerConnection, introducer: PeerConnection): Promise<void> {
+    const nat = this.#host._nat;
+    let pairId: number;
+    try {
+      const raw = await this.#d.request<Uint8Array>(introducer, concat([route.remoteKey, route.token]), { type: 'relay', reply: 'relay', timeout: INTRODUCE_TIMEOUT });
+      if (!(raw instanceof Uint8Array) || raw.length !== 4) return;
+      pairId = Buffer.from(raw).readUInt32BE(0);
+    } catch {
+      return; // no relay: the connection lives or dies by its direct path
+    }
+    if (pairId === 0 || conn.closeInfo !== undefined || nat.route(route.address) !== route) return;
+    const ia = introducer.remoteAddress;
+    nat.setRelay(route, { address: ia.address, port: ia.port, pairId });
+    setRouteKind(route, 'relayed');
+    this.stats.fellBack++;
   }
 
   /** Punches towards the offered address; true once a punch from the peer arrived within `window` ms. */

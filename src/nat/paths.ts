@@ -74,7 +74,10 @@ export class Route {
   readonly remoteKey: Uint8Array;
   /** Punch token shared with the peer by the introducer. */
   readonly token: Uint8Array;
-  readonly relay: RelayLeg | undefined;
+  /** Where relayed packets go (set anew when a dead direct path falls back to a fresh relay pair). */
+  relay: RelayLeg | undefined;
+  /** The connection to the introducer that made this route (for a fresh relay pair later). */
+  via: PeerConnection | undefined;
   /** The punched direct address (once a punch from the peer arrived; the first one wins). */
   direct: AddressInfo | undefined;
   /** The probe socket the direct path runs on (undefined: the socket's own port). */
@@ -87,6 +90,9 @@ export class Route {
   readonly follow: boolean;
   /** @internal When the last QUIC packet came on the direct path (performance.now()). */
   lastDirectAt = -Infinity;
+  /** @internal Direct sends since the last direct receive, and when the first of them left. */
+  unanswered = 0;
+  unansweredSince = 0;
   /** The connection using this route, once there is one. */
   conn: PeerConnection | undefined;
   readonly stats: PathStats = { sentDirect: 0, sentRelayed: 0, recvDirect: 0, recvRelayed: 0, bytesRelayed: 0 };
@@ -99,13 +105,14 @@ export class Route {
   /** @internal Addresses registered for this route in the table. */
   readonly reals: string[] = [];
 
-  constructor(slot: number, remoteKey: Uint8Array, token: Uint8Array, relay: RelayLeg | undefined, follow: boolean) {
+  constructor(slot: number, remoteKey: Uint8Array, token: Uint8Array, relay: RelayLeg | undefined, follow: boolean, via?: PeerConnection) {
     this.slot = slot;
     this.address = `${VIRTUAL_PREFIX}${slot.toString(16)}`;
     this.remoteKey = remoteKey;
     this.token = token;
     this.relay = relay;
     this.follow = follow;
+    this.via = via;
   }
 }
 
@@ -164,17 +171,39 @@ export class NatPaths {
   }
 
   /** Allocates a route; `candidates` are real addresses whose QUIC packets belong to it. */
-  create(remoteKey: Uint8Array, token: Uint8Array, relay: RelayLeg | undefined, candidates: AddressInfo[], follow: boolean): Route | undefined {
+  create(remoteKey: Uint8Array, token: Uint8Array, relay: RelayLeg | undefined, candidates: AddressInfo[], follow: boolean, via?: PeerConnection): Route | undefined {
     if (this.#bySlot.size >= MAX_SLOT) return undefined;
     let slot = this.#nextSlot;
     while (this.#bySlot.has(slot)) slot = (slot % MAX_SLOT) + 1;
     this.#nextSlot = (slot % MAX_SLOT) + 1;
-    const r = new Route(slot, remoteKey, token, relay, follow);
+    const r = new Route(slot, remoteKey, token, relay, follow, via);
     this.#bySlot.set(slot, r);
     this.#byToken.set(Buffer.from(token).toString('hex'), r);
     if (relay !== undefined) this.#byPair.set(`${addrKey(relay.address, relay.port)}|${relay.pairId}`, r);
     for (const c of candidates) this.#addReal(r, c.address, c.port);
     return r;
+  }
+
+  /** The route of an introduction's token, if any. */
+  routeByToken(token: Uint8Array): Route | undefined {
+    return this.#byToken.get(Buffer.from(token).toString('hex'));
+  }
+
+  /** Points a route's relayed packets at another relay pair. */
+  setRelay(r: Route, leg: RelayLeg): void {
+    if (this.#bySlot.get(r.slot) !== r) return;
+    if (r.relay !== undefined) this.#byPair.delete(`${addrKey(r.relay.address, r.relay.port)}|${r.relay.pairId}`);
+    r.relay = leg;
+    this.#byPair.set(`${addrKey(leg.address, leg.port)}|${leg.pairId}`, r);
+  }
+
+  /**
+   * Whether `r`'s direct path looks dead: at least `sends` datagrams went
+   * out on it over `ms` with nothing back. (One unanswered datagram is no
+   * sign: a last ACK is never answered.)
+   */
+  directSilent(r: Route, ms: number, sends: number): boolean {
+    return r.kind === 'direct' && r.unanswered >= sends && performance.now() - r.unansweredSince >= ms;
   }
 
   /** Forgets a route (its connection ended, or it was never used). */
@@ -242,6 +271,7 @@ export class NatPaths {
     if (r.probe !== p || r.direct === undefined || r.direct.address !== address || r.direct.port !== port) return;
     r.stats.recvDirect++;
     r.lastDirectAt = performance.now();
+    r.unanswered = 0;
     if (r.follow) setRouteKind(r, 'direct');
     this.#host._feed(data, r.address, VIRTUAL_PORT);
   }
@@ -306,8 +336,12 @@ export class NatPaths {
         r.direct = { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4' };
       }
       r.lastDirectAt = performance.now();
+      r.unanswered = 0;
       setRouteKind(r, 'direct');
-    } else if (r.direct !== undefined && r.direct.port === port && r.direct.address === address) r.lastDirectAt = performance.now();
+    } else if (r.direct !== undefined && r.direct.port === port && r.direct.address === address) {
+      r.lastDirectAt = performance.now();
+      r.unanswered = 0;
+    }
     this.#host._feed(data, r.address, VIRTUAL_PORT);
     return true;
   }
@@ -360,6 +394,7 @@ export class NatPaths {
     }
     if (r.kind === 'direct' && r.direct !== undefined) {
       r.stats.sentDirect++;
+      if (r.unanswered++ === 0) r.unansweredSince = performance.now();
       (r.probe ?? this.#transport).send(data, r.direct.port, r.direct.address, done);
       return;
     }

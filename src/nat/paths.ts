@@ -360,6 +360,7 @@ export class NatPaths {
     if (this.#byReal.get(addrKey(addr.address, addr.port)) !== r) return; // another route's address
     r.direct = { address: addr.address, port: addr.port, family: addr.family };
     r.lastDirectAt = performance.now();
+    r.unanswered = 0;
     if (r.conn !== undefined && r.conn.closeInfo === undefined) r.conn.emit('path', r.conn.remoteAddress);
   }
 

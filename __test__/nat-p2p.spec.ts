@@ -12,12 +12,14 @@ import type { PeerConnection } from '../src/connection';
 import { ConnectionRefusedError, InvalidArgumentError } from '../src/errors';
 import { Dispatcher } from '../src/messages/dispatcher';
 import { IntroductionError, NoPathError } from '../src/nat/errors';
-import { decodeOffer, encodeOffer } from '../src/nat/introduce';
+import { peersock } from '../src/messages/generated/envelope';
+import { INTRODUCE_PROTOCOL, decodeOffer, encodeOffer } from '../src/nat/introduce';
 import { connectionPath, isVirtualAddress, relayStats, type ConnectionPath } from '../src/nat/paths';
 import { RELAY_TO, punchFrame, relayFrame } from '../src/nat/wire';
 import { DecodeError } from '../src/messages/errors';
 import type { RelayStats } from '../src/nat/relay';
 import type { BindOptions, PeerSocket } from '../src/peer-socket';
+import { CHANNEL_MESSAGES } from '../src/stream';
 import type { AddressInfo } from '../src/transport';
 import { createSocket, lossyTransport } from './helpers';
 import { NatLab, type LabPeer, type LabProcess, type NatKind } from './lab/netns';
@@ -201,6 +203,50 @@ test('loopback: when the direct path dies, the dialer moves the connection to a 
   t.is(relayStats(i)!.pairs, 1);
   t.true(relayStats(i)!.bytes > 2 * 4 * 1024 * 1024, `relayed ${relayStats(i)!.bytes} B`);
   t.log(`4 MiB echoed in ${r.ms.toFixed(0)} ms with the direct path cut; relay carried ${relayStats(i)!.bytes} B`);
+});
+
+test('loopback: a fresh relay pair is only taken from the introducer, for the introduction\'s key and token', async (t) => {
+  const { i, a, b, ai } = await trio(t);
+  const accepted = once(b, 'connection') as Promise<[PeerConnection]>;
+  const conn = await a.connect({ publicKey: b.publicKey, via: ai });
+  const [conB] = await accepted;
+  const route = b._nat.routeOf(conB)!;
+  t.truthy(route);
+  const before = route.relay?.pairId;
+  const ib = i.connections.find((c) => Buffer.from(c.remotePublicKey).equals(Buffer.from(b.publicKey)))!;
+  // A request of the introduction protocol, written by hand on the messages channel.
+  let id = 1e12;
+  const raw = (from: PeerConnection, type: string, payload: Uint8Array): void => {
+    const s = from._openChannelStream(CHANNEL_MESSAGES, true);
+    s.on('error', () => {});
+    s.end(Buffer.from(peersock.messages.Envelope.encodeDelimited({ id: id++, protocol: INTRODUCE_PROTOCOL, type, payload }).finish()));
+  };
+  const relayed = (key: Uint8Array, token: Uint8Array, pairId: number): Uint8Array => {
+    const m = Buffer.alloc(52);
+    m.set(key, 0);
+    m.set(token, 32);
+    m.writeUInt32BE(pairId, 48);
+    return m;
+  };
+  // Right key and token, from a peer that is not the route's introducer (the introduced connection itself).
+  raw(conn, 'relayed', relayed(a.publicKey, route.token, 77));
+  // From the introducer, with a wrong token, a wrong key, pair id 0, and a short message.
+  raw(ib, 'relayed', relayed(a.publicKey, randomBytes(16), 78));
+  raw(ib, 'relayed', relayed(randomBytes(32), route.token, 79));
+  raw(ib, 'relayed', relayed(a.publicKey, route.token, 0));
+  raw(ib, 'relayed', relayed(a.publicKey, route.token, 80).subarray(0, 51));
+  // A dialer asking the introducer for a pair to b with a token b does not know: b refuses, the pair is dropped.
+  const opened = relayStats(i)!.pairsOpened;
+  raw(ai, 'relay', Buffer.concat([b.publicKey, randomBytes(16)]));
+  for (let n = 0; n < 100 && relayStats(i)!.pairsOpened === opened; n++) await new Promise((resolve) => setTimeout(resolve, 20));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.is(relayStats(i)!.pairsOpened, opened + 1);
+  t.is(relayStats(i)!.pairs, 0, 'the refused pair was dropped');
+  t.is(route.relay?.pairId, before, 'no bad message changed the relay leg');
+  // The control: the same message from the introducer, with the right key and token, is taken.
+  raw(ib, 'relayed', relayed(a.publicKey, route.token, 81));
+  for (let n = 0; n < 100 && route.relay?.pairId !== 81; n++) await new Promise((resolve) => setTimeout(resolve, 20));
+  t.is(route.relay?.pairId, 81);
 });
 
 test('loopback: relay off at the introducer gives NoPathError (relay-off), not a hang', async (t) => {

@@ -38,7 +38,7 @@ import type { AddressInfo } from '../transport';
 import { isLocal } from './classify';
 import { IntroductionError, NoPathError, type NoPathReason } from './errors';
 import { decodeObserved, encodeObserved } from './observed';
-import { VIRTUAL_PORT, isVirtualAddress, setRouteKind, type NatPaths, type Route } from './paths';
+import { VIRTUAL_PORT, isVirtualAddress, setRouteKind, type NatPaths, type RelayLeg, type Route } from './paths';
 import { TOKEN_LENGTH, punchFrame } from './wire';
 
 /** Protocol name of introductions. */
@@ -161,6 +161,11 @@ const u32 = (n: number): Uint8Array => {
   return b;
 };
 const concat = (parts: Uint8Array[]): Uint8Array => Buffer.concat(parts);
+/** Relayed packets of pair `pairId` go to the introducer at the other end of `via`. */
+const legVia = (via: PeerConnection, pairId: number): RelayLeg => {
+  const a = via.remoteAddress;
+  return { address: a.address, port: a.port, pairId };
+};
 
 /** The introducer's offer: sent to the dialer (reply) and to the target ('introduce'). */
 export interface Offer {
@@ -232,17 +237,28 @@ export class Introductions {
   async #onConnect(msg: Uint8Array, a: PeerConnection): Promise<Uint8Array> {
     if (!(msg instanceof Uint8Array) || msg.length !== 33) throw new DecodeError('connect: expected key and flags');
     const key = new Uint8Array(msg.subarray(0, 32));
+    const b = this.#peerOf(a, key);
+    return this.#limited(a, () => this.#introduce(a, b, key, (msg[32]! & 1) !== 0));
+  }
+
+  /** The introducer's connection to `key`, for a request from `a`; throws when there is none to use. */
+  #peerOf(a: PeerConnection, key: Uint8Array): PeerConnection {
     const b = this.#host.connections.find((c) => c !== a && c.closeInfo === undefined && keysEqual(c.remotePublicKey, key));
     if (b === undefined || keysEqual(key, a.remotePublicKey)) throw new PeersockError('ERR_PEERSOCK_NOT_CONNECTED', 'the introducer is not connected to that peer');
     // Addresses of introduced connections are virtual: nothing to tell, nowhere to relay to.
     if (isVirtualAddress(a._pathAddress.address) || isVirtualAddress(b._pathAddress.address)) {
       throw new PeersockError('ERR_PEERSOCK_INTRODUCTION_FAILED', 'cannot introduce over an introduced connection');
     }
+    return b;
+  }
+
+  /** Runs `work` for `a`, at most MAX_CONCURRENT_PER_PEER at a time. */
+  async #limited<T>(a: PeerConnection, work: () => Promise<T>): Promise<T> {
     const busy = this.#inFlight.get(a) ?? 0;
     if (busy >= MAX_CONCURRENT_PER_PEER) throw new PeersockError('ERR_PEERSOCK_BUSY', 'too many introductions in progress');
     this.#inFlight.set(a, busy + 1);
     try {
-      return await this.#introduce(a, b, key, (msg[32]! & 1) !== 0);
+      return await work();
     } finally {
       this.#inFlight.set(a, (this.#inFlight.get(a) ?? 1) - 1);
     }
@@ -302,28 +318,21 @@ export class Introductions {
    */
   async #onRelay(msg: Uint8Array, a: PeerConnection): Promise<Uint8Array> {
     if (!(msg instanceof Uint8Array) || msg.length !== 32 + TOKEN_LENGTH) throw new DecodeError('relay: expected key and token');
-    const key = new Uint8Array(msg.subarray(0, 32));
     const relay = this.#host._nat.relay;
     if (relay === undefined) throw new NoPathError('the introducer does not relay (relay-off)', { reason: 'relay-off' });
-    const b = this.#host.connections.find((c) => c !== a && c.closeInfo === undefined && keysEqual(c.remotePublicKey, key));
-    if (b === undefined || isVirtualAddress(a._pathAddress.address) || isVirtualAddress(b._pathAddress.address)) {
-      throw new PeersockError('ERR_PEERSOCK_NOT_CONNECTED', 'the introducer is not connected to that peer');
-    }
-    const busy = this.#inFlight.get(a) ?? 0;
-    if (busy >= MAX_CONCURRENT_PER_PEER) throw new PeersockError('ERR_PEERSOCK_BUSY', 'too many introductions in progress');
-    const pairId = relay.open(a, b);
-    if (pairId === undefined) throw new NoPathError('the introducer relays no more pairs (relay-limit)', { reason: 'relay-limit' });
-    this.#inFlight.set(a, busy + 1);
-    try {
-      await this.#d.request(b, concat([a.remotePublicKey, msg.subarray(32), u32(pairId)]), { type: 'relayed', timeout: INTRODUCE_TIMEOUT });
-    } catch (e) {
-      relay.drop(pairId);
-      if (e instanceof RemoteError) throw new PeersockError(e.remoteCode, e.message);
-      throw new PeersockError('ERR_PEERSOCK_INTRODUCTION_FAILED', `the peer did not take the relay: ${(e as Error).message}`);
-    } finally {
-      this.#inFlight.set(a, (this.#inFlight.get(a) ?? 1) - 1);
-    }
-    return u32(pairId);
+    const b = this.#peerOf(a, new Uint8Array(msg.subarray(0, 32)));
+    return this.#limited(a, async () => {
+      const pairId = relay.open(a, b);
+      if (pairId === undefined) throw new NoPathError('the introducer relays no more pairs (relay-limit)', { reason: 'relay-limit' });
+      try {
+        await this.#d.request(b, concat([a.remotePublicKey, msg.subarray(32), u32(pairId)]), { type: 'relayed', timeout: INTRODUCE_TIMEOUT });
+      } catch (e) {
+        relay.drop(pairId);
+        if (e instanceof RemoteError) throw new PeersockError(e.remoteCode, e.message);
+        throw new PeersockError('ERR_PEERSOCK_INTRODUCTION_FAILED', `the peer did not take the relay: ${(e as Error).message}`);
+      }
+      return u32(pairId);
+    });
   }
 
   // --- target --------------------------------------------------------------
@@ -336,8 +345,7 @@ export class Introductions {
     if (pairId === 0 || route === undefined || !route.follow || route.via !== introducer || !keysEqual(route.remoteKey, msg.subarray(0, 32))) {
       throw new IntroductionError('relayed: no such introduction');
     }
-    const via = introducer.remoteAddress;
-    this.#host._nat.setRelay(route, { address: via.address, port: via.port, pairId });
+    this.#host._nat.setRelay(route, legVia(introducer, pairId));
     return new Uint8Array(0);
   }
 
@@ -346,8 +354,7 @@ export class Introductions {
     const nat = this.#host._nat;
     if (!this.#host._acceptPeer(o.key, o.peer)) throw new ConnectionRefusedError('refused by accept hook', { reason: 'refused by accept hook' });
     if (this.#waiting.size >= MAX_WAITING) throw new PeersockError('ERR_PEERSOCK_BUSY', 'too many introductions waiting');
-    const via = introducer.remoteAddress;
-    const relay = o.relay === RELAY_OK ? { address: via.address, port: via.port, pairId: o.pairId } : undefined;
+    const relay = o.relay === RELAY_OK ? legVia(introducer, o.pairId) : undefined;
     const route = nat.create(o.key, o.token, relay, [o.peer], true, introducer);
     if (route === undefined) throw new PeersockError('ERR_PEERSOCK_INTRODUCTION_FAILED', 'no free virtual address');
     nat.expireUnused(route, UNUSED_ROUTE_MS);
@@ -453,8 +460,7 @@ export class Introductions {
     const offer = decodeOffer(raw);
     if (!keysEqual(offer.key, key)) throw new IntroductionError('the introducer answered for another key');
     const nat = this.#host._nat;
-    const ia = introducer.remoteAddress;
-    const relayLeg = offer.relay === RELAY_OK ? { address: ia.address, port: ia.port, pairId: offer.pairId } : undefined;
+    const relayLeg = offer.relay === RELAY_OK ? legVia(introducer, offer.pairId) : undefined;
     const route = nat.create(key, offer.token, relayLeg, [offer.peer], false, introducer);
     if (route === undefined) throw new IntroductionError('no free virtual address');
     try {
@@ -470,7 +476,7 @@ export class Introductions {
       if (route.kind === 'direct') {
         this.stats.direct++;
         if (relayLeg !== undefined) this.#d.send(introducer, u32(offer.pairId), { type: 'release' }).catch(() => {});
-        if (o.relay) this.#watch(route, conn, introducer);
+        if (o.relay) this.#watch(route, conn);
       } else {
         this.stats.relayed++;
         // Punches still on their way may open a direct path: move there.
@@ -479,7 +485,7 @@ export class Introductions {
           setRouteKind(route, 'direct');
           route.onLearn = undefined;
           this.stats.upgraded++;
-          this.#watch(route, conn, introducer);
+          this.#watch(route, conn);
         };
         if (o.direct && route.direct !== undefined) upgrade();
         else if (o.direct) route.onLearn = upgrade;
@@ -493,8 +499,10 @@ export class Introductions {
   }
 
   /** Dialer: watches a direct path; when it dies, moves the connection to a fresh relay pair. */
-  #watch(route: Route, conn: PeerConnection, introducer: PeerConnection): void {
+  #watch(route: Route, conn: PeerConnection): void {
     const nat = this.#host._nat;
+    const introducer = route.via;
+    if (introducer === undefined) return;
     const timer = setInterval(() => {
       if (conn.closeInfo !== undefined || introducer.closeInfo !== undefined || nat.route(route.address) !== route) {
         clearInterval(timer);
@@ -518,8 +526,7 @@ export class Introductions {
       return; // no relay: the connection lives or dies by its direct path
     }
     if (pairId === 0 || conn.closeInfo !== undefined || nat.route(route.address) !== route) return;
-    const ia = introducer.remoteAddress;
-    nat.setRelay(route, { address: ia.address, port: ia.port, pairId });
+    nat.setRelay(route, legVia(introducer, pairId));
     setRouteKind(route, 'relayed');
     this.stats.fellBack++;
   }

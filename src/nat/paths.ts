@@ -60,6 +60,7 @@ export interface RelayLeg {
 }
 
 const addrKey = (address: string, port: number): string => `${address}|${port}`;
+const pairKey = (leg: RelayLeg): string => `${addrKey(leg.address, leg.port)}|${leg.pairId}`;
 
 /** True for a virtual address of this module (100::x). */
 export function isVirtualAddress(address: string): boolean {
@@ -93,6 +94,12 @@ export class Route {
   /** @internal Direct sends since the last direct receive, and when the first of them left. */
   unanswered = 0;
   unansweredSince = 0;
+
+  /** @internal A QUIC packet of the peer came on the direct path. */
+  heardDirect(): void {
+    this.lastDirectAt = performance.now();
+    this.unanswered = 0;
+  }
   /** The connection using this route, once there is one. */
   conn: PeerConnection | undefined;
   readonly stats: PathStats = { sentDirect: 0, sentRelayed: 0, recvDirect: 0, recvRelayed: 0, bytesRelayed: 0 };
@@ -179,7 +186,7 @@ export class NatPaths {
     const r = new Route(slot, remoteKey, token, relay, follow, via);
     this.#bySlot.set(slot, r);
     this.#byToken.set(Buffer.from(token).toString('hex'), r);
-    if (relay !== undefined) this.#byPair.set(`${addrKey(relay.address, relay.port)}|${relay.pairId}`, r);
+    if (relay !== undefined) this.#byPair.set(pairKey(relay), r);
     for (const c of candidates) this.#addReal(r, c.address, c.port);
     return r;
   }
@@ -192,9 +199,9 @@ export class NatPaths {
   /** Points a route's relayed packets at another relay pair. */
   setRelay(r: Route, leg: RelayLeg): void {
     if (this.#bySlot.get(r.slot) !== r) return;
-    if (r.relay !== undefined) this.#byPair.delete(`${addrKey(r.relay.address, r.relay.port)}|${r.relay.pairId}`);
+    if (r.relay !== undefined) this.#byPair.delete(pairKey(r.relay));
     r.relay = leg;
-    this.#byPair.set(`${addrKey(leg.address, leg.port)}|${leg.pairId}`, r);
+    this.#byPair.set(pairKey(leg), r);
   }
 
   /**
@@ -211,7 +218,7 @@ export class NatPaths {
     if (this.#bySlot.get(r.slot) !== r) return;
     this.#bySlot.delete(r.slot);
     this.#byToken.delete(Buffer.from(r.token).toString('hex'));
-    if (r.relay !== undefined) this.#byPair.delete(`${addrKey(r.relay.address, r.relay.port)}|${r.relay.pairId}`);
+    if (r.relay !== undefined) this.#byPair.delete(pairKey(r.relay));
     for (const k of r.reals) if (this.#byReal.get(k) === r) this.#byReal.delete(k);
     if (r.expiry !== undefined) clearTimeout(r.expiry);
     r.onLearn = undefined;
@@ -270,8 +277,7 @@ export class NatPaths {
     }
     if (r.probe !== p || r.direct === undefined || r.direct.address !== address || r.direct.port !== port) return;
     r.stats.recvDirect++;
-    r.lastDirectAt = performance.now();
-    r.unanswered = 0;
+    r.heardDirect();
     if (r.follow) setRouteKind(r, 'direct');
     this.#host._feed(data, r.address, VIRTUAL_PORT);
   }
@@ -335,13 +341,9 @@ export class NatPaths {
       if (r.direct === undefined || r.direct.port !== port || r.direct.address !== address) {
         r.direct = { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4' };
       }
-      r.lastDirectAt = performance.now();
-      r.unanswered = 0;
+      r.heardDirect();
       setRouteKind(r, 'direct');
-    } else if (r.direct !== undefined && r.direct.port === port && r.direct.address === address) {
-      r.lastDirectAt = performance.now();
-      r.unanswered = 0;
-    }
+    } else if (r.direct !== undefined && r.direct.port === port && r.direct.address === address) r.heardDirect();
     this.#host._feed(data, r.address, VIRTUAL_PORT);
     return true;
   }
@@ -359,8 +361,7 @@ export class NatPaths {
     this.#addReal(r, addr.address, addr.port);
     if (this.#byReal.get(addrKey(addr.address, addr.port)) !== r) return; // another route's address
     r.direct = { address: addr.address, port: addr.port, family: addr.family };
-    r.lastDirectAt = performance.now();
-    r.unanswered = 0;
+    r.heardDirect();
     if (r.conn !== undefined && r.conn.closeInfo === undefined) r.conn.emit('path', r.conn.remoteAddress);
   }
 
@@ -376,7 +377,7 @@ export class NatPaths {
   }
 
   #onRelayed(data: Buffer, address: string, port: number): void {
-    const r = this.#byPair.get(`${addrKey(address, port)}|${relayPairId(data)}`);
+    const r = this.#byPair.get(pairKey({ address, port, pairId: relayPairId(data) }));
     if (r === undefined) return;
     r.stats.recvRelayed++;
     r.stats.bytesRelayed += data.length - RELAY_HEADER;

@@ -9,7 +9,7 @@ import type { ExecutionContext } from 'ava';
 
 import type { PeerConnection } from '../src/connection';
 import { PeerSocket, type BindOptions } from '../src/peer-socket';
-import type { PeerStream } from '../src/stream';
+import type { PeerReadStream, PeerStream } from '../src/stream';
 import { UdpTransport, type DatagramTransport } from '../src/transport';
 
 /** Loopback addresses a test can run on. */
@@ -81,6 +81,12 @@ export async function lossyTransport(
 /** Resolves with the next stream the peer opens on `conn`. */
 export async function nextStream(conn: PeerConnection): Promise<PeerStream> {
   const [s] = (await once(conn, 'stream')) as [PeerStream];
+  return s;
+}
+
+/** The next unidirectional stream the peer opens on `conn` (its 'unidirectionalStream' event). */
+export async function nextUniStream(conn: PeerConnection): Promise<PeerReadStream> {
+  const [s] = (await once(conn, 'unidirectionalStream')) as [PeerReadStream];
   return s;
 }
 
@@ -189,7 +195,7 @@ export function drained(s: PeerStream): Promise<void> {
  * Uses 'data'/'end' rather than `for await`, which would destroy the stream
  * (and so reset its write side) once the read side ends.
  */
-export function readAll(s: PeerStream): Promise<Digest> {
+export function readAll(s: PeerStream | PeerReadStream): Promise<Digest> {
   return new Promise((resolve, reject) => {
     const hash = createHash('sha256');
     let bytes = 0;

@@ -20,7 +20,7 @@ import type { PeerConnection } from '../src/connection';
 import type { PeerSocket } from '../src/peer-socket';
 import { Dispatcher } from '../src/messages/dispatcher';
 import type { Conversation } from '../src/messages/conversation';
-import type { PeerStream } from '../src/stream';
+import type { PeerReadStream, PeerStream } from '../src/stream';
 import { Source, createSocket, readAll, within, writeAll } from './helpers';
 import { Prng, labSeed } from './lab/prng';
 import { packetKinds } from './lab/quic-packets';
@@ -326,7 +326,8 @@ test.serial('8. confidentiality: a plaintext marker sent over streams, datagrams
   const many = Buffer.from(`${marker} `.repeat(200));
 
   // Streams, both ways (an echo), and a unidirectional one.
-  server.on('stream', (s: PeerStream) => (s.unidirectional ? s.resume() : s.pipe(s)));
+  server.on('stream', (s: PeerStream) => s.pipe(s));
+  server.on('unidirectionalStream', (s: PeerReadStream) => s.resume());
   const bidi = client.openStream();
   const echoed = readAll(bidi);
   bidi.end(many);

@@ -20,7 +20,8 @@ import {
   errorFromNative,
 } from './errors';
 import type { NativeEndpoint, NativeEvent } from './native';
-import { CHANNEL_APP, CHANNEL_MESSAGES, PeerStream, type StreamHost, type StreamOptions } from './stream';
+import type { ReceivingStream, StreamEnd } from './receive';
+import { CHANNEL_APP, CHANNEL_MESSAGES, PeerReadStream, PeerStream, type IncomingStream, type StreamHost, type StreamOptions } from './stream';
 import type { AddressInfo, DatagramTransport } from './transport';
 
 /** How a connection ended. */
@@ -61,7 +62,7 @@ export interface ConnectionHost {
   kick(): void;
   connectionClosed(handle: number): void;
   /** A peer stream on the messages channel (the dispatch layer's). */
-  messageStream(conn: PeerConnection, stream: PeerStream): boolean;
+  messageStream(conn: PeerConnection, stream: IncomingStream): boolean;
   /** A datagram on the messages channel. */
   messageDatagram(conn: PeerConnection, data: Uint8Array): void;
   /**
@@ -139,7 +140,11 @@ export function closeInfoFromEvent(ev: NativeEvent): CloseInfo {
   return { code, reason, remote, error };
 }
 
-/** One authenticated QUIC connection. Events: 'stream', 'datagram', 'path', 'close', 'error'. */
+/**
+ * One authenticated QUIC connection. Events: 'stream' (a peer's bidirectional
+ * stream, a PeerStream), 'unidirectionalStream' (a peer's send-only stream, a
+ * PeerReadStream), 'datagram', 'path', 'close', 'error'.
+ */
 export class PeerConnection extends EventEmitter implements StreamHost {
   /** The peer's Ed25519 public key, proven by the handshake. */
   readonly remotePublicKey: Uint8Array;
@@ -151,7 +156,7 @@ export class PeerConnection extends EventEmitter implements StreamHost {
   readonly handle: number;
   #remoteAddress: AddressInfo;
   readonly #host: ConnectionHost;
-  readonly #streams = new Map<number, PeerStream>();
+  readonly #streams = new Map<number, StreamEnd>();
   /** Lowest peer stream ID of each kind not yet opened (bidi, uni). */
   #nextRemoteBidi: number;
   #nextRemoteUni: number;
@@ -437,7 +442,7 @@ export class PeerConnection extends EventEmitter implements StreamHost {
    * (QUIC opens streams implicitly in order, though their first bytes may
    * arrive in any order). IDs below the mark are closed: ignored.
    */
-  #streamFor(id: number): PeerStream | undefined {
+  #streamFor(id: number): StreamEnd | undefined {
     const s = this.#streams.get(id);
     if (s !== undefined) return s;
     const remoteInitiated = (id & 1) !== (this.isClient ? 0 : 1);
@@ -445,19 +450,26 @@ export class PeerConnection extends EventEmitter implements StreamHost {
     const uni = (id & 2) !== 0;
     const next = uni ? this.#nextRemoteUni : this.#nextRemoteBidi;
     if (id < next) return undefined;
-    for (let k = next; k <= id; k += 4) this.#streams.set(k, new PeerStream(this, k, false));
+    for (let k = next; k <= id; k += 4) this.#streams.set(k, uni ? new PeerReadStream(this, k) : new PeerStream(this, k, false));
     if (uni) this.#nextRemoteUni = id + 4;
     else this.#nextRemoteBidi = id + 4;
     return this.#streams.get(id);
   }
 
-  /** @internal A peer stream said which channel it is for. */
-  streamChannel(stream: PeerStream, channel: number): void {
+  /**
+   * @internal A peer stream said which channel it is for. Application
+   * streams go to 'stream' (bidirectional) or 'unidirectionalStream'
+   * (receive-only), so an echo written for one never gets the other.
+   */
+  streamChannel(receiving: ReceivingStream, channel: number): void {
+    // Only PeerStream and PeerReadStream have a receive half.
+    const stream = receiving as IncomingStream;
     if (channel === CHANNEL_APP) {
-      if (this.listenerCount('stream') > 0) this.emit('stream', stream);
+      const event = stream instanceof PeerReadStream ? 'unidirectionalStream' : 'stream';
+      if (this.listenerCount(event) > 0) this.emit(event, stream);
       // A dialer's stream can arrive with the handshake, before the code
       // awaiting connect() has run: give it one turn to attach a listener.
-      else setImmediate(() => (this.listenerCount('stream') > 0 ? this.emit('stream', stream) : stream.destroy()));
+      else setImmediate(() => (this.listenerCount(event) > 0 ? this.emit(event, stream) : stream.destroy()));
       return;
     }
     if (channel === CHANNEL_MESSAGES && this.#host.messageStream(this, stream)) return;

@@ -8,7 +8,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 
 import { PeerConnection, closeInfoFromEvent, hexToKey, type ConnectionHost } from './connection';
-import type { PeerStream } from './stream';
+import type { IncomingStream } from './stream';
 import {
   AbortError,
   ClosedError,
@@ -31,7 +31,7 @@ export type { AcceptHook, BindOptions, ConnectOptions, DialTarget, IntroducedTar
 
 /** What the dispatch layer installs to receive messages-channel traffic. */
 export interface MessageSink {
-  stream(conn: PeerConnection, stream: PeerStream): void;
+  stream(conn: PeerConnection, stream: IncomingStream): void;
   datagram(conn: PeerConnection, data: Uint8Array): void;
   /** Writes batched messages into their streams; called before each flush. */
   beforeFlush(): void;
@@ -441,7 +441,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
   }
 
   /** @internal */
-  messageStream(conn: PeerConnection, stream: PeerStream): boolean {
+  messageStream(conn: PeerConnection, stream: IncomingStream): boolean {
     if (this.#messageSink === undefined) return false;
     this.#messageSink.stream(conn, stream);
     return true;

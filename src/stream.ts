@@ -7,26 +7,15 @@
  * the consumer asks for data: a paused reader leaves bytes in quiche, whose
  * flow control then holds the peer back.
  */
-import { Duplex, type DuplexOptions } from 'node:stream';
+import { Duplex, Readable, type DuplexOptions } from 'node:stream';
 
-import { ClosedError, InvalidArgumentError, PeersockError, StreamResetError, StreamStoppedError, errorFromNative } from './errors';
-import type { NativeEndpoint } from './native';
+import { ClosedError, InvalidArgumentError, PeersockError, StreamStoppedError, errorFromNative } from './errors';
+import { Receiver, appCodeOf, unheard, type ReceiveOwner, type StreamEnd, type StreamHost } from './receive';
 
-/** What a stream needs from its connection. */
-export interface StreamHost {
-  /** Native connection handle. */
-  readonly handle: number;
-  /** The socket's native endpoint. */
-  readonly native: NativeEndpoint;
-  /** Schedules a flush of outgoing datagrams this turn. */
-  kick(): void;
-  /** Shared scratch buffer for reads. */
-  readonly scratch: Buffer;
-  /** Forget the stream. */
-  streamClosed(id: number): void;
-  /** A peer-initiated stream announced its channel (its first byte). */
-  streamChannel(stream: PeerStream, channel: number): void;
-}
+export type { StreamHost } from './receive';
+
+/** A stream the peer opened: bidirectional (PeerStream) or receive-only (PeerReadStream). */
+export type IncomingStream = PeerStream | PeerReadStream;
 
 /**
  * Every stream starts with one channel byte, so subsystems can share a
@@ -41,13 +30,11 @@ export interface StreamOptions {
   unidirectional?: boolean;
 }
 
-/** An error carrying a QUIC application code for `destroy(err)`. */
-interface WithAppCode {
-  appCode?: unknown;
-}
-
-/** A QUIC stream as a Duplex. Read `id` for its QUIC stream ID. */
-export class PeerStream extends Duplex {
+/**
+ * A QUIC stream as a Duplex: every stream this side opens, and the peer's
+ * bidirectional streams. Read `id` for its QUIC stream ID.
+ */
+export class PeerStream extends Duplex implements StreamEnd, ReceiveOwner {
   /** The QUIC stream ID. */
   readonly id: number;
   /** Whether this side opened it. */
@@ -55,29 +42,24 @@ export class PeerStream extends Duplex {
   /** Why the peer or the connection ended the stream, if it did. */
   closeError: PeersockError | undefined;
   readonly #host: StreamHost;
-  #readWanted = false;
-  #readDone: boolean;
+  readonly #rx: Receiver;
   #writeDone: boolean;
   #pending: { chunk: Uint8Array; cb: (err?: Error | null) => void } | null = null;
   #gone = false;
   /** Local streams: the channel byte still to send before the first data. */
   #header: Uint8Array | null;
-  /** Remote streams: whether the channel byte has been read. */
-  #channelKnown: boolean;
-  /** Set by the dispatch layer: received bytes go straight here, not through the Readable buffer. */
-  #sink: ((chunk: Buffer) => void) | null = null;
 
   /** @internal Created by PeerConnection; `channel` for local streams only. */
   constructor(host: StreamHost, id: number, local: boolean, channel = CHANNEL_APP) {
     const uni = (id & 2) !== 0;
-    // A unidirectional stream has only the initiator's write side. Declaring
-    // the missing side absent (rather than ending it) keeps `readable`/`writable`
-    // honest and lets the stream close once its one side is done.
-    // (`readable`/`writable` are Duplex options @types/node 20 does not declare.)
-    const opts: DuplexOptions & { readable: boolean; writable: boolean } = {
+    if (uni && !local) throw new InvalidArgumentError('a peer\'s unidirectional stream is a PeerReadStream');
+    // A local unidirectional stream has only our write side. Declaring the
+    // missing side absent (rather than ending it) keeps `readable` honest
+    // and lets the stream close once its one side is done.
+    // (`readable` is a Duplex option @types/node 20 does not declare.)
+    const opts: DuplexOptions & { readable: boolean } = {
       allowHalfOpen: true,
-      readable: !(uni && local),
-      writable: !(uni && !local),
+      readable: !uni,
       readableHighWaterMark: 64 * 1024,
       writableHighWaterMark: 64 * 1024,
     };
@@ -85,10 +67,9 @@ export class PeerStream extends Duplex {
     this.#host = host;
     this.id = id;
     this.local = local;
-    this.#readDone = uni && local;
-    this.#writeDone = uni && !local;
+    this.#rx = new Receiver(host, id, this, uni, local);
+    this.#writeDone = false;
     this.#header = local ? Uint8Array.of(channel) : null;
-    this.#channelKnown = local;
   }
 
   /**
@@ -110,46 +91,18 @@ export class PeerStream extends Duplex {
     return this;
   }
 
-  /** Whether this is a unidirectional stream. */
+  /** Whether this is a unidirectional stream (one this side opened: send-only). */
   get unidirectional(): boolean {
     return (this.id & 2) !== 0;
   }
 
   override _read(): void {
-    this.#readWanted = true;
-    this._pull();
+    this.#rx.read();
   }
 
   /** @internal Data, FIN or a reset arrived. */
   _onReadable(): void {
-    if (!this.#channelKnown) this.#readChannel();
-    else if (this.#readWanted) this._pull();
-  }
-
-  /** Reads the peer's channel byte, then hands the stream to its owner. */
-  #readChannel(): void {
-    const host = this.#host;
-    let r: number;
-    try {
-      r = host.native.streamRecv(host.handle, this.id, host.scratch.subarray(0, 1));
-    } catch {
-      this.destroy();
-      return;
-    }
-    if (r === -1) return;
-    host.kick();
-    if (r === -2 || r < 2) {
-      // Reset or finished before saying what it is for: nothing to deliver.
-      this.#readDone = true;
-      this.destroy();
-      return;
-    }
-    this.#channelKnown = true;
-    if (r % 2 === 1) {
-      this.#readDone = true;
-      this.push(null);
-    }
-    host.streamChannel(this, host.scratch[0]!);
+    this.#rx.onReadable();
   }
 
   /** @internal Send capacity is back. */
@@ -170,56 +123,34 @@ export class PeerStream extends Duplex {
   _onConnectionClosed(err: PeersockError): void {
     this.#gone = true;
     if (this.destroyed) return;
-    if (this.#readDone && this.#writeDone && this.writableFinished) return;
+    if (this.#rx.done && this.#writeDone && this.writableFinished) return;
     this._fail(err);
   }
 
   /**
-   * Ends the stream because of the peer or the connection. Without an
-   * 'error' listener the error is kept in `closeError` instead of thrown:
-   * a peer must never crash the host process.
+   * @internal Ends the stream because of the peer or the connection: it is
+   * destroyed with `err` (so `for await`, `pipeline` and `finished` see it)
+   * and `closeError` keeps it; see `emit` for who hears the 'error'.
    */
   _fail(err: PeersockError): void {
     this.closeError = err;
-    if (this.listenerCount('error') > 0) this.destroy(err);
-    else this.destroy();
+    this.destroy(err);
   }
 
-  private _pull(): void {
-    const host = this.#host;
-    while (this.#readWanted && !this.#readDone && !this.destroyed) {
-      let r: number;
-      try {
-        r = host.native.streamRecv(host.handle, this.id, host.scratch);
-      } catch (e) {
-        this.destroy(errorFromNative(e));
-        return;
-      }
-      if (r === -1) return; // nothing yet: wait for the readable event
-      host.kick();
-      if (r === -2) {
-        const code = host.native.lastCode();
-        this.#readDone = true;
-        this._fail(new StreamResetError(`peer reset stream ${this.id} with code ${code}`, { appCode: code }));
-        return;
-      }
-      const n = Math.floor(r / 2);
-      const fin = r % 2 === 1;
-      if (n > 0) {
-        const chunk = Buffer.allocUnsafe(n);
-        host.scratch.copy(chunk, 0, 0, n);
-        if (this.#sink !== null) this.#sink(chunk);
-        else this.#readWanted = this.push(chunk);
-      }
-      if (fin) {
-        this.#readDone = true;
-        this.push(null);
-        this.#maybeForget();
-      } else if (n < host.scratch.length) {
-        // A short read took all there is: the next arrival is a readable event.
-        return;
-      }
-    }
+  /** @internal The FIN was read. */
+  _received(): void {
+    this.#maybeForget();
+  }
+
+  /**
+   * Emits like any EventEmitter, except that peersock's own errors (the
+   * peer's reset or stop, the connection's end) are not thrown when nobody
+   * listens for 'error': `closeError` keeps them. A listener that `pipe()`
+   * added and removed again does not count.
+   */
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (unheard(this, event, args[0])) return false;
+    return super.emit(event, ...args);
   }
 
   /**
@@ -228,10 +159,8 @@ export class PeerStream extends Duplex {
    * Readable side only reports the end.
    */
   _sinkTo(fn: (chunk: Buffer) => void): void {
-    this.#sink = fn;
     this.resume();
-    this.#readWanted = true;
-    if (this.#channelKnown) this._pull();
+    this.#rx.sinkTo(fn);
   }
 
   /**
@@ -319,18 +248,17 @@ export class PeerStream extends Duplex {
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     const host = this.#host;
-    const raw = (err as WithAppCode | null)?.appCode;
-    const code = typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 ? raw : 0;
+    const code = appCodeOf(err);
     if (!this.#gone) {
       try {
-        if (!this.#readDone) host.native.streamShutdown(host.handle, this.id, 'read', code);
+        this.#rx.stop(code);
         if (!this.#writeDone) host.native.streamShutdown(host.handle, this.id, 'write', code);
         host.kick();
       } catch {
         // The connection is already gone; nothing to tell the peer.
       }
     }
-    this.#readDone = true;
+    this.#rx.done = true;
     this.#writeDone = true;
     const p = this.#pending;
     this.#pending = null;
@@ -340,6 +268,96 @@ export class PeerStream extends Duplex {
   }
 
   #maybeForget(): void {
-    if (this.#readDone && this.#writeDone) this.#host.streamClosed(this.id);
+    if (this.#rx.done && this.#writeDone) this.#host.streamClosed(this.id);
+  }
+}
+
+/**
+ * A unidirectional stream the peer opened: receive-only, so a Readable (an
+ * echo such as `s.pipe(s)` can never write into it). Delivered by
+ * PeerConnection's 'unidirectionalStream' event. `destroy(err)` asks the
+ * peer to stop sending (STOP_SENDING with `err.appCode`, default 0).
+ */
+export class PeerReadStream extends Readable implements StreamEnd, ReceiveOwner {
+  /** The QUIC stream ID. */
+  readonly id: number;
+  /** Always false: the peer opened it. */
+  readonly local = false;
+  /** Why the peer or the connection ended the stream, if it did. */
+  closeError: PeersockError | undefined;
+  readonly #host: StreamHost;
+  readonly #rx: Receiver;
+  #gone = false;
+
+  /** @internal Created by PeerConnection. */
+  constructor(host: StreamHost, id: number) {
+    super({ highWaterMark: 64 * 1024 });
+    this.#host = host;
+    this.id = id;
+    this.#rx = new Receiver(host, id, this, false, false);
+  }
+
+  /** Always true. */
+  get unidirectional(): boolean {
+    return true;
+  }
+
+  override _read(): void {
+    this.#rx.read();
+  }
+
+  /** @internal */
+  _onReadable(): void {
+    this.#rx.onReadable();
+  }
+
+  /** @internal Never happens: this side does not send on it. */
+  _onWritable(): void {}
+
+  /** @internal Never happens: this side does not send on it. */
+  _onStopped(): void {}
+
+  /** @internal The connection ended. */
+  _onConnectionClosed(err: PeersockError): void {
+    this.#gone = true;
+    if (this.destroyed || this.#rx.done) return;
+    this._fail(err);
+  }
+
+  /** @internal See PeerStream's `_fail`. */
+  _fail(err: PeersockError): void {
+    this.closeError = err;
+    this.destroy(err);
+  }
+
+  /** @internal The FIN was read. */
+  _received(): void {
+    this.#host.streamClosed(this.id);
+  }
+
+  /** See PeerStream's `emit`: peersock's errors are not thrown without a listener. */
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (unheard(this, event, args[0])) return false;
+    return super.emit(event, ...args);
+  }
+
+  /** @internal See PeerStream's `_sinkTo`. */
+  _sinkTo(fn: (chunk: Buffer) => void): void {
+    this.resume();
+    this.#rx.sinkTo(fn);
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (!this.#gone) {
+      try {
+        this.#rx.stop(appCodeOf(err));
+        this.#host.kick();
+      } catch {
+        // The connection is already gone.
+      }
+    }
+    this.#rx.done = true;
+    this.#host.streamClosed(this.id);
+    cb(err);
   }
 }

@@ -17,7 +17,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 
-import type { CloseInfo, PeerConnection, PeerStream } from '../index';
+import type { CloseInfo, PeerConnection, PeerReadStream, PeerStream } from '../index';
 import { clean, CliError, ExitCode, toCliError } from './exit';
 
 /** How long a finished side waits for the peer's notice or close before closing itself. */
@@ -173,13 +173,10 @@ export function pipeStream(conn: PeerConnection, stream: PeerStream, ends: Local
 /** Resolves once the peer opens and finishes a unidirectional stream: its "I have all your bytes" notice. */
 export function waitForNotice(conn: PeerConnection): Promise<void> {
   return new Promise((resolve) => {
-    conn.on('stream', (s: PeerStream) => {
+    // The CLI carries one conversation per connection; refuse extra ones.
+    conn.on('stream', (s: PeerStream) => s.destroy());
+    conn.on('unidirectionalStream', (s: PeerReadStream) => {
       s.on('error', () => undefined);
-      if (!s.unidirectional) {
-        // The CLI carries one conversation per connection; refuse extra ones.
-        s.destroy();
-        return;
-      }
       s.on('end', () => resolve());
       s.resume();
     });

@@ -11,7 +11,7 @@
 import type { PeerConnection } from '../connection';
 import { PeersockError } from '../errors';
 import type { MessageSink, PeerSocket } from '../peer-socket';
-import { CHANNEL_MESSAGES, type PeerStream } from '../stream';
+import { CHANNEL_MESSAGES, PeerReadStream, type IncomingStream, type PeerStream } from '../stream';
 import { MessageTooLargeError } from './errors';
 import { Deadlines } from './deadlines';
 import { FrameReader, frame, varintLength, writeVarint } from './framing';
@@ -272,10 +272,10 @@ export class MessageRouter implements MessageSink {
   }
 
   /** @internal A peer stream on the messages channel. */
-  stream(conn: PeerConnection, stream: PeerStream): void {
+  stream(conn: PeerConnection, stream: IncomingStream): void {
     const reader = new FrameReader(this.maxFrame);
     stream.on('error', () => {});
-    if (stream.unidirectional) {
+    if (stream instanceof PeerReadStream) {
       stream._sinkTo((chunk: Buffer) => {
         let frames: Buffer[];
         try {
@@ -321,7 +321,7 @@ export class MessageRouter implements MessageSink {
     stream.on('data', onData);
   }
 
-  #refuse(stream: PeerStream, e: unknown): void {
+  #refuse(stream: IncomingStream, e: unknown): void {
     const code = e instanceof MessageTooLargeError ? CODE_MESSAGE_TOO_LARGE : CODE_MALFORMED;
     if (e instanceof MessageTooLargeError) {
       for (const d of this.#dispatchers.values()) d._count('tooLarge');

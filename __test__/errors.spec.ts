@@ -1,24 +1,41 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { inspect } from 'node:util';
 import test from 'ava';
+
+import * as api from '../src/index';
 import {
   AbortError,
+  BusyError,
   CertificateError,
   ClosedError,
   ConnectionRefusedError,
+  ConversationEndedError,
   DatagramTooLargeError,
+  DecodeError,
+  HandlerFailedError,
   HandshakeTimeoutError,
   IdentityMismatchError,
   IdleTimeoutError,
   InternalError,
+  IntroductionError,
   InvalidArgumentError,
+  MessageTooLargeError,
+  NoHandlerError,
+  NoPathError,
+  NotConnectedError,
   PeerClosedError,
   PeerRejectedError,
   PeersockError,
+  RemoteError,
+  RequestTimeoutError,
   SocketError,
   StreamLimitError,
   StreamResetError,
   StreamStoppedError,
   TransportError,
+  closeError,
+  errorFromCode,
   errorFromNative,
 } from '../src/errors';
 
@@ -43,6 +60,16 @@ const cases: Array<[PeersockError, Function, string]> = [
   [new AbortError(), AbortError, 'ERR_PEERSOCK_ABORTED'],
   [new SocketError('x'), SocketError, 'ERR_PEERSOCK_SOCKET'],
   [new InternalError(), InternalError, 'ERR_PEERSOCK_INTERNAL'],
+  [new NotConnectedError(), NotConnectedError, 'ERR_PEERSOCK_NOT_CONNECTED'],
+  [new BusyError(), BusyError, 'ERR_PEERSOCK_BUSY'],
+  [new HandlerFailedError(), HandlerFailedError, 'ERR_PEERSOCK_HANDLER_FAILED'],
+  [new MessageTooLargeError('x', { size: 2, limit: 1 }), MessageTooLargeError, 'ERR_PEERSOCK_MESSAGE_TOO_LARGE'],
+  [new RemoteError('ERR_X', 'x'), RemoteError, 'ERR_PEERSOCK_REMOTE'],
+  [new RequestTimeoutError(), RequestTimeoutError, 'ERR_PEERSOCK_REQUEST_TIMEOUT'],
+  [new DecodeError('x'), DecodeError, 'ERR_PEERSOCK_DECODE'],
+  [new ConversationEndedError(), ConversationEndedError, 'ERR_PEERSOCK_CONVERSATION_ENDED'],
+  [new NoPathError('x', { reason: 'relay-off' }), NoPathError, 'ERR_PEERSOCK_NO_PATH'],
+  [new IntroductionError('x'), IntroductionError, 'ERR_PEERSOCK_INTRODUCTION_FAILED'],
 ];
 
 test('every error class has its stable code, its name and the right prototype chain', (t) => {
@@ -160,4 +187,102 @@ test('errorFromNative turns unknown codes and non-errors into InternalError', (t
 test('errorFromNative passes PeersockErrors through unchanged', (t) => {
   const original = new ClosedError('already closed');
   t.is(errorFromNative(original), original);
+});
+
+// ---- every code comes with its class -----------------------------------------
+
+/** Every .ts file under `dir`, recursively (src/ holds a few dozen). */
+function tsFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...tsFiles(p));
+    else if (e.name.endsWith('.ts')) out.push(p);
+  }
+  return out;
+}
+
+/** The error classes the package exports, by the code they carry (`static code`) or report (`static remote`). */
+function exportedClasses(): Map<string, Function> {
+  const byCode = new Map<string, Function>();
+  for (const value of Object.values(api)) {
+    if (typeof value !== 'function' || !(value.prototype instanceof PeersockError || value === PeersockError)) continue;
+    // A subclass's own static, not one inherited from its parent.
+    for (const key of ['code', 'remote']) {
+      if (Object.hasOwn(value, key)) byCode.set((value as unknown as Record<string, string>)[key]!, value);
+    }
+  }
+  return byCode;
+}
+
+test('every ERR_PEERSOCK_* code written in src/ has a class exported from the package whose static code is that code', (t) => {
+  const src = join(__dirname, '..', 'src');
+  const byCode = exportedClasses();
+  const seen = new Map<string, string[]>();
+  for (const file of tsFiles(src)) {
+    for (const m of readFileSync(file, 'utf8').matchAll(/ERR_PEERSOCK_[A-Z0-9_]+/g)) {
+      const where = seen.get(m[0]) ?? [];
+      where.push(relative(src, file));
+      seen.set(m[0], where);
+    }
+  }
+  t.true(seen.size >= 20, `only ${seen.size} codes found: is the scan reading src/?`);
+  const bare = [...seen].filter(([code]) => !byCode.has(code)).map(([code, files]) => `${code} (in ${[...new Set(files)].join(', ')})`);
+  t.deepEqual(bare, [], 'codes without an exported class');
+  for (const [code, ctor] of byCode) {
+    if (Object.hasOwn(ctor, 'remote')) continue; // a remoteCode: instances carry their parent's code
+    t.is((ctor as unknown as { code: string }).code, code);
+  }
+  // Codes are unique: no two classes share one.
+  const classes = [...byCode.values()];
+  t.is(new Set(classes).size, classes.length);
+});
+
+test('the package exports every error class, each with its name and a doc-visible static code', (t) => {
+  const byCode = exportedClasses();
+  for (const [code, ctor] of byCode) {
+    t.is((api as Record<string, unknown>)[ctor.name], ctor, code);
+    t.regex(code, /^ERR_PEERSOCK_[A-Z0-9_]+$/);
+    t.is(ctor.prototype.name, ctor.name);
+  }
+  for (const ctor of [NotConnectedError, BusyError, HandlerFailedError]) t.is(byCode.get(ctor.code), ctor);
+  t.is(byCode.get('ERR_PEERSOCK_NO_HANDLER'), NoHandlerError);
+});
+
+/** Classes with fields the wire does not carry: their codes come back as a plain PeersockError. */
+const structured = new Set<Function>([PeerClosedError, TransportError, StreamResetError, StreamStoppedError, MessageTooLargeError, NoPathError, RemoteError]);
+
+test('errorFromCode rebuilds the class of a known code that crossed the wire, keeping message and cause', (t) => {
+  const cause = new Error('the reply');
+  for (const [code, ctor] of exportedClasses()) {
+    if (ctor === PeersockError) continue;
+    const err = errorFromCode(code, `message of ${code}`, { cause });
+    t.is(err.message, `message of ${code}`);
+    t.is(err.cause, cause);
+    if (structured.has(ctor)) {
+      t.is(Object.getPrototypeOf(err), PeersockError.prototype, code);
+      t.is(err.code, code);
+      continue;
+    }
+    t.true(err instanceof ctor, code);
+    if (err instanceof NoHandlerError) t.is(err.remoteCode, code);
+    else t.is(err.code, code);
+  }
+  t.is((errorFromCode(ConnectionRefusedError.code, 'refused by accept hook') as ConnectionRefusedError).reason, 'refused by accept hook');
+  const unknown = errorFromCode('ERR_APP_SOMETHING', 'app');
+  t.is(Object.getPrototypeOf(unknown), PeersockError.prototype);
+  t.is(unknown.code, 'ERR_APP_SOMETHING');
+  t.false('cause' in unknown);
+});
+
+test('closeError: what pending work fails with when its connection ends', (t) => {
+  const local = closeError({ code: 0, reason: '', remote: false });
+  t.true(local instanceof ClosedError);
+  const peer = closeError({ code: 5, reason: 'bye', remote: true });
+  t.true(peer instanceof PeerClosedError);
+  t.is((peer as PeerClosedError).appCode, 5);
+  t.is((peer as PeerClosedError).reason, 'bye');
+  t.regex(peer.message, /code 5: bye/);
+  const failure = new IdleTimeoutError();
+  t.is(closeError({ code: 0, reason: '', remote: false, error: failure }), failure);
 });

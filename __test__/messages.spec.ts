@@ -3,21 +3,24 @@
  * request/reply, errors, timeouts, unreliable sends, conversations,
  * protocols, size limits.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 
 import {
   AbortError,
+  ClosedError,
   ConversationEndedError,
   Dispatcher,
   MessageTooLargeError,
   NoHandlerError,
+  PeerClosedError,
   PeersockError,
   RemoteError,
   RequestTimeoutError,
   type Conversation,
   type RawMessage,
 } from '../src/index';
-import { pair } from './helpers';
+import { MessageRouter } from '../src/messages/router';
+import { pair, within } from './helpers';
 
 import { Note, Ping, Pong, Sync, type PingMsg } from './message-types';
 
@@ -252,4 +255,79 @@ test('message size limit: the sender gets a typed error; the receiver refuses a 
   t.true(server.stats.tooLarge >= 1);
   // The connection carries on.
   t.is(((await client.request(connAB, Note.create({ text: 'small' }), { reply: Pong })) as PingMsg).n, 1);
+});
+
+// ---- pending requests when the connection closes ------------------------------
+
+/**
+ * A server whose handler never answers, and a client with `n` requests
+ * pending on its connection (one with a payload over 64 KiB, sent on a stream
+ * of its own); resolves once the server holds all of them.
+ */
+async function pendingRequests(t: ExecutionContext, n: number) {
+  const p = await pair(t);
+  const server = new Dispatcher(p.a, { protocol: 'hang/1' });
+  let held = 0;
+  server.handle(Ping, () => {
+    held++;
+    return new Promise<never>(() => {}); // never answers
+  });
+  server.handle('big', () => {
+    held++;
+    return new Promise<never>(() => {});
+  });
+  const client = new Dispatcher(p.b, { protocol: 'hang/1' });
+  const requests = Array.from({ length: n }, (_, i) =>
+    i === 0 ? client.request(p.connAB, new Uint8Array(100_000), { type: 'big', timeout: 30_000 }) : client.request(p.connAB, Ping.create({ n: i }), { timeout: 30_000 }),
+  );
+  // Settled rejections are read below; this only keeps them from being unhandled meanwhile.
+  for (const r of requests) r.catch(() => {});
+  const waiters = MessageRouter.for(p.b).state(p.connAB).waiters;
+  t.is(waiters.size, n);
+  for (let i = 0; i < 200 && held < n; i++) await sleep(10);
+  t.is(held, n, 'the server holds every request');
+  return { ...p, requests, waiters };
+}
+
+test('a local close rejects pending requests with ClosedError and removes their waiters', async (t) => {
+  const { connAB, requests, waiters } = await pendingRequests(t, 5);
+  await connAB.close({ code: 3, reason: 'ours' });
+  for (const r of requests) {
+    const err = await within(2000, 'request rejected', t.throwsAsync(r, { instanceOf: ClosedError }));
+    t.is(err?.code, 'ERR_PEERSOCK_CLOSED');
+  }
+  t.is(waiters.size, 0, 'no waiter left');
+});
+
+for (const [code, reason] of [
+  [0, 'bye'],
+  [5, 'five'],
+] as const) {
+  test(`the peer's close (code ${code}) rejects pending requests with PeerClosedError carrying its code and reason, and removes their waiters`, async (t) => {
+    const { connAB, connBA, requests, waiters } = await pendingRequests(t, 5);
+    await connBA.close({ code, reason });
+    for (const r of requests) {
+      const err = await within(2000, 'request rejected', t.throwsAsync(r, { instanceOf: PeerClosedError }));
+      t.is(err?.code, 'ERR_PEERSOCK_PEER_CLOSED');
+      t.is(err?.appCode, code);
+      t.is(err?.reason, reason);
+    }
+    t.is(waiters.size, 0, 'no waiter left');
+    t.true(connAB.closeInfo?.remote);
+  });
+}
+
+test("the peer's close ends a conversation with ConversationEndedError whose cause is the peer's PeerClosedError", async (t) => {
+  const { a, b, connAB, connBA } = await pair(t);
+  new Dispatcher(a, { protocol: 'sync/1' }).onConversation(Sync, (conv: Conversation) => conv.on('error', () => {}));
+  const conv = new Dispatcher(b, { protocol: 'sync/1' }).conversation(connAB, Sync);
+  const ended = new Promise<PeersockError>((resolve) => conv.on('error', resolve));
+  await conv.send(Sync.create({ step: 1 }));
+  await sleep(50);
+  await connBA.close({ code: 9, reason: 'done' });
+  const err = await within(2000, 'conversation ended', ended);
+  t.true(err instanceof ConversationEndedError);
+  t.true(err.cause instanceof PeerClosedError, String(err.cause));
+  t.is((err.cause as PeerClosedError).appCode, 9);
+  t.is((err.cause as PeerClosedError).reason, 'done');
 });

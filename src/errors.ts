@@ -2,6 +2,7 @@
  * The peersock error hierarchy. Every error has a stable `code`; callers branch
  * on `code` or `instanceof`, never on `message`, which may change.
  */
+import type { CloseInfo } from './connection';
 
 /** Options accepted by every peersock error: the lower-level error that caused it. */
 export interface PeersockErrorOptions {
@@ -275,6 +276,232 @@ export class InternalError extends PeersockError {
   static {
     nameClass(this, 'InternalError');
   }
+}
+
+/**
+ * The introducer is not connected to the peer it was asked to introduce (or
+ * was asked to introduce a peer to itself).
+ */
+export class NotConnectedError extends PeersockError {
+  /** The stable code carried by every instance. */
+  static readonly code = 'ERR_PEERSOCK_NOT_CONNECTED';
+  constructor(message = 'not connected to that peer', options?: PeersockErrorOptions) {
+    super(NotConnectedError.code, message, options);
+  }
+  static {
+    nameClass(this, 'NotConnectedError');
+  }
+}
+
+/** Too many operations of this kind are in progress (introductions, say); try again later. */
+export class BusyError extends PeersockError {
+  /** The stable code carried by every instance. */
+  static readonly code = 'ERR_PEERSOCK_BUSY';
+  constructor(message = 'busy', options?: PeersockErrorOptions) {
+    super(BusyError.code, message, options);
+  }
+  static {
+    nameClass(this, 'BusyError');
+  }
+}
+
+/**
+ * A message handler threw (or rejected with) something that is not a
+ * PeersockError. Its code is what the requester's RemoteError carries as
+ * `remoteCode`; `cause` is what the handler threw.
+ */
+export class HandlerFailedError extends PeersockError {
+  /** The stable code carried by every instance. */
+  static readonly code = 'ERR_PEERSOCK_HANDLER_FAILED';
+  constructor(message = 'handler failed', options?: PeersockErrorOptions) {
+    super(HandlerFailedError.code, message, options);
+  }
+  static {
+    nameClass(this, 'HandlerFailedError');
+  }
+}
+
+// ---- the dispatch layer (src/messages) ---------------------------------------
+
+/** A message exceeds the configured maximum size. */
+export class MessageTooLargeError extends PeersockError {
+  /** The stable code carried by every instance. */
+  static readonly code = 'ERR_PEERSOCK_MESSAGE_TOO_LARGE';
+  /** Size of the message in bytes. */
+  readonly size: number;
+  /** The configured limit. */
+  readonly limit: number;
+  constructor(message: string, init: { size: number; limit: number } & PeersockErrorOptions) {
+    super(MessageTooLargeError.code, message, init);
+    this.size = init.size;
+    this.limit = init.limit;
+  }
+  static {
+    nameClass(this, 'MessageTooLargeError');
+  }
+}
+
+/** The remote handler failed; carries the remote's code and message. */
+export class RemoteError extends PeersockError {
+  /** The stable code carried by every instance. */
+  static readonly code = 'ERR_PEERSOCK_REMOTE';
+  /** The code the remote side reported (e.g. its PeersockError's code). */
+  readonly remoteCode: string;
+  constructor(remoteCode: string, message: string, options?: PeersockErrorOptions) {
+    super(RemoteError.code, message, options);
+    this.remoteCode = remoteCode;
+  }
+  static {
+    nameClass(this, 'RemoteError');
+  }
+}
+
+/** The remote side has no handler for the request's type (or protocol). */
+export class NoHandlerError extends RemoteError {
+  /** The `remoteCode` of every instance: the code a peer sends when it has no handler. */
+  static readonly remote = 'ERR_PEERSOCK_NO_HANDLER';
+  constructor(message: string, options?: PeersockErrorOptions) {
+    super(NoHandlerError.remote, message, options);
+  }
+  static {
+    nameClass(this, 'NoHandlerError');
+  }
+}
+
+/** A request's reply did not arrive in time. */
+export class RequestTimeoutError extends PeersockError {
+  /** The stable code carried by every instance. */
+  static readonly code = 'ERR_PEERSOCK_REQUEST_TIMEOUT';
+  constructor(message = 'request timed out', options?: PeersockErrorOptions) {
+    super(RequestTimeoutError.code, message, options);
+  }
+  static {
+    nameClass(this, 'RequestTimeoutError');
+  }
+}
+
+/** A payload (or an envelope) could not be decoded as its declared type. */
+export class DecodeError extends PeersockError {
+  /** The stable code carried by every instance. */
+  static readonly code = 'ERR_PEERSOCK_DECODE';
+  constructor(message: string, options?: PeersockErrorOptions) {
+    super(DecodeError.code, message, options);
+  }
+  static {
+    nameClass(this, 'DecodeError');
+  }
+}
+
+/** The conversation ended (by either side, or with its connection). */
+export class ConversationEndedError extends PeersockError {
+  /** The stable code carried by every instance. */
+  static readonly code = 'ERR_PEERSOCK_CONVERSATION_ENDED';
+  constructor(message = 'conversation ended', options?: PeersockErrorOptions) {
+    super(ConversationEndedError.code, message, options);
+  }
+  static {
+    nameClass(this, 'ConversationEndedError');
+  }
+}
+
+// ---- NAT traversal (src/nat) --------------------------------------------------
+
+/** Why no path was found. */
+export type NoPathReason = 'relay-off' | 'relay-limit' | 'relay-declined' | 'direct-off';
+
+/**
+ * An introduced peer could not be reached: no direct path within the punch
+ * window, and no relay (the introducer relays nothing, or is at its limit,
+ * or the dialer turned the relay off). `reason` says which.
+ */
+export class NoPathError extends PeersockError {
+  /** The stable code carried by every instance. */
+  static readonly code = 'ERR_PEERSOCK_NO_PATH';
+  /** Which of the ways to reach the peer was missing. */
+  readonly reason: NoPathReason;
+  constructor(message: string, init: { reason: NoPathReason } & PeersockErrorOptions) {
+    super(NoPathError.code, message, init);
+    this.reason = init.reason;
+  }
+  static {
+    nameClass(this, 'NoPathError');
+  }
+}
+
+/**
+ * The introducer could not introduce us: it is not connected to the peer,
+ * does not speak the protocol, or the request failed. `cause` has details.
+ */
+export class IntroductionError extends PeersockError {
+  /** The stable code carried by every instance. */
+  static readonly code = 'ERR_PEERSOCK_INTRODUCTION_FAILED';
+  constructor(message: string, options?: PeersockErrorOptions) {
+    super(IntroductionError.code, message, options);
+  }
+  static {
+    nameClass(this, 'IntroductionError');
+  }
+}
+
+// ---- errors made from what crossed the wire ----------------------------------
+
+/** How a connection ended, as `closeError` needs it: CloseInfo's fields. */
+export type ClosedBy = Pick<CloseInfo, 'code' | 'reason' | 'remote' | 'error'>;
+
+/**
+ * The error that whatever was still pending on a connection (a stream, a
+ * request, a conversation) fails with when the connection ends: the close's
+ * own error for a failure, PeerClosedError (the peer's `appCode` and
+ * `reason`) when the peer closed it, ClosedError when we closed it.
+ */
+export function closeError(info: ClosedBy): PeersockError {
+  if (info.error !== undefined) return info.error;
+  if (info.remote) {
+    return new PeerClosedError(`peer closed the connection (code ${info.code}${info.reason ? `: ${info.reason}` : ''})`, { appCode: info.code, reason: info.reason });
+  }
+  return new ClosedError('connection closed');
+}
+
+type CodeMapper = (message: string, options: PeersockErrorOptions) => PeersockError;
+
+/**
+ * Every code whose class can be rebuilt from a code and a message alone. The
+ * classes that carry numbers or a reason the wire does not (PeerClosedError,
+ * TransportError, StreamResetError, StreamStoppedError, MessageTooLargeError,
+ * NoPathError, RemoteError) are not here: their codes stay a PeersockError.
+ */
+const wireCodes: ReadonlyMap<string, CodeMapper> = new Map<string, CodeMapper>([
+  [InvalidArgumentError.code, (m, o) => new InvalidArgumentError(m, o)],
+  [IdentityMismatchError.code, (m, o) => new IdentityMismatchError(m, o)],
+  [CertificateError.code, (m, o) => new CertificateError(m, o)],
+  [PeerRejectedError.code, (m, o) => new PeerRejectedError(m, o)],
+  [HandshakeTimeoutError.code, (m, o) => new HandshakeTimeoutError(m, o)],
+  [ConnectionRefusedError.code, (m, o) => new ConnectionRefusedError(m, { ...o, reason: m })],
+  [IdleTimeoutError.code, (m, o) => new IdleTimeoutError(m, o)],
+  [DatagramTooLargeError.code, (m, o) => new DatagramTooLargeError(m, o)],
+  [ClosedError.code, (m, o) => new ClosedError(m, o)],
+  [StreamLimitError.code, (m, o) => new StreamLimitError(m, o)],
+  [AbortError.code, (m, o) => new AbortError(m, o)],
+  [SocketError.code, (m, o) => new SocketError(m, o)],
+  [InternalError.code, (m, o) => new InternalError(m, o)],
+  [NotConnectedError.code, (m, o) => new NotConnectedError(m, o)],
+  [BusyError.code, (m, o) => new BusyError(m, o)],
+  [HandlerFailedError.code, (m, o) => new HandlerFailedError(m, o)],
+  [NoHandlerError.remote, (m, o) => new NoHandlerError(m, o)],
+  [RequestTimeoutError.code, (m, o) => new RequestTimeoutError(m, o)],
+  [DecodeError.code, (m, o) => new DecodeError(m, o)],
+  [ConversationEndedError.code, (m, o) => new ConversationEndedError(m, o)],
+  [IntroductionError.code, (m, o) => new IntroductionError(m, o)],
+]);
+
+/**
+ * Rebuilds an error from a code and message that crossed the wire (a remote
+ * handler's error, passed on): an instance of the code's class when the code
+ * is known and its class needs nothing else, else a PeersockError with that code.
+ */
+export function errorFromCode(code: string, message: string, options: PeersockErrorOptions = {}): PeersockError {
+  const mapper = wireCodes.get(code);
+  return mapper !== undefined ? mapper(message, options) : new PeersockError(code, message, options);
 }
 
 /** What the caller knows that a native error code cannot carry. */

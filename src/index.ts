@@ -20,7 +20,6 @@ export type { DispatcherOptions, DispatcherStats, Handler, Peer, RequestOptions,
 export { Conversation } from './messages/conversation';
 export type { MessageContext } from './messages/conversation';
 export type { RawMessage, TypeLike } from './messages/types';
-export { ConversationEndedError, DecodeError, MessageTooLargeError, NoHandlerError, RemoteError, RequestTimeoutError } from './messages/errors';
 export { PeerExchange, PEX_PROTOCOL } from './messages/peer-exchange';
 export type { PeerExchangeOptions, PeerExchangeStats, PeerInfo, SyncResult } from './messages/peer-exchange';
 export * from './nat';

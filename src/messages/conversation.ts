@@ -6,9 +6,9 @@
 import { EventEmitter } from 'node:events';
 
 import type { PeerConnection } from '../connection';
-import { ClosedError, PeersockError } from '../errors';
+import { ClosedError, PeersockError, closeError } from '../errors';
 import type { PeerStream } from '../stream';
-import { ConversationEndedError, RemoteError } from './errors';
+import { ConversationEndedError, DecodeError, remoteError } from './errors';
 import { FrameReader, frame } from './framing';
 import type { peersock } from './generated/envelope';
 import { Control, Envelope, LARGE, largeHead } from './router';
@@ -127,7 +127,7 @@ export class Conversation extends EventEmitter {
       if (!this.#ended) this.#fail(new ConversationEndedError('conversation stream closed', { cause: stream.closeError }));
     });
     void conn.closed.then((info) => {
-      if (!this.#ended) this.#fail(new ConversationEndedError('connection closed', { cause: info.error }));
+      if (!this.#ended) this.#fail(new ConversationEndedError('connection closed', { cause: closeError(info) }));
     });
     stream.resume();
   }
@@ -139,7 +139,7 @@ export class Conversation extends EventEmitter {
       try {
         env = Envelope.decode(f);
       } catch {
-        this.#fail(new PeersockError('ERR_PEERSOCK_DECODE', 'malformed envelope in conversation'));
+        this.#fail(new DecodeError('malformed envelope in conversation'));
         this.#stream?.destroy();
         return;
       }
@@ -157,7 +157,7 @@ export class Conversation extends EventEmitter {
       return;
     }
     if (env.control === Control.END) {
-      if (env.error) this.#fail(new RemoteError(env.error.code ?? "", env.error.message ?? ""));
+      if (env.error) this.#fail(remoteError(env.error.code ?? '', env.error.message ?? ''));
       else this.#finish();
       return;
     }

@@ -4,12 +4,12 @@
  * (protocols) can share a socket.
  */
 import type { PeerConnection } from '../connection';
-import { AbortError, ClosedError, InvalidArgumentError, PeersockError } from '../errors';
+import { AbortError, ClosedError, HandlerFailedError, InvalidArgumentError, PeersockError } from '../errors';
 import { keysEqual, parseDialString } from '../keys';
 import type { PeerSocket } from '../peer-socket';
 import { CHANNEL_MESSAGES, type PeerStream } from '../stream';
 import { Conversation, type ConversationHost, type MessageContext } from './conversation';
-import { DecodeError, MessageTooLargeError, NoHandlerError, RemoteError, RequestTimeoutError } from './errors';
+import { DecodeError, MessageTooLargeError, NoHandlerError, RequestTimeoutError, remoteError } from './errors';
 import { FrameReader, frame } from './framing';
 import type { peersock } from './generated/envelope';
 import { Deadline } from './deadlines';
@@ -247,7 +247,7 @@ export class Dispatcher implements Endpoint, ConversationHost {
   _settleReply(env: peersock.messages.Envelope, replyCodec: Codec | undefined): unknown {
     this.stats.repliesReceived++;
     if (env.error) {
-      throw env.error.code === NoHandlerError.remote ? new NoHandlerError(env.error.message ?? '') : new RemoteError(env.error.code ?? '', env.error.message ?? '');
+      throw remoteError(env.error.code ?? '', env.error.message ?? '');
     }
     return replyCodec !== undefined && env.type === replyCodec.name ? replyCodec.decode(env.payload) : this.decode(env.type, env.payload);
   }
@@ -422,7 +422,7 @@ export class Dispatcher implements Endpoint, ConversationHost {
 
   #replyError(conn: PeerConnection, env: peersock.messages.Envelope, e: unknown): void {
     this.stats.handlerErrors++;
-    const code = e instanceof PeersockError ? e.code : 'ERR_PEERSOCK_HANDLER_FAILED';
+    const code = e instanceof PeersockError ? e.code : HandlerFailedError.code;
     this.#reply(conn, env, { error: { code, message: e instanceof Error ? e.message : String(e) } });
   }
 

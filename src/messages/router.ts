@@ -9,7 +9,7 @@
  * unreliable messages ride in QUIC datagrams.
  */
 import type { PeerConnection } from '../connection';
-import { PeersockError } from '../errors';
+import { InvalidArgumentError, NoHandlerError, closeError, type PeersockError } from '../errors';
 import type { MessageSink, PeerSocket } from '../peer-socket';
 import { CHANNEL_MESSAGES, PeerReadStream, type IncomingStream, type PeerStream } from '../stream';
 import { MessageTooLargeError } from './errors';
@@ -115,7 +115,7 @@ export class MessageRouter implements MessageSink {
   }
 
   add(d: Endpoint): void {
-    if (this.#dispatchers.has(d.protocol)) throw new PeersockError('ERR_PEERSOCK_INVALID_ARGUMENT', `a dispatcher for protocol "${d.protocol}" already exists on this socket`);
+    if (this.#dispatchers.has(d.protocol)) throw new InvalidArgumentError(`a dispatcher for protocol "${d.protocol}" already exists on this socket`);
     this.#dispatchers.set(d.protocol, d);
   }
 
@@ -139,7 +139,9 @@ export class MessageRouter implements MessageSink {
       this.#conns.set(conn, created);
       void conn.closed.then((info) => {
         created.closed = true;
-        const err = info.error ?? new PeersockError('ERR_PEERSOCK_CLOSED', 'connection closed');
+        // The connection's own error, PeerClosedError (the peer's code and
+        // reason) or ClosedError: what its streams fail with too.
+        const err = closeError(info);
         for (const w of created.waiters.values()) w.settle(null, err);
         created.waiters.clear();
         for (const r of created.drainWaiters.splice(0)) r();
@@ -257,7 +259,7 @@ export class MessageRouter implements MessageSink {
     if (d === undefined) {
       this.malformed++;
       if (!env.oneway && env.id !== 0 && env.inRegardsTo === 0) {
-        void this.send(conn, { id: this.nextId(conn), protocol: env.protocol, inReplyTo: env.id, error: { code: 'ERR_PEERSOCK_NO_HANDLER', message: `no dispatcher for protocol "${env.protocol}"` } }, true);
+        void this.send(conn, { id: this.nextId(conn), protocol: env.protocol, inReplyTo: env.id, error: { code: NoHandlerError.remote, message: `no dispatcher for protocol "${env.protocol}"` } }, true);
       }
       return;
     }
@@ -312,7 +314,7 @@ export class MessageRouter implements MessageSink {
       if (d === undefined || env.control !== Control.OPEN || env.inRegardsTo === 0) {
         this.malformed++;
         const msg = d === undefined ? `no dispatcher for protocol "${env.protocol}"` : 'a conversation must start with OPEN';
-        stream.end(frame(Envelope.encode({ protocol: env.protocol, inRegardsTo: env.inRegardsTo, control: Control.END, error: { code: 'ERR_PEERSOCK_NO_HANDLER', message: msg } }).finish()));
+        stream.end(frame(Envelope.encode({ protocol: env.protocol, inRegardsTo: env.inRegardsTo, control: Control.END, error: { code: NoHandlerError.remote, message: msg } }).finish()));
         return;
       }
       // Frames that arrived with the first one are handed over with it.

@@ -30,7 +30,7 @@
 import { randomBytes } from 'node:crypto';
 
 import type { PeerConnection } from '../connection';
-import { AbortError, ConnectionRefusedError, InvalidArgumentError, PeersockError } from '../errors';
+import { AbortError, BusyError, ConnectionRefusedError, InvalidArgumentError, NotConnectedError, errorFromCode } from '../errors';
 import { keysEqual } from '../keys';
 import { Dispatcher } from '../messages/dispatcher';
 import { DecodeError, RemoteError } from '../messages/errors';
@@ -244,10 +244,10 @@ export class Introductions {
   /** The introducer's connection to `key`, for a request from `a`; throws when there is none to use. */
   #peerOf(a: PeerConnection, key: Uint8Array): PeerConnection {
     const b = this.#host.connections.find((c) => c !== a && c.closeInfo === undefined && keysEqual(c.remotePublicKey, key));
-    if (b === undefined || keysEqual(key, a.remotePublicKey)) throw new PeersockError('ERR_PEERSOCK_NOT_CONNECTED', 'the introducer is not connected to that peer');
+    if (b === undefined || keysEqual(key, a.remotePublicKey)) throw new NotConnectedError('the introducer is not connected to that peer');
     // Addresses of introduced connections are virtual: nothing to tell, nowhere to relay to.
     if (isVirtualAddress(a._pathAddress.address) || isVirtualAddress(b._pathAddress.address)) {
-      throw new PeersockError('ERR_PEERSOCK_INTRODUCTION_FAILED', 'cannot introduce over an introduced connection');
+      throw new IntroductionError('cannot introduce over an introduced connection');
     }
     return b;
   }
@@ -255,7 +255,7 @@ export class Introductions {
   /** Runs `work` for `a`, at most MAX_CONCURRENT_PER_PEER at a time. */
   async #limited<T>(a: PeerConnection, work: () => Promise<T>): Promise<T> {
     const busy = this.#inFlight.get(a) ?? 0;
-    if (busy >= MAX_CONCURRENT_PER_PEER) throw new PeersockError('ERR_PEERSOCK_BUSY', 'too many introductions in progress');
+    if (busy >= MAX_CONCURRENT_PER_PEER) throw new BusyError('too many introductions in progress');
     this.#inFlight.set(a, busy + 1);
     try {
       return await work();
@@ -288,8 +288,8 @@ export class Introductions {
       this.#pairs.delete(id);
       if (relayState === RELAY_OK) relay?.drop(id);
       // Pass the target's verdict on (refused by its accept hook, say).
-      if (e instanceof RemoteError) throw new PeersockError(e.remoteCode, e.message);
-      throw new PeersockError('ERR_PEERSOCK_INTRODUCTION_FAILED', `the peer did not take the introduction: ${(e as Error).message}`);
+      if (e instanceof RemoteError) throw errorFromCode(e.remoteCode, e.message, { cause: e });
+      throw new IntroductionError(`the peer did not take the introduction: ${(e as Error).message}`, { cause: e });
     }
     this.stats.introduced++;
     return encodeOffer({ key, pairId: id, relay: relayState, token, peer: bAddr, you: aAddr });
@@ -328,8 +328,8 @@ export class Introductions {
         await this.#d.request(b, concat([a.remotePublicKey, msg.subarray(32), u32(pairId)]), { type: 'relayed', timeout: INTRODUCE_TIMEOUT });
       } catch (e) {
         relay.drop(pairId);
-        if (e instanceof RemoteError) throw new PeersockError(e.remoteCode, e.message);
-        throw new PeersockError('ERR_PEERSOCK_INTRODUCTION_FAILED', `the peer did not take the relay: ${(e as Error).message}`);
+        if (e instanceof RemoteError) throw errorFromCode(e.remoteCode, e.message, { cause: e });
+        throw new IntroductionError(`the peer did not take the relay: ${(e as Error).message}`, { cause: e });
       }
       return u32(pairId);
     });
@@ -353,10 +353,10 @@ export class Introductions {
     const o = decodeOffer(msg);
     const nat = this.#host._nat;
     if (!this.#host._acceptPeer(o.key, o.peer)) throw new ConnectionRefusedError('refused by accept hook', { reason: 'refused by accept hook' });
-    if (this.#waiting.size >= MAX_WAITING) throw new PeersockError('ERR_PEERSOCK_BUSY', 'too many introductions waiting');
+    if (this.#waiting.size >= MAX_WAITING) throw new BusyError('too many introductions waiting');
     const relay = o.relay === RELAY_OK ? legVia(introducer, o.pairId) : undefined;
     const route = nat.create(o.key, o.token, relay, [o.peer], true, introducer);
-    if (route === undefined) throw new PeersockError('ERR_PEERSOCK_INTRODUCTION_FAILED', 'no free virtual address');
+    if (route === undefined) throw new IntroductionError('no free virtual address');
     nat.expireUnused(route, UNUSED_ROUTE_MS);
     this.stats.received++;
     const k = `${introducer.handle}|${o.pairId}`;

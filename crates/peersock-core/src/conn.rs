@@ -9,17 +9,19 @@ use quiche::ConnectionId;
 
 use crate::event::{CloseKind, CloseReason, ConnHandle, Event};
 use crate::identity::{key_from_certificate_der, FailureSlot, IdentityFailure, PublicKey};
+use crate::refuse::CONNECTION_REFUSED;
+use crate::stats::Refusal;
 
 /// The server's first unidirectional stream carries peersock's control
 /// messages; today one: "accepted" (a single byte then FIN).
 pub(crate) const CONTROL_STREAM: u64 = 3;
 pub(crate) const CONTROL_ACCEPTED: u8 = 1;
 
+/// QUIC transport error PROTOCOL_VIOLATION: a bad control message.
+const PROTOCOL_VIOLATION: u64 = 0xa;
+
 /// A blocked writer is woken once this much (or all it wants) fits.
 const WAKE_MIN: usize = 1024;
-
-/// QUIC transport error CONNECTION_REFUSED, used for accept-hook refusals.
-pub(crate) const TRANSPORT_CONNECTION_REFUSED: u64 = 0x2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Side {
@@ -78,6 +80,10 @@ pub(crate) struct Conn {
     /// Client: dialed with a session and early data, so streams may be
     /// used before the handshake completes (0-RTT).
     pub early: bool,
+    /// Server: the handshake's failure was counted as a refusal.
+    pub refusal_counted: bool,
+    /// Client: the part of the server's "accepted" received so far.
+    pub control: Vec<u8>,
     /// Client: the last session reported in [`Event::Session`].
     pub last_session: Option<Vec<u8>>,
     /// Client: our own key, which prefixes the sessions we report (a
@@ -130,6 +136,8 @@ impl Conn {
             reset_known: false,
             pin: None,
             early: false,
+            refusal_counted: false,
+            control: Vec::new(),
             last_session: None,
             local_key: PublicKey::default(),
             follow_peer: false,
@@ -171,6 +179,18 @@ impl Conn {
             State::Open => !self.q.is_established(),
             State::Closing => false,
         }
+    }
+
+    /// Server: the refusal this connection's handshake ended in, once: a
+    /// close with an error of ours (a bad credential, most often) before
+    /// the application heard of the peer (no `Incoming`).
+    pub fn take_refusal(&mut self) -> Option<Refusal> {
+        if self.side != Side::Server || self.refusal_counted || self.remote_key.is_some() {
+            return None;
+        }
+        let r = self.q.local_error().and_then(Refusal::from_error)?;
+        self.refusal_counted = true;
+        Some(r)
     }
 
     /// Whether the handshake deadline has passed with the handshake unfinished.
@@ -286,11 +306,30 @@ impl Conn {
         });
     }
 
-    /// Client: waits for the server's "accepted" on the control stream.
+    /// Client: waits for the server's "accepted" on the control stream: the
+    /// byte CONTROL_ACCEPTED then FIN, in any number of frames and packets.
+    /// What has arrived is kept until the FIN; anything else than exactly
+    /// that one byte (none, another, more, a reset) closes the connection.
     fn read_control(&mut self, events: &mut VecDeque<Event>) {
         let mut buf = [0u8; 16];
-        if let Ok((n, fin)) = self.q.stream_recv(CONTROL_STREAM, &mut buf) {
-            if n >= 1 && buf[0] == CONTROL_ACCEPTED && fin {
+        // Each pass takes at least one byte (two bytes end it), the FIN
+        // (ends it) or nothing (returns): at most three passes.
+        for _ in 0..3 {
+            let (n, fin) = match self.q.stream_recv(CONTROL_STREAM, &mut buf) {
+                Ok(r) => r,
+                // The server reset it instead of finishing it.
+                Err(quiche::Error::StreamReset(_)) => return self.bad_control(),
+                // Nothing (more) yet, or no such stream yet.
+                Err(_) => return,
+            };
+            if self.control.len() + n > 1 {
+                return self.bad_control();
+            }
+            self.control.extend_from_slice(&buf[..n]);
+            if fin {
+                if self.control != [CONTROL_ACCEPTED] {
+                    return self.bad_control();
+                }
                 self.state = State::Open;
                 self.was_open = true;
                 events.push_back(Event::Connected {
@@ -298,11 +337,19 @@ impl Conn {
                     remote_key: self.remote_key.unwrap_or_default(),
                     remote_addr: self.remote_addr,
                 });
-            } else {
-                let _ = self.q.close(false, 0xa, b"bad control message");
-                self.state = State::Closing;
+                return;
+            }
+            if n == 0 {
+                return;
             }
         }
+    }
+
+    fn bad_control(&mut self) {
+        let _ = self
+            .q
+            .close(false, PROTOCOL_VIOLATION, b"bad control message");
+        self.state = State::Closing;
     }
 
     fn drain_streams(&mut self, events: &mut VecDeque<Event>) {
@@ -384,7 +431,7 @@ impl Conn {
             if e.is_app {
                 return CloseReason::new(CloseKind::Peer, e.error_code, reason);
             }
-            if e.error_code == TRANSPORT_CONNECTION_REFUSED && !self.was_open {
+            if e.error_code == CONNECTION_REFUSED && !self.was_open {
                 return CloseReason::new(CloseKind::Refused, e.error_code, reason);
             }
             if (0x100..0x200).contains(&e.error_code) && !self.was_open {

@@ -12,7 +12,7 @@
 //! in step 2 share a packet with the ACK of the request. Either order is
 //! correct; nothing is lost if the driver flushes first.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -20,39 +20,20 @@ use std::time::{Duration, Instant, SystemTime};
 use quiche::ConnectionId;
 
 use crate::config::{EndpointConfig, CID_LEN};
-use crate::conn::TRANSPORT_CONNECTION_REFUSED;
 use crate::conn::{Conn, Side, State, CONTROL_ACCEPTED, CONTROL_STREAM};
 use crate::error::{Error, Result};
 use crate::event::{CloseKind, CloseReason, ConnHandle, Event};
 use crate::identity::{FailureSlot, Identity, PublicKey};
+use crate::refuse::CONNECTION_REFUSED;
 use crate::reset::ResetKey;
 use crate::retry::RetryKey;
+use crate::stats::{EndpointStats, Refusal};
 
 /// Length of the source CID of our Retry packets (see `send_retry`).
 const RETRY_CID_LEN: usize = 8;
 /// A driver-routed peer seen at a new address is reported at most this
 /// often per address (see `DialOptions::follow_peer`).
 const SEEN_REPORT_INTERVAL: Duration = Duration::from_millis(100);
-
-/// Counters of what the endpoint saw, for tests and benchmarks.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct EndpointStats {
-    /// Datagrams handed to `recv`.
-    pub datagrams_in: u64,
-    /// Datagrams dropped before reaching a connection (garbage, unknown).
-    pub dropped: u64,
-    /// Connections accepted (handshake started) on this endpoint.
-    pub accepted: u64,
-    /// Incoming handshakes refused for limits.
-    pub refused: u64,
-    /// Stateless resets sent.
-    pub resets_sent: u64,
-    /// Retry packets sent (retry mode).
-    pub retries_sent: u64,
-    /// Initials dropped for a missing, forged, expired or moved token
-    /// (retry mode), without creating state.
-    pub invalid_tokens: u64,
-}
 
 /// All connections of one UDP socket.
 pub struct Endpoint {
@@ -74,13 +55,10 @@ pub struct Endpoint {
     events: VecDeque<Event>,
     pub(crate) raw_out: VecDeque<(Vec<u8>, SocketAddr)>,
     pending_handshakes: usize,
-    /// Accepted over `max_connections`: refused as soon as the handshake
-    /// lets the refusal reach the peer.
-    busy: HashSet<ConnHandle>,
     /// The stateless reset token each established connection's peer gave
     /// us, to recognise its resets (they carry no routable CID).
     peer_resets: HashMap<u128, ConnHandle>,
-    stats: EndpointStats,
+    pub(crate) stats: EndpointStats,
 }
 
 impl Endpoint {
@@ -110,7 +88,6 @@ impl Endpoint {
             events: VecDeque::new(),
             raw_out: VecDeque::new(),
             pending_handshakes: 0,
-            busy: HashSet::new(),
             peer_resets: HashMap::new(),
             stats: EndpointStats::default(),
         })
@@ -312,6 +289,9 @@ impl Endpoint {
                     self.raw_out.push_back((out[..n].to_vec(), info.to));
                 }
             }
+            if let Some(r) = c.take_refusal() {
+                self.stats.count_refusal(r);
+            }
             // Input is handled one datagram at a time, so a verdict of
             // the shared server callback belongs to this connection.
             if let Some(f) = self.server_slot.lock().ok().and_then(|mut s| s.take()) {
@@ -375,11 +355,20 @@ impl Endpoint {
                 }
             }
         }
+        // Over a limit: refused at once, without state (see `refuse`). The
+        // pending cap is the flood defence: its refusal costs what the
+        // `initial_decrypts` check already cost, and is smaller than the
+        // Initial it answers.
         if self.pending_handshakes >= self.config.max_pending_handshakes {
-            self.stats.refused += 1;
+            let n = buf.len();
+            self.refuse_initial(hdr, n, from, Refusal::Pending, CONNECTION_REFUSED);
             return;
         }
-        let over_limit = self.conns.len() >= self.config.max_connections;
+        if self.conns.len() >= self.config.max_connections {
+            let n = buf.len();
+            self.refuse_initial(hdr, n, from, Refusal::Busy, CONNECTION_REFUSED);
+            return;
+        }
         let Ok(scid) = self.fresh_cid() else { return };
         self.server_config
             .set_stateless_reset_token(Some(self.reset_key.token(&scid)));
@@ -406,6 +395,7 @@ impl Endpoint {
         };
         // An Initial that does not decrypt (junk with a plausible header)
         // creates no state: only a real client hello gets a connection.
+        let received = buf.len();
         let ok = q
             .recv(
                 buf,
@@ -415,6 +405,11 @@ impl Endpoint {
                 },
             )
             .is_ok();
+        // A client hello we cannot serve (no common ALPN, no Ed25519
+        // signature algorithm...): the close goes out, the connection not in.
+        if self.refuse_failed_initial(&q, hdr, received, from) {
+            return;
+        }
         if !ok || q.stats().recv == 0 || q.is_closed() {
             self.stats.dropped += 1;
             return;
@@ -432,16 +427,7 @@ impl Endpoint {
         if let Some(c) = self.conns.get_mut(&h) {
             c.cids.push(odcid);
         }
-        if over_limit {
-            // A close sent now, while quiche still has the ServerHello to
-            // send, never reaches the client (quiche fails to seal it); the
-            // refusal goes out with the handshake instead, like an accept
-            // hook's (see `poll_event`).
-            self.stats.refused += 1;
-            self.busy.insert(h);
-        } else {
-            self.stats.accepted += 1;
-        }
+        self.stats.accepted += 1;
     }
 
     /// Answers a token-less Initial with a Retry carrying a fresh token.
@@ -489,9 +475,12 @@ impl Endpoint {
     /// Accepting side: turns a peer away with a reason it will see.
     pub fn refuse(&mut self, h: ConnHandle, reason: &str) -> Result<()> {
         let c = self.conn_mut(h)?;
-        let _ =
-            c.q.close(false, TRANSPORT_CONNECTION_REFUSED, reason.as_bytes());
+        let awaiting = c.state == State::AwaitingAccept;
+        let _ = c.q.close(false, CONNECTION_REFUSED, reason.as_bytes());
         c.state = State::Closing;
+        if awaiting {
+            self.stats.count_refusal(Refusal::Application);
+        }
         self.touch(h);
         Ok(())
     }
@@ -616,17 +605,8 @@ impl Endpoint {
 
     /// Next event, or `None` when there is nothing to report.
     pub fn poll_event(&mut self) -> Option<Event> {
-        loop {
-            self.run_scans();
-            let ev = self.events.pop_front()?;
-            if let Event::Incoming { conn, .. } = &ev {
-                if self.busy.remove(conn) {
-                    let _ = self.refuse(*conn, "server busy");
-                    continue;
-                }
-            }
-            return Some(ev);
-        }
+        self.run_scans();
+        self.events.pop_front()
     }
 
     /// Turns the connections marked for a scan into events (once the
@@ -642,6 +622,9 @@ impl Endpoint {
                     c.scan = false;
                     let was_pending = c.pending;
                     let gone = c.scan(&mut self.events);
+                    if let Some(r) = c.take_refusal() {
+                        self.stats.count_refusal(r);
+                    }
                     if was_pending && c.state != State::Handshaking {
                         c.pending = false;
                         self.pending_handshakes -= 1;
@@ -698,7 +681,6 @@ impl Endpoint {
     }
 
     fn remove(&mut self, h: ConnHandle) {
-        self.busy.remove(&h);
         if let Some(c) = self.conns.remove(&h) {
             if let Some(t) =
                 c.q.peer_transport_params()

@@ -13,8 +13,8 @@ const INITIAL_SALT_V1: [u8; 20] = [
     0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad,
     0xcc, 0xbb, 0x7f, 0x0a,
 ];
-const TAG_LEN: usize = 16;
-const SAMPLE_LEN: usize = 16;
+pub(crate) const TAG_LEN: usize = 16;
+pub(crate) const SAMPLE_LEN: usize = 16;
 
 /// HKDF-Expand-Label (RFC 8446 §7.1) for outputs of at most 32 bytes.
 fn expand_label(secret: &[u8], label: &[u8], len: usize) -> Option<[u8; 32]> {
@@ -38,6 +38,68 @@ fn varint(b: &[u8], off: &mut usize) -> Option<u64> {
     }
     *off += len;
     Some(v)
+}
+
+/// Which side's Initial secret (RFC 9001 §5.2 labels).
+#[derive(Clone, Copy)]
+pub(crate) enum Direction {
+    Client,
+    Server,
+}
+
+/// One direction's Initial packet protection keys.
+pub(crate) struct InitialKeys {
+    pub key: [u8; 16],
+    pub iv: [u8; 12],
+    pub hp: [u8; 16],
+}
+
+/// Derives the Initial keys of `dir` from the client's first DCID.
+pub(crate) fn initial_keys(dcid: &[u8], dir: Direction) -> Option<InitialKeys> {
+    let label: &[u8] = match dir {
+        Direction::Client => b"client in",
+        Direction::Server => b"server in",
+    };
+    let prk = hmac_sha256(&INITIAL_SALT_V1, dcid).ok()?;
+    let secret = expand_label(&prk, label, 32)?;
+    let take = |label: &[u8], n: usize| expand_label(&secret, label, n);
+    let (k, i, h) = (
+        take(b"quic key", 16)?,
+        take(b"quic iv", 12)?,
+        take(b"quic hp", 16)?,
+    );
+    let mut keys = InitialKeys {
+        key: [0; 16],
+        iv: [0; 12],
+        hp: [0; 16],
+    };
+    keys.key.copy_from_slice(&k[..16]);
+    keys.iv.copy_from_slice(&i[..12]);
+    keys.hp.copy_from_slice(&h[..16]);
+    Some(keys)
+}
+
+/// Header protection mask (RFC 9001 §5.4.3): AES-128-ECB of the sample
+/// taken 4 bytes past the packet number's start.
+pub(crate) fn hp_mask(hp: &[u8; 16], sample: &[u8]) -> Option<[u8; 5]> {
+    let mut c = Crypter::new(Cipher::aes_128_ecb(), Mode::Encrypt, hp, None).ok()?;
+    c.pad(false);
+    let mut out = [0u8; 32];
+    if c.update(sample.get(..SAMPLE_LEN)?, &mut out).ok()? < 5 {
+        return None;
+    }
+    let mut mask = [0u8; 5];
+    mask.copy_from_slice(&out[..5]);
+    Some(mask)
+}
+
+/// The AEAD nonce of packet number `pn` (RFC 9001 §5.3).
+pub(crate) fn packet_nonce(iv: &[u8; 12], pn: u64) -> [u8; 12] {
+    let mut nonce = *iv;
+    for (i, b) in pn.to_be_bytes().iter().enumerate() {
+        nonce[4 + i] ^= b;
+    }
+    nonce
 }
 
 /// Whether `pkt` starts with a QUIC v1 client Initial that decrypts with
@@ -67,22 +129,8 @@ fn check(pkt: &[u8]) -> Option<bool> {
         return Some(false);
     }
 
-    let prk = hmac_sha256(&INITIAL_SALT_V1, dcid).ok()?;
-    let secret = expand_label(&prk, b"client in", 32)?;
-    let key = expand_label(&secret, b"quic key", 16)?;
-    let iv = expand_label(&secret, b"quic iv", 12)?;
-    let hp = expand_label(&secret, b"quic hp", 16)?;
-
-    // Header protection: AES-128-ECB of the sample taken 4 bytes past the
-    // packet number's start.
-    let sample = &pkt[pn_off + 4..pn_off + 4 + SAMPLE_LEN];
-    let mut c = Crypter::new(Cipher::aes_128_ecb(), Mode::Encrypt, &hp[..16], None).ok()?;
-    c.pad(false);
-    let mut mask = [0u8; 32];
-    let n = c.update(sample, &mut mask).ok()?;
-    if n < 5 {
-        return Some(false);
-    }
+    let InitialKeys { key, iv, hp } = initial_keys(dcid, Direction::Client)?;
+    let mask = hp_mask(&hp, &pkt[pn_off + 4..pn_off + 4 + SAMPLE_LEN])?;
     let first = pkt[0] ^ (mask[0] & 0x0f);
     let pn_len = usize::from(first & 0x03) + 1;
     if length < pn_len + TAG_LEN {
@@ -97,17 +145,13 @@ fn check(pkt: &[u8]) -> Option<bool> {
     }
     // Nothing has been acknowledged to a client without state here, so the
     // truncated packet number is the whole number.
-    let mut nonce = [0u8; 12];
-    nonce.copy_from_slice(&iv[..12]);
-    for (i, b) in pn.to_be_bytes().iter().enumerate() {
-        nonce[4 + i] ^= b;
-    }
+    let nonce = packet_nonce(&iv, pn);
     let body = &pkt[pn_off + pn_len..end - TAG_LEN];
     let tag = &pkt[end - TAG_LEN..end];
     Some(
         decrypt_aead(
             Cipher::aes_128_gcm(),
-            &key[..16],
+            &key,
             Some(&nonce),
             &header,
             body,
@@ -133,6 +177,16 @@ mod tests {
         assert_eq!(hex(&key[..16]), "1f369613dd76d5467730efcbe3b1a22d");
         assert_eq!(hex(&iv[..12]), "fa044b2f42a3fd3b46fb255c");
         assert_eq!(hex(&hp[..16]), "9f50449e04a0e810283a1e9933adedd2");
+    }
+
+    #[test]
+    fn rfc9001_server_initial_keys() {
+        // RFC 9001 Appendix A.1: the server's side of the same DCID.
+        let dcid = [0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08];
+        let k = initial_keys(&dcid, Direction::Server).unwrap();
+        assert_eq!(hex(&k.key), "cf3a5331653c364c88f0f379b6067e37");
+        assert_eq!(hex(&k.iv), "0ac1493ca1905853b0bba03e");
+        assert_eq!(hex(&k.hp), "c206b8d9b9f0f37644430b490eeaa314");
     }
 
     #[test]

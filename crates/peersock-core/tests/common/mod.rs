@@ -191,7 +191,8 @@ impl RawPeer {
         }
     }
 
-    fn recv(&mut self, pkt: &mut [u8], from: SocketAddr) {
+    /// Takes one datagram from `from` (a server accepts the first Initial).
+    pub fn recv(&mut self, pkt: &mut [u8], from: SocketAddr) {
         if self.q.is_none() && self.is_server {
             let scid = quiche::ConnectionId::from_vec(vec![0x6b; 16]);
             match quiche::accept(&scid, None, self.addr, from, &mut self.config) {
@@ -364,6 +365,12 @@ impl PrivateKeyMethod for ForeignSigner {
 /// A quiche config speaking peersock's ALPN with the given credential; it
 /// asks for the other side's certificate and accepts anything.
 pub fn raw_config(cred: &Cred) -> quiche::Config {
+    raw_config_verifying(cred, &[SslSignatureAlgorithm::ED25519])
+}
+
+/// [`raw_config`] offering `verify` as the signature algorithms it accepts
+/// from the other side (a client's `signature_algorithms` extension).
+pub fn raw_config_verifying(cred: &Cred, verify: &[SslSignatureAlgorithm]) -> quiche::Config {
     let mut ctx = SslContextBuilder::new(SslMethod::tls()).unwrap();
     ctx.set_min_proto_version(Some(SslVersion::TLS1_3)).unwrap();
     ctx.set_max_proto_version(Some(SslVersion::TLS1_3)).unwrap();
@@ -406,8 +413,7 @@ pub fn raw_config(cred: &Cred) -> quiche::Config {
         "ed25519"
     };
     ctx.set_sigalgs_list(sign).unwrap();
-    ctx.set_verify_algorithm_prefs(&[SslSignatureAlgorithm::ED25519])
-        .unwrap();
+    ctx.set_verify_algorithm_prefs(verify).unwrap();
     ctx.set_custom_verify_callback(SslVerifyMode::PEER, |_| Ok(()));
     let mut c = quiche::Config::with_boring_ssl_ctx_builder(quiche::PROTOCOL_VERSION, ctx).unwrap();
     c.set_application_protos(&[ALPN]).unwrap();

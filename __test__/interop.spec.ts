@@ -139,6 +139,19 @@ async function quinnListen(t: ExecutionContext, flags: string[] = []): Promise<{
   return { peer, port: ev.port as number, publicKey: me.publicKey };
 }
 
+/** quinn-peer's test payload (crates/peersock-interop `payload`): an xorshift32 byte pattern. */
+function quinnPattern(n: number): Buffer {
+  const out = Buffer.alloc(n);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < n; i++) {
+    x = (x ^ (x << 13)) >>> 0;
+    x = (x ^ (x >>> 17)) >>> 0;
+    x = (x ^ (x << 5)) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
 /** Echoes `total` bytes on a new stream of `conn`; resolves with what was sent and what came back. */
 async function streamEcho(conn: PeerConnection, total: number): Promise<{ sent: string; back: string; bytes: number }> {
   const s = conn.openStream();
@@ -205,25 +218,35 @@ test('pinning: quinn dials peersock pinning another key and fails the handshake;
 // -- peersock dials quinn -----------------------------------------------------
 
 async function peersockDialsQuinn(t: ExecutionContext, flags: string[]): Promise<void> {
-  const q = await quinnListen(t, flags);
+  // quinn opens a stream of its own (256 KiB) once it has echoed ours.
+  const q = await quinnListen(t, ['--open-stream', String(256 * 1024), ...flags]);
   const b = await createSocket(t);
   const conn = await b.connect({ publicKey: q.publicKey, host: '127.0.0.1', port: q.port }, { timeout: 5000 });
+  conn.on('stream', (s: PeerStream) => s.pipe(s));
   t.true(keysEqual(conn.remotePublicKey, q.publicKey));
   const seen = await q.peer.next('connection', 5000);
   t.is(seen.key, hex(b.publicKey), 'quinn-peer sees peersock key, proven by its certificate');
+  // A stream peersock opens: 1 MiB echoed intact.
   const echo = await within(20_000, '1 MiB stream echo', streamEcho(conn, MiB));
   t.is(echo.bytes, MiB);
   t.is(echo.back, echo.sent);
   await q.peer.next('stream_echoed', 5000, (e) => e.bytes === MiB);
+  // A stream quinn opens (the server's first bidirectional one, ID 1), echoed by peersock's s.pipe(s).
+  const theirs = await q.peer.next('server_stream_echo', 10_000);
+  t.like(theirs, { id: 1, bytes: 256 * 1024, intact: true });
+  // A unidirectional stream peersock opens: the channel byte, then the payload.
+  const uni = conn.openStream({ unidirectional: true });
+  uni.end(quinnPattern(100_000));
+  t.like(await q.peer.next('uni_received', 5000), { channel: 0, bytes: 100_000, intact: true });
   const tries = await within(5000, 'datagram echo', datagramEcho(conn));
-  t.log(`peersock -> quinn${flags.length ? ` (${flags.join(' ')})` : ''}: 1 MiB echo intact, datagram echo after ${tries} try(s)`);
+  t.log(`peersock -> quinn${flags.length ? ` (${flags.join(' ')})` : ''}: 1 MiB echo intact both ways of opening, uni stream intact, datagram echo after ${tries} try(s)`);
   // A graceful close carries its code and reason across.
   await conn.close({ code: 0, reason: 'bye' });
   const closed = await q.peer.next('closed', 5000);
   t.like(closed, { is_app: true, error_code: 0, reason: 'bye' });
 }
 
-test('peersock dials quinn: mutual raw-key authentication, 1 MiB stream echo and datagram echo', async (t) => {
+test('peersock dials quinn: mutual raw-key authentication, stream echo (either side opening), a unidirectional stream, datagram echo', async (t) => {
   await peersockDialsQuinn(t, []);
 });
 

@@ -10,6 +10,7 @@
 //!
 //! ```text
 //! quinn-peer listen --seed <hex32> [--host 127.0.0.1] [--port 0] [--split-confirm]
+//!                   [--open-stream <bytes>]
 //!                   [--idle-timeout-ms 10000] [--timeout-ms 120000]
 //! quinn-peer dial --seed <hex32> --key <hex32> --addr <host:port> [--bytes 1048576]
 //!                 [--alpn <proto>] [--no-ed25519-sigalg] [--no-client-cert]
@@ -25,6 +26,7 @@
 mod tls;
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -185,12 +187,13 @@ struct Args {
     ecdsa_cert: bool,
     wrong_key: bool,
     split_confirm: bool,
+    open_stream: Option<usize>,
     idle_timeout_ms: u32,
     timeout_ms: Option<u64>,
 }
 
 const USAGE: &str = "usage: quinn-peer listen --seed <hex32> [--host H] [--port P] [--split-confirm] \
-[--idle-timeout-ms N] [--timeout-ms N]\n       quinn-peer dial --seed <hex32> --key <hex32> --addr <host:port> \
+[--open-stream N] [--idle-timeout-ms N] [--timeout-ms N]\n       quinn-peer dial --seed <hex32> --key <hex32> --addr <host:port> \
 [--bytes N] [--alpn P] [--no-ed25519-sigalg] [--no-client-cert] [--ecdsa-cert] [--wrong-key] \
 [--idle-timeout-ms N] [--timeout-ms N]";
 
@@ -214,6 +217,7 @@ fn parse_args() -> Result<Args, String> {
         ecdsa_cert: false,
         wrong_key: false,
         split_confirm: false,
+        open_stream: None,
         idle_timeout_ms: 10_000,
         timeout_ms: None,
     };
@@ -244,6 +248,7 @@ fn parse_args() -> Result<Args, String> {
             "--ecdsa-cert" => a.ecdsa_cert = true,
             "--wrong-key" => a.wrong_key = true,
             "--split-confirm" => a.split_confirm = true,
+            "--open-stream" => a.open_stream = Some(num(val()?)? as usize),
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -352,11 +357,12 @@ async fn listen(a: &Args) -> Result<i32, String> {
     });
 
     let split = a.split_confirm;
+    let open_stream = a.open_stream;
     loop {
         tokio::select! {
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
-                tokio::spawn(serve(incoming, split));
+                tokio::spawn(serve(incoming, split, open_stream));
             }
             _ = &mut gone_rx => break,
         }
@@ -365,8 +371,10 @@ async fn listen(a: &Args) -> Result<i32, String> {
 }
 
 /// One accepted connection: confirm it, then echo its application streams
-/// and datagrams until it ends.
-async fn serve(incoming: quinn::Incoming, split_confirm: bool) {
+/// and datagrams until it ends. With `open_stream`, once the first echo is
+/// done (so the dialer listens for streams by then), opens a bidirectional
+/// stream of its own with that many bytes and checks their echo.
+async fn serve(incoming: quinn::Incoming, split_confirm: bool, open_stream: Option<usize>) {
     let start = Instant::now();
     let remote = incoming.remote_address().to_string();
     let conn = match incoming.await {
@@ -410,15 +418,34 @@ async fn serve(incoming: quinn::Incoming, split_confirm: bool) {
         while let Ok(mut r) = uni.accept_uni().await {
             tokio::spawn(async move {
                 if let Ok(data) = r.read_to_end(64 << 20).await {
-                    emit("uni_received", &[("bytes", J::N(data.len() as u64))]);
+                    // The channel byte, then the payload.
+                    if let Some((&channel, rest)) = data.split_first() {
+                        emit(
+                            "uni_received",
+                            &[
+                                ("channel", J::N(channel.into())),
+                                ("bytes", J::N(rest.len() as u64)),
+                                ("intact", J::B(rest == payload(rest.len()))),
+                            ],
+                        );
+                    }
                 }
             });
         }
     });
+    let opened = Arc::new(AtomicBool::new(false));
     let end = loop {
         match conn.accept_bi().await {
             Ok((send, recv)) => {
-                tokio::spawn(echo_stream(send, recv));
+                let (conn, opened) = (conn.clone(), opened.clone());
+                tokio::spawn(async move {
+                    let echoed = echo_stream(send, recv).await;
+                    if let Some(n) = open_stream.filter(|_| echoed) {
+                        if !opened.swap(true, Ordering::SeqCst) {
+                            server_stream(&conn, n).await;
+                        }
+                    }
+                });
             }
             Err(e) => break e,
         }
@@ -448,16 +475,17 @@ async fn confirm(conn: &quinn::Connection, split: bool) -> Result<(), String> {
 
 /// Echoes an application stream's payload back on the same stream. The
 /// channel byte leads only the opener's direction, so it is read and not
-/// echoed; a stream of any other channel is refused.
-async fn echo_stream(mut send: SendStream, mut recv: RecvStream) {
+/// echoed; a stream of any other channel is refused. True once the whole
+/// echo is sent.
+async fn echo_stream(mut send: SendStream, mut recv: RecvStream) -> bool {
     let mut channel = [0u8; 1];
     if recv.read_exact(&mut channel).await.is_err() {
-        return;
+        return false;
     }
     if channel[0] != CHANNEL_APP {
         let _ = recv.stop(VarInt::from_u32(0));
         let _ = send.reset(VarInt::from_u32(0));
-        return;
+        return false;
     }
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
@@ -465,18 +493,76 @@ async fn echo_stream(mut send: SendStream, mut recv: RecvStream) {
         match recv.read(&mut buf).await {
             Ok(Some(n)) => {
                 if send.write_all(&buf[..n]).await.is_err() {
-                    return;
+                    return false;
                 }
                 total += n as u64;
             }
             Ok(None) => break,
-            Err(_) => return,
+            Err(_) => return false,
         }
     }
-    if send.finish().is_ok() {
-        emit("stream_echoed", &[("bytes", J::N(total))]);
-        // Keep the stream until the peer has it all (or is gone).
-        let _ = tokio::time::timeout(Duration::from_secs(10), send.stopped()).await;
+    if send.finish().is_err() {
+        return false;
+    }
+    emit("stream_echoed", &[("bytes", J::N(total))]);
+    // Keep the stream until the peer has it all (or is gone).
+    let _ = tokio::time::timeout(Duration::from_secs(10), send.stopped()).await;
+    true
+}
+
+/// The accepting side opens a bidirectional application stream of its own
+/// (the server's first: ID 1), sends `n` bytes and checks their echo.
+async fn server_stream(conn: &quinn::Connection, n: usize) {
+    let Ok((send, recv)) = conn.open_bi().await else {
+        return;
+    };
+    let id = u64::from(send.id());
+    let data = payload(n);
+    let (bytes, intact, error) = match bidi_echo(send, recv, &data).await {
+        Ok(echo) => (echo.len(), echo == data, String::new()),
+        Err(EchoError::Lost(e)) => (0, false, e.to_string()),
+        Err(EchoError::Other(e)) => (0, false, e),
+    };
+    emit(
+        "server_stream_echo",
+        &[
+            ("id", J::N(id)),
+            ("bytes", J::N(bytes as u64)),
+            ("intact", J::B(intact)),
+            ("error", J::S(&error)),
+        ],
+    );
+}
+
+enum EchoError {
+    /// The connection ended.
+    Lost(ConnectionError),
+    Other(String),
+}
+
+/// Sends the channel byte and `data` on a bidirectional stream we opened and
+/// reads the echo meanwhile (the peer's echo may block on our window before
+/// we finish writing); returns what came back.
+async fn bidi_echo(
+    mut send: SendStream,
+    mut recv: RecvStream,
+    data: &[u8],
+) -> Result<Vec<u8>, EchoError> {
+    let writer = async {
+        send.write_all(&[CHANNEL_APP]).await?;
+        send.write_all(data).await?;
+        send.finish().map_err(quinn::WriteError::from)
+    };
+    let (w, r) = tokio::join!(writer, recv.read_to_end(data.len() + 1));
+    match (w, r) {
+        (Ok(()), Ok(echo)) => Ok(echo),
+        (_, Err(quinn::ReadToEndError::Read(quinn::ReadError::ConnectionLost(e))))
+        | (Err(quinn::WriteError::ConnectionLost(e)), _) => Err(EchoError::Lost(e)),
+        (w, r) => Err(EchoError::Other(format!(
+            "write {:?}, read {:?}",
+            w.err(),
+            r.err()
+        ))),
     }
 }
 
@@ -595,31 +681,16 @@ async fn dial(a: &Args, start: Instant) -> Result<i32, String> {
     }
     emit("accepted", &[("ms", J::N(ms_since(start)))]);
 
-    // Stream echo: channel byte, then the payload; read the echo meanwhile
-    // (the peer's echo may block on our window before we finish writing).
-    let (mut send, mut recv) = match conn.open_bi().await {
+    // Stream echo: the channel byte, then the payload.
+    let (send, recv) = match conn.open_bi().await {
         Ok(s) => s,
         Err(e) => return Ok(report_close(&e, start)),
     };
     let data = payload(a.bytes);
-    let writer = async {
-        send.write_all(&[CHANNEL_APP]).await?;
-        send.write_all(&data).await?;
-        send.finish()
-            .map_err(|e| quinn::WriteError::from(e).to_string())?;
-        Ok::<(), Box<dyn std::error::Error>>(())
-    };
-    let reader = async { recv.read_to_end(a.bytes + 1).await };
-    let (w, r) = tokio::join!(writer, reader);
-    let echoed = match (w, r) {
-        (Ok(()), Ok(echo)) => echo,
-        (_, Err(quinn::ReadToEndError::Read(quinn::ReadError::ConnectionLost(e)))) => {
-            return Ok(report_close(&e, start))
-        }
-        (w, r) => {
-            let what = format!("stream echo: write {:?}, read {:?}", w.err(), r.err());
-            return Ok(protocol_error(&conn, &what));
-        }
+    let echoed = match bidi_echo(send, recv, &data).await {
+        Ok(echo) => echo,
+        Err(EchoError::Lost(e)) => return Ok(report_close(&e, start)),
+        Err(EchoError::Other(e)) => return Ok(protocol_error(&conn, &format!("stream echo: {e}"))),
     };
     let intact = echoed == data;
     emit(

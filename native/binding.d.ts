@@ -93,7 +93,8 @@ export declare class NativeEndpoint {
   connInfo(conn: number): NativeConnInfo
   /**
    * Endpoint counters: `{ connections, datagramsIn, dropped, accepted,
-   * refused, resetsSent }`.
+   * refused, refusedAlpn, refusedSignature, refusedNoCert, refusedBadCert,
+   * refusedByApp, refusedBusy, refusedPending, refusedOther, resetsSent }`.
    */
   stats(): NativeStats
 }
@@ -194,12 +195,29 @@ export interface NativeOptions {
   earlyData?: boolean
 }
 
-/** Endpoint counters. */
+/** Endpoint counters (see `peersock_core::EndpointStats` for each one). */
 export interface NativeStats {
   connections: number
   datagramsIn: number
   dropped: number
   accepted: number
+  /** Incoming handshakes refused, all reasons (the sum of `refused*`). */
   refused: number
+  /** Refused: no common ALPN (0x178). */
+  refusedAlpn: number
+  /** Refused: handshake_failure (0x128), no Ed25519 signature algorithm. */
+  refusedSignature: number
+  /** Refused: no client certificate (0x174). */
+  refusedNoCert: number
+  /** Refused: not one Ed25519 certificate, or a signature by another key. */
+  refusedBadCert: number
+  /** Refused by the accept hook (CONNECTION_REFUSED). */
+  refusedByApp: number
+  /** Refused: `maxConnections` reached (CONNECTION_REFUSED). */
+  refusedBusy: number
+  /** Refused: `maxPendingHandshakes` reached (CONNECTION_REFUSED). */
+  refusedPending: number
+  /** Refused: any other handshake error of ours. */
+  refusedOther: number
   resetsSent: number
 }

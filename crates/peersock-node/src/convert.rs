@@ -99,14 +99,31 @@ pub struct NativeConnInfo {
     pub local_port: u32,
 }
 
-/// Endpoint counters.
+/// Endpoint counters (see `peersock_core::EndpointStats` for each one).
 #[napi(object)]
 pub struct NativeStats {
     pub connections: u32,
     pub datagrams_in: f64,
     pub dropped: f64,
     pub accepted: f64,
+    /// Incoming handshakes refused, all reasons (the sum of `refused*`).
     pub refused: f64,
+    /// Refused: no common ALPN (0x178).
+    pub refused_alpn: f64,
+    /// Refused: handshake_failure (0x128), no Ed25519 signature algorithm.
+    pub refused_signature: f64,
+    /// Refused: no client certificate (0x174).
+    pub refused_no_cert: f64,
+    /// Refused: not one Ed25519 certificate, or a signature by another key.
+    pub refused_bad_cert: f64,
+    /// Refused by the accept hook (CONNECTION_REFUSED).
+    pub refused_by_app: f64,
+    /// Refused: `maxConnections` reached (CONNECTION_REFUSED).
+    pub refused_busy: f64,
+    /// Refused: `maxPendingHandshakes` reached (CONNECTION_REFUSED).
+    pub refused_pending: f64,
+    /// Refused: any other handshake error of ours.
+    pub refused_other: f64,
     pub resets_sent: f64,
 }
 

@@ -522,7 +522,8 @@ impl NativeEndpoint {
     }
 
     /// Endpoint counters: `{ connections, datagramsIn, dropped, accepted,
-    /// refused, resetsSent }`.
+    /// refused, refusedAlpn, refusedSignature, refusedNoCert, refusedBadCert,
+    /// refusedByApp, refusedBusy, refusedPending, refusedOther, resetsSent }`.
     #[napi]
     pub fn stats(&self) -> convert::NativeStats {
         let s = self.ep.stats();
@@ -532,6 +533,14 @@ impl NativeEndpoint {
             dropped: s.dropped as f64,
             accepted: s.accepted as f64,
             refused: s.refused as f64,
+            refused_alpn: s.refused_alpn as f64,
+            refused_signature: s.refused_signature as f64,
+            refused_no_cert: s.refused_no_cert as f64,
+            refused_bad_cert: s.refused_bad_cert as f64,
+            refused_by_app: s.refused_by_app as f64,
+            refused_busy: s.refused_busy as f64,
+            refused_pending: s.refused_pending as f64,
+            refused_other: s.refused_other as f64,
             resets_sent: s.resets_sent as f64,
         }
     }

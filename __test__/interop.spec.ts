@@ -123,10 +123,10 @@ async function echoListener(
 }
 
 /** quinn-peer dialing `socket` with extra flags. */
-function quinnDial(t: ExecutionContext, socket: PeerSocket, flags: string[] = [], pin = socket.publicKey): { peer: QuinnPeer; me: ReturnType<typeof identity> } {
+function quinnDial(t: ExecutionContext, socket: PeerSocket, flags: string[] = []): { peer: QuinnPeer; me: ReturnType<typeof identity> } {
   const me = identity();
   const { port } = socket.address();
-  const peer = quinnPeer(t, ['dial', '--seed', me.seed, '--key', hex(pin), '--addr', `127.0.0.1:${port}`, ...flags]);
+  const peer = quinnPeer(t, ['dial', '--seed', me.seed, '--key', hex(socket.publicKey), '--addr', `127.0.0.1:${port}`, ...flags]);
   return { peer, me };
 }
 

@@ -100,7 +100,7 @@ export class MessageRouter implements MessageSink {
   readonly #conns = new WeakMap<PeerConnection, ConnMessages>();
   /** Connections with queued lane frames, written just before the socket flushes. */
   #dirty: ConnMessages[] = [];
-  /** Envelopes dropped before reaching a dispatcher. */
+  /** Envelopes dropped before reaching a dispatcher (undecodable, or of a protocol nobody here speaks). */
   malformed = 0;
   /** Request timeouts of every dispatcher on the socket. */
   readonly deadlines = new Deadlines();
@@ -253,7 +253,12 @@ export class MessageRouter implements MessageSink {
     }
     const d = this.#dispatchers.get(env.protocol);
     if (env.inReplyTo !== 0) {
-      if (!this.reply(conn, env)) d?._count('droppedReplies');
+      // A reply nobody waits for: counted by its protocol's dispatcher, or
+      // here when no dispatcher speaks it (every dropped envelope counts once).
+      if (!this.reply(conn, env)) {
+        if (d !== undefined) d._count('droppedReplies');
+        else this.malformed++;
+      }
       return;
     }
     if (d === undefined) {

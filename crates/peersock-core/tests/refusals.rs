@@ -231,6 +231,47 @@ fn no_common_alpn_is_refused_with_no_application_protocol() {
 }
 
 #[test]
+fn a_client_hello_in_two_datagrams_is_refused_by_the_connection_it_made() {
+    // The first datagram holds only part of the ClientHello, so a connection
+    // exists when the second one fails; quiche's own close goes out, and
+    // the connection drains away and frees its pending slot.
+    let mut server = strict_server();
+    let long: Vec<Vec<u8>> = (0..8u8).map(|i| vec![b'a' + i; 200]).collect();
+    let protos: Vec<&[u8]> = long.iter().map(|p| p.as_slice()).collect();
+    let mut cfg = raw_config(&Cred::Good(seed(7)));
+    cfg.set_application_protos(&protos).unwrap();
+    let mut c = client(cfg, &server);
+    let o = refused(&mut server, &mut c, |_| {});
+    check(&o, NO_APPLICATION_PROTOCOL, 1, |s| s.refused_alpn);
+    assert!(
+        o.unvalidated_recv >= 2400,
+        "one datagram: {}",
+        o.unvalidated_recv
+    );
+    drains_and_serves_again(&mut server, &mut c);
+}
+
+#[test]
+fn in_retry_mode_the_refusal_follows_the_retry() {
+    // Round 1 is the Retry; the close answers the Initial with the token,
+    // under the Initial keys of the DCID the Retry gave the client.
+    let mut server = node_with(
+        2,
+        2000,
+        EndpointConfig {
+            retry: true,
+            ..EndpointConfig::default()
+        },
+    );
+    let mut cfg = raw_config(&Cred::Good(seed(7)));
+    cfg.set_application_protos(&[b"h3"]).unwrap();
+    let mut c = client(cfg, &server);
+    let o = refused(&mut server, &mut c, |_| {});
+    check(&o, NO_APPLICATION_PROTOCOL, 2, |s| s.refused_alpn);
+    assert_eq!((o.after.retries_sent, o.conns_after), (1, 0));
+}
+
+#[test]
 fn no_ed25519_signature_algorithm_is_refused_with_handshake_failure() {
     // BoringSSL cannot sign with our only key for this client and sends
     // handshake_failure (SSL_R_NO_COMMON_SIGNATURE_ALGORITHMS).

@@ -119,11 +119,18 @@ impl Endpoint {
                 }
                 StreamWrite::Written(n)
             }
-            Err(quiche::Error::Done) => {
-                c.want_writable
-                    .insert(stream, data.len().clamp(1, WRITABLE_LOW_WATER));
-                StreamWrite::Written(0)
-            }
+            // quiche also says Done for a stream it has already collected
+            // (stopped by the peer and complete): that writer must fail, or
+            // it would be woken, take nothing and wait again, forever.
+            Err(quiche::Error::Done) => match c.q.stream_capacity(stream) {
+                Err(quiche::Error::StreamStopped(code)) => StreamWrite::Stopped(code),
+                Err(_) => return Err(Error::StreamState(stream)),
+                Ok(_) => {
+                    c.want_writable
+                        .insert(stream, data.len().clamp(1, WRITABLE_LOW_WATER));
+                    StreamWrite::Written(0)
+                }
+            },
             Err(quiche::Error::StreamStopped(code)) => StreamWrite::Stopped(code),
             Err(quiche::Error::StreamLimit) => return Err(Error::StreamLimit),
             Err(_) => return Err(Error::StreamState(stream)),

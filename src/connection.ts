@@ -236,6 +236,11 @@ export class PeerConnection extends EventEmitter implements StreamHost {
     this.#streams.delete(id);
   }
 
+  /** @internal Streams this connection still tracks (tests check nothing leaks). */
+  get _streamCount(): number {
+    return this.#streams.size;
+  }
+
   /** How it ended, once it has. */
   get closeInfo(): CloseInfo | undefined {
     return this.#closeInfo;

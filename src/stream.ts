@@ -154,6 +154,24 @@ export class PeerStream extends Duplex implements StreamEnd, ReceiveOwner {
   }
 
   /**
+   * Iterates the received chunks. Reading to the peer's FIN leaves this
+   * side's writing open (QUIC half-close: `for await` then write the reply
+   * and `end()`); leaving the loop early (break, return, throw) destroys the
+   * stream, and a reset or the connection's end rejects the loop.
+   */
+  override async *[Symbol.asyncIterator](): AsyncIterableIterator<Buffer> {
+    let complete = false;
+    try {
+      // Node's own iterator destroys a Duplex when the readable side ends,
+      // write side and all: keep it from doing that, but only that.
+      for await (const chunk of this.iterator({ destroyOnReturn: false })) yield chunk as Buffer;
+      complete = true;
+    } finally {
+      if (!complete && !this.destroyed) this.destroy();
+    }
+  }
+
+  /**
    * @internal The dispatch layer's reader: every received chunk is handed to
    * `fn` as it arrives (no Readable buffering, no back-pressure), and the
    * Readable side only reports the end.

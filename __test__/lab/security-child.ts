@@ -24,7 +24,8 @@ export interface LabChild<T> {
  */
 export async function startChild<T>(script: string, env: Record<string, string>, timeoutMs = 20_000, nodeFlags: string[] = []): Promise<LabChild<T>> {
   const child = fork(join(__dirname, script), [], {
-    execArgv: ['--import', 'tsx', '--expose-gc', ...nodeFlags],
+    // LAB_PERF=1: JavaScript frames named in `perf record -p <child>` (how a spinning listener was found).
+    execArgv: ['--import', 'tsx', '--expose-gc', ...(process.env.LAB_PERF ? ['--perf-basic-prof'] : []), ...nodeFlags],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -58,10 +59,13 @@ export async function startChild<T>(script: string, env: Record<string, string>,
 /** The next message from `child` (≤ `timeoutMs`); rejects if the child exits first. */
 export async function nextMessage<T>(child: ChildProcess, timeoutMs: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  // Whichever wins, the other listeners go (a child asked many times must not collect them).
+  const ac = new AbortController();
+  const { signal: abort } = ac;
   try {
     return await Promise.race([
-      once(child, 'message').then(([m]) => m as T),
-      once(child, 'exit').then(([code, signal]) => {
+      once(child, 'message', { signal: abort }).then(([m]) => m as T),
+      once(child, 'exit', { signal: abort }).then(([code, signal]) => {
         throw new Error(`child exited (${String(code)} ${String(signal)}) before its message`);
       }),
       new Promise<never>((_, reject) => {
@@ -70,6 +74,7 @@ export async function nextMessage<T>(child: ChildProcess, timeoutMs: number): Pr
     ]);
   } finally {
     clearTimeout(timer);
+    ac.abort();
   }
 }
 

@@ -58,6 +58,8 @@ const HIGH_WATER = 64;
  */
 export class Conversation extends EventEmitter {
   readonly #host: ConversationHost;
+  /** Senders waiting for the stream to drain. */
+  readonly #drainWaiters: Array<() => void> = [];
   #id = 0;
   #conn: PeerConnection | undefined;
   #stream: PeerStream | undefined;
@@ -224,8 +226,14 @@ export class Conversation extends EventEmitter {
         if (err) reject(err instanceof PeersockError ? err : new ClosedError(err.message));
       });
       if (ok) resolve();
-      else s.once('drain', resolve);
+      else this.#afterDrain(s, resolve);
     });
+  }
+
+  /** Runs `fn` at the stream's next 'drain', with one listener for all senders waiting. */
+  #afterDrain(s: PeerStream, fn: () => void): void {
+    this.#drainWaiters.push(fn);
+    if (this.#drainWaiters.length === 1) s.once('drain', () => this.#drainWaiters.splice(0).forEach((r) => r()));
   }
 
   /** Ends the conversation for both sides (graceful). Idempotent. */

@@ -44,6 +44,13 @@ class DeadlineList {
     d.list = null;
   }
 
+  /** Stops the timer of an empty list and forgets the list. */
+  disarm(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.owner.drop(this);
+  }
+
   #arm(): void {
     const head = this.head;
     if (head === null) {
@@ -84,7 +91,11 @@ export class Deadlines {
   }
 
   cancel(d: Deadline): void {
-    d.list?.remove(d);
+    const list = d.list;
+    if (list === null) return;
+    list.remove(d);
+    // The last one gone: no timer is left behind to fire for nothing.
+    if (list.head === null) list.disarm();
   }
 
   /** @internal An empty list with no timer is forgotten. */

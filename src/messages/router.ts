@@ -9,7 +9,7 @@
  * unreliable messages ride in QUIC datagrams.
  */
 import type { PeerConnection } from '../connection';
-import { InvalidArgumentError, NoHandlerError, closeError, type PeersockError } from '../errors';
+import { InvalidArgumentError, NoHandlerError, StreamLimitError, closeError, type PeersockError } from '../errors';
 import type { MessageSink, PeerSocket } from '../peer-socket';
 import { CHANNEL_MESSAGES, PeerReadStream, type IncomingStream, type PeerStream } from '../stream';
 import { MessageTooLargeError } from './errors';
@@ -70,7 +70,14 @@ export interface ConnMessages {
   drainWaiters: Array<() => void>;
   waiters: Map<number, Waiter>;
   closed: boolean;
+  /** When opening a new lane was first refused for the peer's stream limit. */
+  blockedSince?: number | undefined;
 }
+
+/** While the peer's stream limit refuses a new lane: retry this often… */
+const LANE_RETRY_MS = 25;
+/** …for this long, then drop what is queued. */
+const LANE_GIVE_UP_MS = 2000;
 
 /** Tag of the Envelope's `payload` field (6, length-delimited). */
 const PAYLOAD_TAG = (6 << 3) | 2;
@@ -219,17 +226,50 @@ export class MessageRouter implements MessageSink {
       return;
     }
     if (st.lane === undefined || st.lane.destroyed) {
-      const lane = conn._openChannelStream(CHANNEL_MESSAGES, true);
+      let lane: PeerStream;
+      try {
+        lane = conn._openChannelStream(CHANNEL_MESSAGES, true);
+      } catch (e) {
+        // The peer grants no stream now (it stopped our lanes and has not
+        // released them yet): try again shortly, for a while. This runs
+        // inside the socket's flush, so nothing may be thrown from here.
+        if (e instanceof StreamLimitError && this.#retryLane(st)) return;
+        st.queue = [];
+        st.blockedSince = undefined;
+        return;
+      }
+      st.blockedSince = undefined;
       lane.on('error', () => {});
       lane.setPriority(PRIORITY_LANE);
-      lane.on('drain', () => {
+      const release = (): void => {
         for (const r of st.drainWaiters.splice(0)) r();
-      });
+      };
+      lane.on('drain', release);
+      // A lane the peer stopped never drains: its waiting senders go on.
+      lane.on('close', release);
       st.lane = lane;
     }
     const batch = st.queue.length === 1 ? st.queue[0]! : Buffer.concat(st.queue);
     st.queue = [];
     st.lane._writeNow(batch);
+  }
+
+  /**
+   * Schedules another flush of `st` in LANE_RETRY_MS while a new lane has
+   * been refused for less than LANE_GIVE_UP_MS; false once it is time to
+   * drop the queued messages (their requests then time out).
+   */
+  #retryLane(st: ConnMessages): boolean {
+    const now = Date.now();
+    st.blockedSince ??= now;
+    if (now - st.blockedSince >= LANE_GIVE_UP_MS) return false;
+    setTimeout(() => {
+      if (st.flushScheduled || st.closed || st.conn.closeInfo !== undefined) return;
+      st.flushScheduled = true;
+      this.#dirty.push(st);
+      st.conn.kick();
+    }, LANE_RETRY_MS).unref();
+    return true;
   }
 
   /** Settles the waiter of a reply; false if nobody waits for it. */

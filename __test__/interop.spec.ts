@@ -280,8 +280,9 @@ test('pinning: peersock dials quinn with a key quinn does not hold: IdentityMism
  * CONNECTION_CLOSE from peersock (not its own timeout) within one round trip,
  * and that no connection reached the listener. Returns the close.
  */
-async function refused(t: ExecutionContext, socket: PeerSocket, accepted: PeerConnection[], flags: string[]): Promise<QuinnEvent> {
+async function refused(t: ExecutionContext, socket: PeerSocket, accepted: PeerConnection[], flags: string[], reason: keyof ReturnType<PeerSocket['stats']>['refusals']): Promise<QuinnEvent> {
   const before = accepted.length;
+  const counted = socket.stats().refusals;
   const { peer } = quinnDial(t, socket, flags);
   const code = await peer.exit(20_000);
   const closed = peer.events.find((e) => e.event === 'closed');
@@ -294,32 +295,36 @@ async function refused(t: ExecutionContext, socket: PeerSocket, accepted: PeerCo
   t.is(closed.is_app, false, 'a transport-level close');
   t.true((closed.ms as number) < ONE_ROUND_TRIP_MS, `close arrived after ${String(closed.ms)} ms`);
   t.is(accepted.length, before, 'no connection reached the application');
+  const now = socket.stats().refusals;
+  for (const [k, n] of Object.entries(now)) {
+    t.is(n, counted[k as keyof typeof now] + (k === reason ? 1 : 0), `stats().refusals.${k} (this refusal: ${reason})`);
+  }
   t.log(`${flags.join(' ') || 'refused'}: CONNECTION_CLOSE 0x${(closed.error_code as number).toString(16)} "${String(closed.reason)}" after ${String(closed.ms)} ms`);
   return closed;
 }
 
 test.serial('refusal: a dialer offering only ALPN h3 gets no_application_protocol (0x178)', async (t) => {
   const { socket, accepted } = await echoListener(t);
-  const closed = await refused(t, socket, accepted, ['--alpn', 'h3']);
+  const closed = await refused(t, socket, accepted, ['--alpn', 'h3'], 'alpn');
   t.is(closed.error_code, 0x178);
 });
 
 test.serial('refusal: a dialer offering no Ed25519 signature algorithm gets handshake_failure (0x128)', async (t) => {
   const { socket, accepted } = await echoListener(t);
-  const closed = await refused(t, socket, accepted, ['--no-ed25519-sigalg']);
+  const closed = await refused(t, socket, accepted, ['--no-ed25519-sigalg'], 'signature');
   // BoringSSL has no scheme it can sign with: TLS alert handshake_failure (40).
   t.is(closed.error_code, 0x128, `error code 0x${(closed.error_code as number).toString(16)}`);
 });
 
 test.serial('refusal: a dialer presenting no certificate gets certificate_required (0x174)', async (t) => {
   const { socket, accepted } = await echoListener(t);
-  const closed = await refused(t, socket, accepted, ['--no-client-cert']);
+  const closed = await refused(t, socket, accepted, ['--no-client-cert'], 'noCertificate');
   t.is(closed.error_code, 0x174);
 });
 
 test.serial('refusal: a dialer presenting an ECDSA certificate gets bad_certificate or unsupported_certificate', async (t) => {
   const { socket, accepted } = await echoListener(t);
-  const closed = await refused(t, socket, accepted, ['--ecdsa-cert']);
+  const closed = await refused(t, socket, accepted, ['--ecdsa-cert'], 'badCertificate');
   t.true(closed.error_code === 0x12a || closed.error_code === 0x12b, `error code 0x${(closed.error_code as number).toString(16)}`);
 });
 
@@ -331,7 +336,7 @@ test.serial('refusal: an accept hook that says no sends CONNECTION_REFUSED (0x2)
       return false;
     },
   });
-  const closed = await refused(t, socket, accepted, []);
+  const closed = await refused(t, socket, accepted, [], 'application');
   t.is(closed.error_code, 0x2);
   t.is(closed.reason, 'refused by accept hook');
   t.is(asked.length, 1, 'the hook was asked once, with the proven key');
@@ -344,7 +349,7 @@ test.serial('refusal: a listener holding maxConnections sends CONNECTION_REFUSED
   const { port } = socket.address();
   await first.connect({ publicKey: socket.publicKey, host: '127.0.0.1', port }, { timeout: 5000 });
   await held;
-  const closed = await refused(t, socket, accepted, []);
+  const closed = await refused(t, socket, accepted, [], 'busy');
   t.is(closed.error_code, 0x2);
   t.is(closed.reason, 'server busy');
   t.is(socket.connections.length, 1, 'the held connection is untouched');

@@ -82,8 +82,8 @@ const idioms: Record<string, (socket: PeerSocket) => void> = {
   conversation(socket) {
     const d = messages(socket);
     d.onConversation('chat', (conv) => {
+      // No 'error' listener: a conversation emits 'error' only to listeners added.
       conv.on('message', (m: Uint8Array) => void conv.send(m, { type: 'chat' }).catch(() => {}));
-      conv.on('error', () => {});
     });
     d.onConversation('chat-boom', () => {
       throw new Error('conversation handler bug');

@@ -5,6 +5,60 @@ import js from '@eslint/js';
 import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 import globals from 'globals';
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import boundaries from 'eslint-plugin-boundaries';
+
+// The layers of src/ (README, "Architecture"): each layer imports only the
+// layers below it, type-only imports and re-exports included (checked by
+// eslint-plugin-boundaries on every import, export-from and import()).
+// `base` (errors, keys, the native loader) is below everything; `api` (the
+// public barrel, index.ts) sits between the protocols and the CLI, which uses
+// nothing else. A file's layer is the first entry naming it (a file, or a
+// folder for what is in it and below); every file of src/ must have one.
+const LAYERS = [
+  ['api', ['src/index.ts']],
+  ['l4-cli', ['src/cli.ts', 'src/cli/']],
+  ['base', ['src/errors.ts', 'src/keys.ts', 'src/native.ts']],
+  ['l0-transport', ['src/transport.ts', 'src/nat/wire.ts', 'src/nat/paths.ts']],
+  ['l3-protocols', ['src/nat/', 'src/messages/peer-exchange.ts', 'src/messages/peer-exchange.proto', 'src/messages/generated/peer-exchange.js', 'src/messages/generated/peer-exchange.d.ts']],
+  ['l2-messages', ['src/messages/']],
+  ['l1-socket', ['src/']],
+];
+/** Bottom to top: a layer may import its own and every earlier one (the CLI: the public API only). */
+const ORDER = ['base', 'l0-transport', 'l1-socket', 'l2-messages', 'l3-protocols', 'api', 'l4-cli'];
+const MAY_IMPORT = Object.fromEntries(ORDER.map((layer, i) => [layer, layer === 'l4-cli' ? ['api', 'l4-cli'] : ORDER.slice(0, i + 1)]));
+const layerOf = (file) => LAYERS.find(([, paths]) => paths.some((p) => (p.endsWith('/') ? file.startsWith(p) : file === p)))?.[0];
+const ROOT = fileURLToPath(new URL('.', import.meta.url));
+const srcFiles = (dir) =>
+  readdirSync(ROOT + dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? srcFiles(`${dir}/${e.name}`) : [`${dir}/${e.name}`]));
+/** Every file of src/, by layer (exact paths: one category each). */
+const FILES = ORDER.map((category) => ({ category, pattern: srcFiles('src').filter((f) => layerOf(f) === category) }));
+/**
+ * Known upward imports, allowed until they are fixed: [file, layer it may
+ * still import]. Issue 13 removes them one by one; add none.
+ */
+const EXCEPTIONS = [
+  ['src/nat/paths.ts', 'l1-socket'], // PeerConnection: routes know their connection
+  ['src/nat/paths.ts', 'l3-protocols'], // the relay service lives in the path table
+  ['src/options.ts', 'l3-protocols'], // RelayOptions in BindOptions
+  ['src/peer-socket.ts', 'l3-protocols'], // builds Introductions and the relay
+];
+const layerRule = [
+  'error',
+  {
+    default: 'disallow',
+    // All of src/ is one element; the layers are file categories, so every import counts.
+    checkInternals: true,
+    policies: [
+      ...ORDER.map((layer) => ({
+        from: { file: { categories: layer } },
+        allow: { to: { file: { categories: { anyOf: MAY_IMPORT[layer] } } } },
+      })),
+      ...EXCEPTIONS.map(([path, layer]) => ({ from: { file: { path } }, allow: { to: { file: { categories: layer } } } })),
+    ],
+  },
+];
 
 export default defineConfig(
   {
@@ -35,6 +89,20 @@ export default defineConfig(
       'no-control-regex': 'off',
       // Unused names are tsc's job (noUnusedLocals, noUnusedParameters); `_x` opts out.
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+    },
+  },
+  {
+    files: ['src/**/*.ts'],
+    plugins: { boundaries },
+    settings: {
+      'import/resolver': { node: { extensions: ['.ts', '.js', '.d.ts'] } },
+      'boundaries/include': ['src/**'],
+      'boundaries/elements': [{ type: 'src', pattern: 'src', partialMatch: false }],
+      'boundaries/files': FILES,
+    },
+    rules: {
+      'boundaries/dependencies': layerRule,
+      'boundaries/no-unknown-files': 'error',
     },
   },
   {

@@ -18,23 +18,14 @@ import {
   PeersockError,
   TransportError,
   errorFromNative,
+  type CloseInfo,
 } from './errors';
 import type { NativeEndpoint, NativeEvent } from './native';
 import type { ReceivingStream, StreamEnd } from './receive';
 import { CHANNEL_APP, CHANNEL_MESSAGES, PeerReadStream, PeerStream, type IncomingStream, type StreamHost, type StreamOptions } from './stream';
 import type { AddressInfo, DatagramTransport } from './transport';
 
-/** How a connection ended. */
-export interface CloseInfo {
-  /** Application (or transport) error code of the close. */
-  code: number;
-  /** Reason phrase of the close. */
-  reason: string;
-  /** True when the remote side closed it. */
-  remote: boolean;
-  /** Set when the end was a failure (timeout, protocol error, identity…). */
-  error?: PeersockError | undefined;
-}
+export type { CloseInfo };
 
 /** Options of `close()`. */
 export interface CloseOptions {

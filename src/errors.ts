@@ -2,8 +2,6 @@
  * The peersock error hierarchy. Every error has a stable `code`; callers branch
  * on `code` or `instanceof`, never on `message`, which may change.
  */
-import type { CloseInfo } from './connection';
-
 /** Options accepted by every peersock error: the lower-level error that caused it. */
 export interface PeersockErrorOptions {
   /** The underlying error (a native error, a syscall error, an abort reason, ...). */
@@ -444,6 +442,18 @@ export class IntroductionError extends PeersockError {
 }
 
 // ---- errors made from what crossed the wire ----------------------------------
+
+/** How a connection ended (PeerConnection's `closeInfo`, `closed` and 'close'). */
+export interface CloseInfo {
+  /** Application (or transport) error code of the close. */
+  code: number;
+  /** Reason phrase of the close. */
+  reason: string;
+  /** True when the remote side closed it. */
+  remote: boolean;
+  /** Set when the end was a failure (timeout, protocol error, identity…). */
+  error?: PeersockError | undefined;
+}
 
 /** How a connection ended, as `closeError` needs it: CloseInfo's fields. */
 export type ClosedBy = Pick<CloseInfo, 'code' | 'reason' | 'remote' | 'error'>;

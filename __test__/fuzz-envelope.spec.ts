@@ -17,7 +17,8 @@ import { Dispatcher, PeersockError, errorFromCode } from '../src/index';
 import { MessageTooLargeError } from '../src/messages/errors';
 import { FrameReader, frame } from '../src/messages/framing';
 import { Envelope, MessageRouter, largeHead } from '../src/messages/router';
-import { CHANNEL_MESSAGES, type PeerStream } from '../src/stream';
+import { CHANNEL_MESSAGES } from '../src/messages/host';
+import type { PeerStream } from '../src/stream';
 import { pair, sleep } from './helpers';
 import { Ping, Pong, type PingMsg } from './message-types';
 

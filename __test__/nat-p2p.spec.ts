@@ -19,7 +19,7 @@ import { RELAY_TO, punchFrame, relayFrame } from '../src/nat/wire';
 import { DecodeError } from '../src/messages/errors';
 import type { RelayStats } from '../src/nat/relay';
 import type { BindOptions, PeerSocket } from '../src/peer-socket';
-import { CHANNEL_MESSAGES } from '../src/stream';
+import { CHANNEL_MESSAGES } from '../src/messages/host';
 import type { AddressInfo } from '../src/transport';
 import { createSocket, lossyTransport } from './helpers';
 import { NatLab, type LabPeer, type LabProcess, type NatKind } from './lab/netns';

@@ -8,7 +8,6 @@ import {
   CertificateError,
   ClosedError,
   ConnectionRefusedError,
-  DatagramTooLargeError,
   HandshakeTimeoutError,
   IdentityMismatchError,
   IdleTimeoutError,
@@ -22,7 +21,8 @@ import {
 } from './errors';
 import type { NativeEndpoint, NativeEvent } from './native';
 import type { ReceivingStream, StreamEnd } from './receive';
-import { CHANNEL_APP, CHANNEL_MESSAGES, PeerReadStream, PeerStream, type IncomingStream, type StreamHost, type StreamOptions } from './stream';
+import { CHANNEL_APP } from './channels';
+import { PeerReadStream, PeerStream, type IncomingStream, type StreamHost, type StreamOptions } from './stream';
 import type { AddressInfo, DatagramTransport } from './transport';
 
 export type { CloseInfo };
@@ -52,10 +52,10 @@ export interface ConnectionHost {
   readonly scratch: Buffer;
   kick(): void;
   connectionClosed(handle: number): void;
-  /** A peer stream on the messages channel (the dispatch layer's). */
-  messageStream(conn: PeerConnection, stream: IncomingStream): boolean;
-  /** A datagram on the messages channel. */
-  messageDatagram(conn: PeerConnection, data: Uint8Array): void;
+  /** A peer stream on a channel other than the application's: true if a subsystem claimed it. */
+  channelStream(conn: PeerConnection, channel: number, stream: IncomingStream): boolean;
+  /** A peer datagram on a channel other than the application's (dropped when unclaimed). */
+  channelDatagram(conn: PeerConnection, channel: number, data: Uint8Array): void;
   /**
    * What `remoteAddress` reports for the core's peer address: an introduced
    * peer's virtual address (100::/64) becomes the real one once its path is
@@ -291,7 +291,7 @@ export class PeerConnection extends EventEmitter implements StreamHost {
     return this._openChannelStream(CHANNEL_APP, opts.unidirectional === true);
   }
 
-  /** @internal Opens a stream on a channel (the dispatch layer uses 1). */
+  /** @internal Opens a stream on a channel (a subsystem's claimed tag; see PeerSocket.claimChannel). */
   _openChannelStream(channel: number, unidirectional: boolean): PeerStream {
     this.#assertOpen();
     let id: number;
@@ -334,9 +334,7 @@ export class PeerConnection extends EventEmitter implements StreamHost {
       this.#host.kick();
       return queued;
     } catch (e) {
-      const err = errorFromNative(e, { maxDatagramSize: this.maxDatagramSize });
-      if (err instanceof DatagramTooLargeError) throw err;
-      throw err;
+      throw errorFromNative(e, { maxDatagramSize: this.maxDatagramSize });
     }
   }
 
@@ -409,8 +407,9 @@ export class PeerConnection extends EventEmitter implements StreamHost {
         const len = ev.length ?? 0;
         if (len === 0) break;
         const bytes = new Uint8Array(dgram.subarray(off + 1, off + len));
-        if (dgram[off] === CHANNEL_APP) this.emit('datagram', bytes);
-        else if (dgram[off] === CHANNEL_MESSAGES) this.#host.messageDatagram(this, bytes);
+        const channel = dgram[off]!;
+        if (channel === CHANNEL_APP) this.emit('datagram', bytes);
+        else this.#host.channelDatagram(this, channel, bytes);
         break;
       }
       case 'path': {
@@ -468,7 +467,7 @@ export class PeerConnection extends EventEmitter implements StreamHost {
       else setImmediate(() => (this.listenerCount(event) > 0 ? this.emit(event, stream) : stream.destroy()));
       return;
     }
-    if (channel === CHANNEL_MESSAGES && this.#host.messageStream(this, stream)) return;
+    if (this.#host.channelStream(this, channel, stream)) return;
     // Nobody takes it: refuse it rather than buffer it forever.
     stream.destroy();
   }

@@ -8,6 +8,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 
 import { PeerConnection, closeInfoFromEvent, hexToKey, type ConnectionHost } from './connection';
+import { ChannelRegistry, type ChannelHandler } from './channels';
 import type { IncomingStream } from './stream';
 import {
   AbortError,
@@ -28,14 +29,6 @@ import { checkRelayOptions } from './nat/relay';
 import { checkMs, checkPort, nativeOptions, type AcceptHook, type BindOptions, type ConnectOptions, type DialTarget, type IntroducedTarget } from './options';
 
 export type { AcceptHook, BindOptions, ConnectOptions, DialTarget, IntroducedTarget } from './options';
-
-/** What the dispatch layer installs to receive messages-channel traffic. */
-export interface MessageSink {
-  stream(conn: PeerConnection, stream: IncomingStream): void;
-  datagram(conn: PeerConnection, data: Uint8Array): void;
-  /** Writes batched messages into their streams; called before each flush. */
-  beforeFlush(): void;
-}
 
 /** Endpoint counters; each only grows. */
 export interface SocketStats {
@@ -145,7 +138,9 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
   #closing: Promise<void> | undefined;
-  #messageSink: MessageSink | undefined;
+  readonly #channels = new ChannelRegistry();
+  /** Run before every flush (subsystems batching writes, like the dispatch layer's lanes). */
+  #beforeFlush: (() => void)[] = [];
   #closedFlag = false;
   #resolveClosed!: () => void;
   /** A flush is queued for the end of the current task (after its microtasks). */
@@ -481,25 +476,44 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     this.#conns.delete(handle);
   }
 
-  /** @internal The dispatch layer's hook; one per socket. */
-  get _messageSink(): MessageSink | undefined {
-    return this.#messageSink;
+  /**
+   * Claims channel `tag` (1..255; 0 is the application's) for a subsystem:
+   * the peer's streams and datagrams on it go to `handler`, and the
+   * subsystem sends on it with the connection's channel methods. Throws
+   * InvalidArgumentError when another handler holds the tag.
+   */
+  claimChannel(tag: number, handler: ChannelHandler): void {
+    this.#channels.claim(tag, handler);
   }
 
-  set _messageSink(sink: MessageSink | undefined) {
-    this.#messageSink = sink;
+  /** Gives a claimed channel up; the peer's streams on it are refused from now on. */
+  releaseChannel(tag: number, handler: ChannelHandler): void {
+    this.#channels.release(tag, handler);
   }
 
-  /** @internal */
-  messageStream(conn: PeerConnection, stream: IncomingStream): boolean {
-    if (this.#messageSink === undefined) return false;
-    this.#messageSink.stream(conn, stream);
+  /**
+   * Runs `fn` right before every flush of outgoing datagrams (to write what
+   * was batched during the task). Returns a function that removes it.
+   */
+  onBeforeFlush(fn: () => void): () => void {
+    if (typeof fn !== 'function') throw new InvalidArgumentError('fn must be a function');
+    this.#beforeFlush = [...this.#beforeFlush, fn];
+    return () => {
+      this.#beforeFlush = this.#beforeFlush.filter((f) => f !== fn);
+    };
+  }
+
+  /** @internal A peer stream on a claimed channel (see ConnectionHost). */
+  channelStream(conn: PeerConnection, channel: number, stream: IncomingStream): boolean {
+    const h = this.#channels.get(channel);
+    if (h === undefined) return false;
+    h.stream(conn, stream);
     return true;
   }
 
-  /** @internal */
-  messageDatagram(conn: PeerConnection, data: Uint8Array): void {
-    this.#messageSink?.datagram(conn, data);
+  /** @internal A peer datagram on a claimed channel. */
+  channelDatagram(conn: PeerConnection, channel: number, data: Uint8Array): void {
+    this.#channels.get(channel)?.datagram(conn, data);
   }
 
   /** @internal A dialed introduced peer was seen at `addr` (see NatPaths.peerMoved). */
@@ -631,7 +645,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
 
   /** Writes every pending datagram to the transport; returns how many. */
   #drain(): number {
-    this.#messageSink?.beforeFlush();
+    for (const fn of this.#beforeFlush) fn();
     let total = 0;
     for (;;) {
       const batch = this.#freeBatches.pop() ?? { buf: Buffer.allocUnsafe(this.#maxPayload * BATCH_DATAGRAMS), inFlight: 0 };

@@ -9,6 +9,7 @@
  */
 import { Duplex, Readable, type DuplexOptions } from 'node:stream';
 
+import { CHANNEL_APP } from './channels';
 import { ClosedError, InvalidArgumentError, PeersockError, StreamStoppedError, errorFromNative } from './errors';
 import { Receiver, appCodeOf, unheard, type ReceiveOwner, type StreamEnd, type StreamHost } from './receive';
 
@@ -17,12 +18,6 @@ export type { StreamHost } from './receive';
 /** A stream the peer opened: bidirectional (PeerStream) or receive-only (PeerReadStream). */
 export type IncomingStream = PeerStream | PeerReadStream;
 
-/**
- * Every stream starts with one channel byte, so subsystems can share a
- * connection: 0 is the application's (`openStream`), 1 the dispatch layer's.
- */
-export const CHANNEL_APP = 0;
-export const CHANNEL_MESSAGES = 1;
 
 /** Options of `openStream`. */
 export interface StreamOptions {
@@ -172,7 +167,7 @@ export class PeerStream extends Duplex implements StreamEnd, ReceiveOwner {
   }
 
   /**
-   * @internal The dispatch layer's reader: every received chunk is handed to
+   * @internal A channel owner's reader (the dispatch layer's lanes): every received chunk is handed to
    * `fn` as it arrives (no Readable buffering, no back-pressure), and the
    * Readable side only reports the end.
    */
@@ -182,7 +177,7 @@ export class PeerStream extends Duplex implements StreamEnd, ReceiveOwner {
   }
 
   /**
-   * @internal The dispatch layer's writer: hands `chunk` to QUIC at once when
+   * @internal A channel owner's batched writer (the dispatch layer's lane): hands `chunk` to QUIC at once when
    * nothing is queued before it (skipping the Writable machinery), else
    * queues it behind what is. Returns false once the stream is backed up.
    */

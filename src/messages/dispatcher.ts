@@ -6,13 +6,13 @@
 import type { PeerConnection } from '../connection';
 import { AbortError, ClosedError, HandlerFailedError, InvalidArgumentError, PeersockError } from '../errors';
 import { keysEqual, parseDialString } from '../keys';
-import type { PeerSocket } from '../peer-socket';
-import { CHANNEL_MESSAGES, type PeerStream } from '../stream';
+import type { PeerStream } from '../stream';
 import { Conversation, type ConversationHost, type MessageContext } from './conversation';
 import { DecodeError, MessageTooLargeError, NoHandlerError, RequestTimeoutError, remoteError } from './errors';
 import { FrameReader, frame } from './framing';
 import type { peersock } from './generated/envelope';
 import { Deadline } from './deadlines';
+import { CHANNEL_MESSAGES, type MessageHost } from './host';
 import { Control, Envelope, MessageRouter, type Endpoint, type Waiter } from './router';
 import { codecOf, typeOfMessage, type Codec, type RawMessage, type TypeLike } from './types';
 
@@ -74,7 +74,6 @@ export interface DispatcherStats {
   decodeErrors: number;
   malformed: number;
   tooLarge: number;
-  unknownProtocol: number;
   sentReliable: number;
   sentUnreliable: number;
   /** Unreliable sends too big for a datagram, sent reliably instead. */
@@ -145,9 +144,9 @@ export class Dispatcher implements Endpoint, ConversationHost {
   readonly maxMessageSize: number;
   readonly stats: DispatcherStats = {
     requestsSent: 0, repliesReceived: 0, droppedReplies: 0, handled: 0, noHandler: 0, handlerErrors: 0, decodeErrors: 0,
-    malformed: 0, tooLarge: 0, unknownProtocol: 0, sentReliable: 0, sentUnreliable: 0, fellBackToReliable: 0, conversations: 0,
+    malformed: 0, tooLarge: 0, sentReliable: 0, sentUnreliable: 0, fellBackToReliable: 0, conversations: 0,
   };
-  readonly #socket: PeerSocket;
+  readonly #host: MessageHost;
   readonly #router: MessageRouter;
   readonly #timeout: number;
   readonly #types = new Map<string, Codec>();
@@ -155,7 +154,8 @@ export class Dispatcher implements Endpoint, ConversationHost {
   readonly #convHandlers = new Map<string, (conv: Conversation, ctx: MessageContext) => void>();
   #closed = false;
 
-  constructor(socket: PeerSocket, opts: DispatcherOptions) {
+  /** A dispatcher for `opts.protocol` on `socket` (a PeerSocket, or any MessageHost). */
+  constructor(socket: MessageHost, opts: DispatcherOptions) {
     if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('options must be an object');
     if (typeof opts.protocol !== 'string' || opts.protocol.length === 0 || opts.protocol.length > 128) {
       throw new InvalidArgumentError('protocol must be a string of 1..128 characters');
@@ -167,7 +167,7 @@ export class Dispatcher implements Endpoint, ConversationHost {
     this.protocol = opts.protocol;
     this.maxMessageSize = max;
     this.#timeout = timeout;
-    this.#socket = socket;
+    this.#host = socket;
     this.#router = MessageRouter.for(socket);
     this.#router.add(this);
   }
@@ -321,9 +321,9 @@ export class Dispatcher implements Endpoint, ConversationHost {
     if (target === null || typeof target !== 'object' || !(target.publicKey instanceof Uint8Array)) {
       throw new InvalidArgumentError('peer must be a PeerConnection, a dial string or { publicKey, host, port }');
     }
-    const existing = this.#socket.connections.find((c) => keysEqual(c.remotePublicKey, target.publicKey) && c.closeInfo === undefined);
+    const existing = this.#host.connections.find((c) => keysEqual(c.remotePublicKey, target.publicKey) && c.closeInfo === undefined);
     if (existing !== undefined) return existing;
-    return this.#socket.connect(target, signal !== undefined ? { signal } : {});
+    return this.#host.connect(target, signal !== undefined ? { signal } : {});
   }
 
   /** @internal Encodes a message; its type from the message, or `type` for raw bytes. */
@@ -366,7 +366,7 @@ export class Dispatcher implements Endpoint, ConversationHost {
   }
 
   /** @internal */
-  _count(what: 'malformed' | 'tooLarge' | 'unknownProtocol' | 'droppedReplies'): void {
+  _count(what: 'malformed' | 'tooLarge' | 'droppedReplies'): void {
     this.stats[what]++;
   }
 
@@ -375,7 +375,7 @@ export class Dispatcher implements Endpoint, ConversationHost {
   }
 
   /** @internal A request or one-way message. Handlers run concurrently. */
-  _onMessage(conn: PeerConnection, env: peersock.messages.Envelope, _unreliable: boolean): void {
+  _onMessage(conn: PeerConnection, env: peersock.messages.Envelope): void {
     const fn = this.#handlers.get(env.type);
     if (fn === undefined) {
       this.stats.noHandler++;

@@ -10,8 +10,9 @@
  */
 import type { PeerConnection } from '../connection';
 import { InvalidArgumentError, NoHandlerError, StreamLimitError, closeError, type PeersockError } from '../errors';
-import type { MessageSink, PeerSocket } from '../peer-socket';
-import { CHANNEL_MESSAGES, PeerReadStream, type IncomingStream, type PeerStream } from '../stream';
+import type { ChannelHandler } from '../channels';
+import { PeerReadStream, type IncomingStream, type PeerStream } from '../stream';
+import { CHANNEL_MESSAGES, type MessageHost } from './host';
 import { MessageTooLargeError } from './errors';
 import { Deadlines } from './deadlines';
 import { FrameReader, frame, varintLength, writeVarint } from './framing';
@@ -38,11 +39,11 @@ export interface Endpoint {
   readonly protocol: string;
   readonly maxMessageSize: number;
   /** A request or one-way message (no in-reply-to, no conversation). */
-  _onMessage(conn: PeerConnection, env: peersock.messages.Envelope, unreliable: boolean): void;
+  _onMessage(conn: PeerConnection, env: peersock.messages.Envelope): void;
   /** A peer opened a conversation: `first` is its OPEN envelope. */
   _onConversation(conn: PeerConnection, stream: PeerStream, reader: FrameReader, first: peersock.messages.Envelope, rest: Buffer[]): void;
   /** Counts something dropped. */
-  _count(what: 'malformed' | 'tooLarge' | 'unknownProtocol' | 'droppedReplies'): void;
+  _count(what: 'malformed' | 'tooLarge' | 'droppedReplies'): void;
 }
 
 /** Counters `send` bumps for the path it took. */
@@ -101,8 +102,10 @@ export function largeHead(env: EnvelopeData, payloadLength: number): Buffer {
   return head;
 }
 
-/** One per socket; created by the first Dispatcher. */
-export class MessageRouter implements MessageSink {
+const routers = new WeakMap<MessageHost, MessageRouter>();
+
+/** One per socket (host); created by the first Dispatcher, it claims the messages channel. */
+export class MessageRouter implements ChannelHandler {
   readonly #dispatchers = new Map<string, Endpoint>();
   readonly #conns = new WeakMap<PeerConnection, ConnMessages>();
   /** Connections with queued lane frames, written just before the socket flushes. */
@@ -112,12 +115,14 @@ export class MessageRouter implements MessageSink {
   /** Request timeouts of every dispatcher on the socket. */
   readonly deadlines = new Deadlines();
 
-  /** The socket's router, installed on first use. */
-  static for(socket: PeerSocket): MessageRouter {
-    const existing = socket._messageSink;
-    if (existing instanceof MessageRouter) return existing;
+  /** The host's router, installed on first use (it claims CHANNEL_MESSAGES and a before-flush hook). */
+  static for(host: MessageHost): MessageRouter {
+    const existing = routers.get(host);
+    if (existing !== undefined) return existing;
     const r = new MessageRouter();
-    socket._messageSink = r;
+    host.claimChannel(CHANNEL_MESSAGES, r);
+    host.onBeforeFlush(() => r.beforeFlush());
+    routers.set(host, r);
     return r;
   }
 
@@ -211,7 +216,7 @@ export class MessageRouter implements MessageSink {
     return undefined;
   }
 
-  /** @internal Called by the socket right before it flushes datagrams. */
+  /** @internal Called by the host right before it flushes datagrams (writes the batched lanes). */
   beforeFlush(): void {
     if (this.#dirty.length === 0) return;
     const dirty = this.#dirty;
@@ -283,7 +288,7 @@ export class MessageRouter implements MessageSink {
   }
 
   /** Decodes and routes one envelope from a stream frame or a datagram. */
-  #route(conn: PeerConnection, bytes: Uint8Array, unreliable: boolean): void {
+  #route(conn: PeerConnection, bytes: Uint8Array): void {
     let env: peersock.messages.Envelope;
     try {
       env = Envelope.decode(bytes);
@@ -315,7 +320,7 @@ export class MessageRouter implements MessageSink {
       d._count('malformed');
       return;
     }
-    d._onMessage(conn, env, unreliable);
+    d._onMessage(conn, env);
   }
 
   /** @internal A peer stream on the messages channel. */
@@ -331,7 +336,7 @@ export class MessageRouter implements MessageSink {
           this.#refuse(stream, e);
           return;
         }
-        for (const f of frames) this.#route(conn, f, false);
+        for (const f of frames) this.#route(conn, f);
       });
       return;
     }
@@ -382,6 +387,6 @@ export class MessageRouter implements MessageSink {
     // same whichever way it came (protobufjs reads strings of a Buffer with
     // Node's UTF-8 decoder, of a plain Uint8Array with its own, which
     // garbles invalid UTF-8 differently) and raw payloads are Buffers too.
-    this.#route(conn, Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength), true);
+    this.#route(conn, Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   }
 }

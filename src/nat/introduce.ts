@@ -34,6 +34,7 @@ import { AbortError, BusyError, ConnectionRefusedError, InvalidArgumentError, No
 import { keysEqual } from '../keys';
 import { Dispatcher } from '../messages/dispatcher';
 import { DecodeError, RemoteError } from '../messages/errors';
+import type { MessageHost } from '../messages/host';
 import type { AddressInfo } from '../transport';
 import { isLocal } from './classify';
 import { IntroductionError, NoPathError, type NoPathReason } from './errors';
@@ -98,9 +99,8 @@ export interface IntroducedDialOptions {
 }
 
 /** What introductions need from the socket. */
-export interface IntroHost {
+export interface IntroHost extends MessageHost {
   readonly publicKey: Uint8Array;
-  readonly connections: PeerConnection[];
   readonly _nat: NatPaths;
   readonly _punchTtl: number;
   address(): AddressInfo;
@@ -217,7 +217,7 @@ export class Introductions {
 
   constructor(host: IntroHost) {
     this.#host = host;
-    this.#d = new Dispatcher(host as never, { protocol: INTRODUCE_PROTOCOL, maxMessageSize: 256 });
+    this.#d = new Dispatcher(host, { protocol: INTRODUCE_PROTOCOL, maxMessageSize: 256 });
     this.#d.handle('connect', (msg: Uint8Array, ctx) => this.#onConnect(msg, ctx.connection));
     this.#d.handle('introduce', (msg: Uint8Array, ctx) => this.#onIntroduce(msg, ctx.connection));
     this.#d.handle('ready', (msg: Uint8Array, ctx) => this.#onReady(msg, ctx.connection));

@@ -65,7 +65,7 @@ impl Endpoint {
         if opts.early_data {
             cfg.enable_early_data();
         }
-        let scid = self.fresh_cid()?;
+        let scid = self.ids.fresh()?;
         let local = self.local;
         let new_q = |cfg: &mut quiche::Config| {
             quiche::connect(None, &scid, local, addr, cfg)

@@ -15,49 +15,44 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use quiche::ConnectionId;
 
-use crate::config::{EndpointConfig, CID_LEN};
+use crate::cids::ConnIds;
+use crate::config::EndpointConfig;
 use crate::conn::{Conn, Side, State, CONTROL_ACCEPTED, CONTROL_STREAM};
 use crate::error::{Error, Result};
-use crate::event::{CloseKind, CloseReason, ConnHandle, Event};
+use crate::event::{ConnHandle, Event};
 use crate::identity::{FailureSlot, Identity, PublicKey};
 use crate::refuse::CONNECTION_REFUSED;
 use crate::reset::ResetKey;
 use crate::retry::RetryKey;
 use crate::stats::{EndpointStats, Refusal};
 
-/// Length of the source CID of our Retry packets (see `send_retry`).
-const RETRY_CID_LEN: usize = 8;
-/// A driver-routed peer seen at a new address is reported at most this
-/// often per address (see `DialOptions::follow_peer`).
-const SEEN_REPORT_INTERVAL: Duration = Duration::from_millis(100);
-
 /// All connections of one UDP socket.
 pub struct Endpoint {
     pub(crate) identity: Identity,
     pub(crate) config: EndpointConfig,
-    server_config: quiche::Config,
+    pub(crate) server_config: quiche::Config,
     /// Where the accepting side's verify callback (one for all accepted
     /// connections) leaves its verdict; moved to the connection whose
     /// input triggered it, right after that input.
-    server_slot: FailureSlot,
+    pub(crate) server_slot: FailureSlot,
     pub(crate) local: SocketAddr,
-    reset_key: ResetKey,
-    retry_key: RetryKey,
+    pub(crate) reset_key: ResetKey,
+    pub(crate) retry_key: RetryKey,
     pub(crate) conns: HashMap<ConnHandle, Conn>,
-    routes: HashMap<ConnectionId<'static>, ConnHandle>,
+    /// Which connection each of our connection IDs names.
+    pub(crate) ids: ConnIds,
     next_handle: ConnHandle,
     send_queue: VecDeque<ConnHandle>,
     scan_queue: Vec<ConnHandle>,
-    events: VecDeque<Event>,
+    pub(crate) events: VecDeque<Event>,
+    /// Datagrams made outside any connection (front-door answers, a 0-RTT
+    /// dialer's Finished), sent before the connections' own.
     pub(crate) raw_out: VecDeque<(Vec<u8>, SocketAddr)>,
-    pending_handshakes: usize,
-    /// The stateless reset token each established connection's peer gave
-    /// us, to recognise its resets (they carry no routable CID).
-    peer_resets: HashMap<u128, ConnHandle>,
+    pub(crate) pending_handshakes: usize,
     pub(crate) stats: EndpointStats,
 }
 
@@ -81,14 +76,13 @@ impl Endpoint {
             reset_key,
             retry_key,
             conns: HashMap::new(),
-            routes: HashMap::new(),
+            ids: ConnIds::default(),
             next_handle: 1,
             send_queue: VecDeque::new(),
             scan_queue: Vec::new(),
             events: VecDeque::new(),
             raw_out: VecDeque::new(),
             pending_handshakes: 0,
-            peer_resets: HashMap::new(),
             stats: EndpointStats::default(),
         })
     }
@@ -158,25 +152,13 @@ impl Endpoint {
             handshake_timeout,
             self.config.keep_alive,
         );
-        self.routes.insert(scid.clone(), h);
-        c.cids.push(scid);
+        self.ids.route(scid, &mut c);
         if c.pending {
             self.pending_handshakes += 1;
         }
         self.conns.insert(h, c);
         self.touch(h);
         h
-    }
-
-    pub(crate) fn fresh_cid(&self) -> Result<ConnectionId<'static>> {
-        loop {
-            let mut cid = [0u8; CID_LEN];
-            boring::rand::rand_bytes(&mut cid).map_err(|e| Error::Internal(e.to_string()))?;
-            let cid = ConnectionId::from_vec(cid.to_vec());
-            if !self.routes.contains_key(&cid) {
-                return Ok(cid);
-            }
-        }
     }
 
     /// Marks a connection for a send pass and an event scan.
@@ -199,263 +181,6 @@ impl Endpoint {
 
     pub(crate) fn conn(&self, h: ConnHandle) -> Result<&Conn> {
         self.conns.get(&h).ok_or(Error::UnknownConnection)
-    }
-
-    /// Feeds one received datagram. Garbage, unknown and hostile input is
-    /// dropped or closes only the connection it belongs to; it never errors.
-    pub fn recv(&mut self, buf: &mut [u8], from: SocketAddr) {
-        self.recv_on(buf, from, self.local);
-    }
-
-    /// [`Endpoint::recv`] for a datagram that arrived on another local
-    /// address than the main one (a connection that migrated to it).
-    pub fn recv_on(&mut self, buf: &mut [u8], from: SocketAddr, to: SocketAddr) {
-        self.stats.datagrams_in += 1;
-        let hdr = match quiche::Header::from_slice(buf, CID_LEN) {
-            Ok(h) => h,
-            Err(_) => {
-                self.stats.dropped += 1;
-                return;
-            }
-        };
-        if let Some(&h) = self.routes.get(&hdr.dcid) {
-            self.recv_routed(h, buf, from, to);
-            return;
-        }
-        // A stateless reset looks like a short-header packet with a random
-        // CID; its last 16 bytes name the connection.
-        if hdr.ty == quiche::Type::Short && buf.len() >= 21 && !self.peer_resets.is_empty() {
-            let tail: [u8; 16] = buf[buf.len() - 16..].try_into().expect("16 bytes");
-            if let Some(&h) = self.peer_resets.get(&u128::from_be_bytes(tail)) {
-                // quiche checks the token again (in constant time) and
-                // closes the connection.
-                self.recv_routed(h, buf, from, to);
-                return;
-            }
-        }
-        match hdr.ty {
-            quiche::Type::Initial => self.accept_initial(buf, &hdr, from),
-            quiche::Type::Short => {
-                self.stats.dropped += 1;
-                if let Some(pkt) = self.reset_key.stateless_reset(&hdr.dcid, buf.len()) {
-                    self.stats.resets_sent += 1;
-                    self.raw_out.push_back((pkt, from));
-                }
-            }
-            _ => self.stats.dropped += 1,
-        }
-    }
-
-    fn recv_routed(&mut self, h: ConnHandle, buf: &mut [u8], from: SocketAddr, local: SocketAddr) {
-        if let Some(c) = self.conns.get_mut(&h) {
-            let was_closed = c.q.is_closed();
-            let was_established = c.q.is_established();
-            // A driver-routed peer (DialOptions::follow_peer) seen at another
-            // address: quiche takes the packet as from the dialed address.
-            let elsewhere = c.follow_peer && from != c.remote_addr;
-            let recv_before = if elsewhere { c.q.stats().recv } else { 0 };
-            let peer = if elsewhere { c.remote_addr } else { from };
-            // Errors here are the peer's or the packet's; quiche closes
-            // the connection itself when it must.
-            let _ = c.q.recv(
-                buf,
-                quiche::RecvInfo {
-                    from: peer,
-                    to: local,
-                },
-            );
-            // Reported only when quiche counted it: decrypted, not a replay.
-            if elsewhere && c.state == State::Open && c.q.stats().recv > recv_before {
-                let now = Instant::now();
-                let due = match c.seen_at {
-                    Some((a, t)) => a != from || now.duration_since(t) >= SEEN_REPORT_INTERVAL,
-                    None => true,
-                };
-                if due {
-                    c.seen_at = Some((from, now));
-                    self.events.push_back(Event::PathChanged {
-                        conn: h,
-                        remote_addr: from,
-                    });
-                }
-            }
-            // A 0-RTT dialer must send its Finished before it takes the
-            // next datagram: quiche 0.29 otherwise never sends it when 1-RTT
-            // packets (the server's 0.5-RTT replies) are read first, and the
-            // server's handshake never completes.
-            if c.early && !was_established && c.q.is_established() {
-                let mut out = vec![0u8; self.config.max_udp_payload];
-                while let Ok((n, info)) = c.q.send(&mut out) {
-                    self.raw_out.push_back((out[..n].to_vec(), info.to));
-                }
-            }
-            if let Some(r) = c.take_refusal() {
-                self.stats.count_refusal(r);
-            }
-            // Input is handled one datagram at a time, so a verdict of
-            // the shared server callback belongs to this connection.
-            if let Some(f) = self.server_slot.lock().ok().and_then(|mut s| s.take()) {
-                if let Ok(mut own) = c.slot.lock() {
-                    *own = Some(f);
-                }
-            }
-            // quiche closes without an error only on a stateless reset:
-            // the peer lost the connection (e.g. it restarted).
-            if !was_closed
-                && c.q.is_closed()
-                && c.q.local_error().is_none()
-                && c.q.peer_error().is_none()
-                && !c.q.is_timed_out()
-                && c.close_override.is_none()
-            {
-                c.close_override = Some(CloseReason::new(
-                    CloseKind::StatelessReset,
-                    0,
-                    "stateless reset: the peer no longer knows this connection",
-                ));
-            }
-        }
-        self.touch(h);
-    }
-
-    fn accept_initial(&mut self, buf: &mut [u8], hdr: &quiche::Header, from: SocketAddr) {
-        if !quiche::version_is_supported(hdr.version) {
-            let mut out = vec![0u8; 256];
-            if let Ok(n) = quiche::negotiate_version(&hdr.scid, &hdr.dcid, &mut out) {
-                out.truncate(n);
-                self.raw_out.push_back((out, from));
-            }
-            return;
-        }
-        // RFC 9000 §14.1: a client Initial comes in a datagram of 1200+ bytes.
-        if buf.len() < 1200 || hdr.dcid.len() < 8 {
-            self.stats.dropped += 1;
-            return;
-        }
-        // Junk with a plausible header stops here, cheaply: no Retry, no
-        // connection, no TLS object.
-        if !crate::initial::initial_decrypts(buf) {
-            self.stats.dropped += 1;
-            return;
-        }
-        // Retry mode: no state before the client proved its address.
-        let mut odcid = None;
-        if self.config.retry {
-            let token = hdr.token.as_deref().unwrap_or(&[]);
-            if token.is_empty() {
-                self.send_retry(hdr, from);
-                return;
-            }
-            match self.retry_key.validate(token, from, SystemTime::now()) {
-                Some(cid) => odcid = Some(cid),
-                None => {
-                    self.stats.invalid_tokens += 1;
-                    self.stats.dropped += 1;
-                    return;
-                }
-            }
-        }
-        // Over a limit: refused at once, without state (see `refuse`). The
-        // pending cap is the flood defence: its refusal costs what the
-        // `initial_decrypts` check already cost, and is smaller than the
-        // Initial it answers.
-        if self.pending_handshakes >= self.config.max_pending_handshakes {
-            let n = buf.len();
-            self.refuse_initial(hdr, n, from, Refusal::Pending, CONNECTION_REFUSED);
-            return;
-        }
-        if self.conns.len() >= self.config.max_connections {
-            let n = buf.len();
-            self.refuse_initial(hdr, n, from, Refusal::Busy, CONNECTION_REFUSED);
-            return;
-        }
-        let Ok(scid) = self.fresh_cid() else { return };
-        self.server_config
-            .set_stateless_reset_token(Some(self.reset_key.token(&scid)));
-        let accepted = match &odcid {
-            // The Retry's source CID is the DCID the client now uses.
-            Some(o) => quiche::accept_with_retry(
-                &scid,
-                quiche::RetryConnectionIds {
-                    original_destination_cid: o,
-                    retry_source_cid: &hdr.dcid,
-                },
-                self.local,
-                from,
-                &mut self.server_config,
-            ),
-            None => quiche::accept(&scid, None, self.local, from, &mut self.server_config),
-        };
-        let mut q = match accepted {
-            Ok(q) => q,
-            Err(_) => {
-                self.stats.dropped += 1;
-                return;
-            }
-        };
-        // An Initial that does not decrypt (junk with a plausible header)
-        // creates no state: only a real client hello gets a connection.
-        let received = buf.len();
-        let ok = q
-            .recv(
-                buf,
-                quiche::RecvInfo {
-                    from,
-                    to: self.local,
-                },
-            )
-            .is_ok();
-        // A client hello we cannot serve (no common ALPN, no Ed25519
-        // signature algorithm...): the close goes out, the connection not in.
-        if self.refuse_failed_initial(&q, hdr, received, from) {
-            return;
-        }
-        if !ok || q.stats().recv == 0 || q.is_closed() {
-            self.stats.dropped += 1;
-            return;
-        }
-        let h = self.insert(
-            q,
-            Side::Server,
-            Arc::new(Mutex::new(None)),
-            from,
-            self.config.handshake_timeout,
-            scid,
-        );
-        let odcid = hdr.dcid.clone().into_owned();
-        self.routes.insert(odcid.clone(), h);
-        if let Some(c) = self.conns.get_mut(&h) {
-            c.cids.push(odcid);
-        }
-        self.stats.accepted += 1;
-    }
-
-    /// Answers a token-less Initial with a Retry carrying a fresh token.
-    fn send_retry(&mut self, hdr: &quiche::Header, from: SocketAddr) {
-        // The Retry's source CID comes back as the client's DCID, and quiche
-        // echoes it in a transport parameter. quiche encodes its transport
-        // parameters into 128 bytes, and with three 16-byte CIDs, a reset
-        // token and our windows they do not fit: 8 random bytes do. The CID
-        // only routes the next Initial; the connection then mints its own.
-        let mut cid = [0u8; RETRY_CID_LEN];
-        if boring::rand::rand_bytes(&mut cid).is_err() {
-            return;
-        }
-        let new_scid = ConnectionId::from_ref(&cid);
-        let token = self.retry_key.mint(from, &hdr.dcid, SystemTime::now());
-        let mut out = vec![0u8; 256];
-        if let Ok(n) = quiche::retry(
-            &hdr.scid,
-            &hdr.dcid,
-            &new_scid,
-            &token,
-            hdr.version,
-            &mut out,
-        ) {
-            out.truncate(n);
-            self.stats.retries_sent += 1;
-            self.raw_out.push_back((out, from));
-        }
     }
 
     /// Accepting side: lets a peer in after [`Event::Incoming`].
@@ -541,61 +266,6 @@ impl Endpoint {
         None
     }
 
-    /// Time until the earliest deadline over all connections, `None` if
-    /// there is none. Firing early is harmless.
-    pub fn timeout(&self) -> Option<Duration> {
-        let now = Instant::now();
-        self.conns
-            .values()
-            .filter_map(|c| c.deadline())
-            .min()
-            .map(|t| t.saturating_duration_since(now))
-    }
-
-    /// Runs the timers that are due: quiche's (loss, idle), handshake
-    /// deadlines and keep-alives.
-    pub fn on_timeout(&mut self) {
-        let now = Instant::now();
-        let due: Vec<ConnHandle> = self
-            .conns
-            .values()
-            .filter(|c| c.deadline().is_some_and(|d| d <= now))
-            .map(|c| c.handle)
-            .collect();
-        for h in due {
-            let Some(c) = self.conns.get_mut(&h) else {
-                continue;
-            };
-            if c.q.timeout_instant().is_some_and(|t| t <= now) {
-                c.q.on_timeout();
-            }
-            if c.handshake_overdue(now) {
-                c.close_override = Some(
-                    c.slot
-                        .lock()
-                        .ok()
-                        .and_then(|s| s.is_some().then(|| c.close_reason()))
-                        .unwrap_or_else(|| {
-                            CloseReason::new(CloseKind::HandshakeTimeout, 0, "handshake timed out")
-                        }),
-                );
-                let _ = c.q.close(false, 0x0, b"handshake timeout");
-                let reason = c.close_override.clone().unwrap();
-                self.remove(h);
-                self.events.push_back(Event::Closed { conn: h, reason });
-                continue;
-            }
-            if c.state == State::Open {
-                if let Some(k) = c.keep_alive {
-                    if c.last_send + k <= now {
-                        let _ = c.q.send_ack_eliciting();
-                    }
-                }
-            }
-            self.touch(h);
-        }
-    }
-
     /// Whether [`Endpoint::poll_event`] has something. Runs the pending
     /// connection scans, so it is exact.
     pub fn has_events(&mut self) -> bool {
@@ -630,7 +300,7 @@ impl Endpoint {
                         self.pending_handshakes -= 1;
                     }
                     if !gone {
-                        self.issue_cids(h);
+                        self.ids.maintain(c, &self.reset_key);
                     }
                     gone
                 }
@@ -642,61 +312,13 @@ impl Endpoint {
         }
     }
 
-    /// Gives the peer spare connection IDs so it can migrate.
-    fn issue_cids(&mut self, h: ConnHandle) {
-        if let Some(c) = self.conns.get_mut(&h) {
-            if !c.reset_known && c.q.is_established() {
-                c.reset_known = true;
-                if let Some(t) =
-                    c.q.peer_transport_params()
-                        .and_then(|p| p.stateless_reset_token)
-                {
-                    self.peer_resets.insert(t, h);
-                }
-            }
-        }
-        loop {
-            let Some(c) = self.conns.get(&h) else { return };
-            if !c.q.is_established() || c.q.scids_left() == 0 || c.state == State::Closing {
-                break;
-            }
-            let Ok(cid) = self.fresh_cid() else { return };
-            let token = self.reset_key.token(&cid);
-            let c = self.conns.get_mut(&h).unwrap();
-            if c.q.new_scid(&cid, token, false).is_err() {
-                break;
-            }
-            c.cids.push(cid.clone());
-            self.routes.insert(cid, h);
-        }
-        let c = self.conns.get_mut(&h).unwrap();
-        let mut retired = Vec::new();
-        while let Some(cid) = c.q.retired_scid_next() {
-            retired.push(cid);
-        }
-        c.cids.retain(|x| !retired.contains(x));
-        for cid in retired {
-            self.routes.remove(&cid);
-        }
-    }
-
-    fn remove(&mut self, h: ConnHandle) {
+    /// Forgets a connection that is gone: its routes and its place under
+    /// the pending-handshake limit.
+    pub(crate) fn remove(&mut self, h: ConnHandle) {
         if let Some(c) = self.conns.remove(&h) {
-            if let Some(t) =
-                c.q.peer_transport_params()
-                    .and_then(|p| p.stateless_reset_token)
-            {
-                if self.peer_resets.get(&t) == Some(&h) {
-                    self.peer_resets.remove(&t);
-                }
-            }
+            self.ids.forget(&c);
             if c.pending {
                 self.pending_handshakes -= 1;
-            }
-            for cid in &c.cids {
-                if self.routes.get(cid) == Some(&h) {
-                    self.routes.remove(cid);
-                }
             }
         }
     }

@@ -14,19 +14,25 @@
 //! dialer pins the key it dialed; the acceptor learns the dialer's key and
 //! decides with [`Endpoint::accept`] / [`Endpoint::refuse`].
 
+mod cids;
+mod close;
 mod config;
 mod conn;
 mod dial;
 mod endpoint;
 mod error;
 mod event;
+mod front_door;
 mod identity;
 mod initial;
+mod input;
 mod refuse;
 mod reset;
 mod retry;
+mod scan;
 mod stats;
 mod streams;
+mod timers;
 
 pub use config::{EndpointConfig, ALPN, CID_LEN};
 pub use dial::DialOptions;

@@ -1,5 +1,6 @@
-//! Refusing a dialer at its first Initial, with a CONNECTION_CLOSE it
-//! receives within one round trip and without keeping any state.
+//! The packet that refuses a dialer at its first Initial: a CONNECTION_CLOSE
+//! it receives within one round trip, sent without keeping any state (the
+//! decision is made in `front_door.rs`).
 //!
 //! quiche cannot send this close itself: when the first packet of a
 //! connection fails (no common ALPN, no usable signature algorithm), its
@@ -15,12 +16,9 @@
 //! is under 150 bytes and answers a datagram of at least 1200; the bound
 //! is checked anyway, per answer.
 
-use std::net::SocketAddr;
-
 use boring::symm::{encrypt_aead, Cipher};
 use quiche::Header;
 
-use crate::endpoint::Endpoint;
 use crate::initial::{hp_mask, initial_keys, packet_nonce, Direction, SAMPLE_LEN, TAG_LEN};
 use crate::stats::Refusal;
 
@@ -33,7 +31,7 @@ const PN_LEN: usize = 1;
 /// Longest reason phrase sent.
 const MAX_REASON: usize = 64;
 /// RFC 9000 §8.1: bytes sent to an unvalidated address, per byte received.
-const AMPLIFICATION: usize = 3;
+pub(crate) const AMPLIFICATION: usize = 3;
 
 /// QUIC transport error CONNECTION_REFUSED.
 pub(crate) const CONNECTION_REFUSED: u64 = 0x2;
@@ -103,7 +101,7 @@ pub(crate) fn initial_close(hdr: &Header, code: u64, reason: &[u8]) -> Option<Ve
 
 impl Refusal {
     /// The reason phrase sent with a refusal made at the first Initial.
-    fn phrase(self) -> &'static [u8] {
+    pub(crate) fn phrase(self) -> &'static [u8] {
         match self {
             Refusal::Alpn => b"no common application protocol (peersock/1)",
             Refusal::Signature => b"handshake failure (peersock signs with Ed25519 only)",
@@ -111,45 +109,6 @@ impl Refusal {
             Refusal::Pending => b"too many handshakes in progress",
             _ => b"",
         }
-    }
-}
-
-impl Endpoint {
-    /// Answers the Initial `hdr` (a datagram of `received` bytes from
-    /// `from`) with a CONNECTION_CLOSE of `code`, counting it as `why`. No
-    /// state is kept; a retransmitted Initial is answered (and counted) again.
-    pub(crate) fn refuse_initial(
-        &mut self,
-        hdr: &Header,
-        received: usize,
-        from: SocketAddr,
-        why: Refusal,
-        code: u64,
-    ) {
-        self.stats.count_refusal(why);
-        if let Some(pkt) = initial_close(hdr, code, why.phrase()) {
-            if pkt.len() <= AMPLIFICATION * received {
-                self.raw_out.push_back((pkt, from));
-            }
-        }
-    }
-
-    /// The first Initial failed inside quiche with a close quiche cannot
-    /// send (see the module doc): sends that close, with quiche's code.
-    pub(crate) fn refuse_failed_initial(
-        &mut self,
-        q: &quiche::Connection,
-        hdr: &Header,
-        received: usize,
-        from: SocketAddr,
-    ) -> bool {
-        let Some(e) = q.local_error() else {
-            return false;
-        };
-        let why = Refusal::from_error(e).unwrap_or(Refusal::Other);
-        let code = if e.is_app { 0x0c } else { e.error_code };
-        self.refuse_initial(hdr, received, from, why, code);
-        true
     }
 }
 

@@ -1,0 +1,66 @@
+//! The endpoint's timer: one deadline over all connections, and what runs
+//! when it fires (quiche's loss and idle timers, handshake deadlines,
+//! keep-alives).
+
+use std::time::{Duration, Instant};
+
+use crate::conn::State;
+use crate::endpoint::Endpoint;
+use crate::event::{CloseKind, CloseReason, ConnHandle, Event};
+
+impl Endpoint {
+    /// Time until the earliest deadline over all connections, `None` if
+    /// there is none. Firing early is harmless.
+    pub fn timeout(&self) -> Option<Duration> {
+        let now = Instant::now();
+        self.conns
+            .values()
+            .filter_map(|c| c.deadline())
+            .min()
+            .map(|t| t.saturating_duration_since(now))
+    }
+
+    /// Runs the timers that are due: quiche's (loss, idle), handshake
+    /// deadlines and keep-alives.
+    pub fn on_timeout(&mut self) {
+        let now = Instant::now();
+        let due: Vec<ConnHandle> = self
+            .conns
+            .values()
+            .filter(|c| c.deadline().is_some_and(|d| d <= now))
+            .map(|c| c.handle)
+            .collect();
+        for h in due {
+            let Some(c) = self.conns.get_mut(&h) else {
+                continue;
+            };
+            if c.q.timeout_instant().is_some_and(|t| t <= now) {
+                c.q.on_timeout();
+            }
+            if c.handshake_overdue(now) {
+                c.close_override = Some(
+                    c.slot
+                        .lock()
+                        .ok()
+                        .and_then(|s| s.is_some().then(|| c.close_reason()))
+                        .unwrap_or_else(|| {
+                            CloseReason::new(CloseKind::HandshakeTimeout, 0, "handshake timed out")
+                        }),
+                );
+                let _ = c.q.close(false, 0x0, b"handshake timeout");
+                let reason = c.close_override.clone().unwrap();
+                self.remove(h);
+                self.events.push_back(Event::Closed { conn: h, reason });
+                continue;
+            }
+            if c.state == State::Open {
+                if let Some(k) = c.keep_alive {
+                    if c.last_send + k <= now {
+                        let _ = c.q.send_ack_eliciting();
+                    }
+                }
+            }
+            self.touch(h);
+        }
+    }
+}

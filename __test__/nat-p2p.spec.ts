@@ -14,7 +14,8 @@ import { Dispatcher } from '../src/messages/dispatcher';
 import { IntroductionError, NoPathError } from '../src/nat/errors';
 import { peersock } from '../src/messages/generated/envelope';
 import { INTRODUCE_PROTOCOL, decodeOffer, encodeOffer } from '../src/nat/introduce';
-import { connectionPath, isVirtualAddress, relayStats, type ConnectionPath } from '../src/nat/paths';
+import { isVirtualAddress } from '../src/nat/paths';
+import { NatTraversal, connectionPath, natTraversal, relayStats, type ConnectionPath, type NatTraversalOptions } from '../src/nat/traversal';
 import { RELAY_TO, punchFrame, relayFrame } from '../src/nat/wire';
 import { DecodeError } from '../src/messages/errors';
 import type { RelayStats } from '../src/nat/relay';
@@ -24,11 +25,22 @@ import type { AddressInfo } from '../src/transport';
 import { createSocket, lossyTransport } from './helpers';
 import { NatLab, type LabPeer, type LabProcess, type NatKind } from './lab/netns';
 
+/** A socket with the NAT traversal extension (dials and is dialed through introducers). */
+function natSocket(t: ExecutionContext, opts: BindOptions = {}): Promise<PeerSocket> {
+  return createSocket(t, { ...opts, extensions: [natTraversal()] });
+}
+
+/** A socket that also serves as introducer (and relay, unless `relay: false`). */
+function introducer(t: ExecutionContext, opts: BindOptions & NatTraversalOptions = {}): Promise<PeerSocket> {
+  const { relay, punchTtl, ...bind } = opts;
+  return createSocket(t, { ...bind, extensions: [natTraversal({ introducer: true, ...(relay !== undefined ? { relay } : {}), ...(punchTtl !== undefined ? { punchTtl } : {}) })] });
+}
+
 /** Three sockets on loopback: introducer i, and a and b, each connected to i. */
-async function trio(t: ExecutionContext, opts: { i?: BindOptions; a?: BindOptions; b?: BindOptions } = {}) {
-  const i = await createSocket(t, opts.i);
-  const a = await createSocket(t, opts.a);
-  const b = await createSocket(t, opts.b);
+async function trio(t: ExecutionContext, opts: { i?: BindOptions & NatTraversalOptions; a?: BindOptions; b?: BindOptions } = {}) {
+  const i = await introducer(t, opts.i);
+  const a = await natSocket(t, opts.a);
+  const b = await natSocket(t, opts.b);
   const at = { publicKey: i.publicKey, host: '127.0.0.1', port: i.address().port };
   const [ai, bi] = await Promise.all([a.connect(at), b.connect(at)]);
   return { i, a, b, ai, bi };
@@ -93,9 +105,9 @@ test('loopback: a connects to b by key via the introducer, directly (the introdu
 
 test('loopback over IPv6 (::1): introduced dials go direct, and relayed when asked', async (t) => {
   const opts = { host: '::1' };
-  const i = await createSocket(t, opts);
-  const a = await createSocket(t, opts);
-  const b = await createSocket(t, opts);
+  const i = await introducer(t, opts);
+  const a = await natSocket(t, opts);
+  const b = await natSocket(t, opts);
   const at = { publicKey: i.publicKey, host: '::1', port: i.address().port };
   await Promise.all([a.connect(at), b.connect(at)]);
   echo(b);
@@ -107,7 +119,7 @@ test('loopback over IPv6 (::1): introduced dials go direct, and relayed when ask
   t.true((await roundTrip(conn, 256 * 1024)).sha);
   t.is(relayStats(i)!.bytes, 0);
   await conn.close();
-  const c = await createSocket(t, opts);
+  const c = await natSocket(t, opts);
   await c.connect(at);
   const relayed = await c.connect({ publicKey: b.publicKey, via: i.publicKey }, { direct: false });
   t.is(connectionPath(c, relayed).kind, 'relayed');
@@ -140,7 +152,7 @@ test('loopback: what the relay forwards is ciphertext: a marker sent in plaintex
   const marker = Buffer.from('peersock-relay-must-not-see-this');
   const seen: Buffer[] = [];
   // Wrap the introducer's relay send to look at every forwarded frame.
-  const relay = i._nat.relay!;
+  const relay = NatTraversal.of(i)!.relay!;
   const forward = relay.forward.bind(relay);
   relay.forward = (frame, address, port) => {
     seen.push(Buffer.from(frame));
@@ -210,7 +222,7 @@ test('loopback: a fresh relay pair is only taken from the introducer, for the in
   const accepted = once(b, 'connection') as Promise<[PeerConnection]>;
   const conn = await a.connect({ publicKey: b.publicKey, via: ai });
   const [conB] = await accepted;
-  const route = b._nat.routeOf(conB)!;
+  const route = NatTraversal.of(b)!.routeOf(conB)!;
   t.truthy(route);
   const before = route.relay?.pairId;
   const ib = i.connections.find((c) => Buffer.from(c.remotePublicKey).equals(Buffer.from(b.publicKey)))!;
@@ -262,7 +274,7 @@ test('loopback: relay limits: maxPairs refuses the next pair; bytesPerSecond cap
   const rate = 256 * 1024;
   const { i, a, b, ai } = await trio(t, { i: { relay: { maxPairs: 1, bytesPerSecond: rate } } });
   echo(b);
-  const c = await createSocket(t);
+  const c = await natSocket(t);
   await c.connect({ publicKey: i.publicKey, host: '127.0.0.1', port: i.address().port });
   const conn = await a.connect({ publicKey: b.publicKey, via: ai }, { direct: false });
   const err = await t.throwsAsync(c.connect({ publicKey: b.publicKey, via: i.publicKey }, { direct: false }), { instanceOf: NoPathError });
@@ -279,13 +291,13 @@ test('loopback: relay limits: maxPairs refuses the next pair; bytesPerSecond cap
 
 test('loopback: errors are typed: unknown target, refused by accept hook, bad arguments', async (t) => {
   const { a, b, ai } = await trio(t, { b: { accept: () => false } });
-  const stranger = await createSocket(t);
+  const stranger = await natSocket(t);
   await t.throwsAsync(a.connect({ publicKey: stranger.publicKey, via: ai }), { instanceOf: IntroductionError });
   await t.throwsAsync(a.connect({ publicKey: b.publicKey, via: ai }), { instanceOf: ConnectionRefusedError });
   t.throws(() => a.connect({ publicKey: b.publicKey, via: 'nope' as never }), { instanceOf: InvalidArgumentError });
   t.throws(() => a.connect({ publicKey: b.publicKey, via: ai }, { direct: false, relay: false }), { instanceOf: InvalidArgumentError });
   t.throws(() => a.connect({ publicKey: b.publicKey, via: stranger.publicKey }), { instanceOf: InvalidArgumentError });
-  await t.throwsAsync(createSocket(t, { relay: { maxPairs: 0 } }), { instanceOf: InvalidArgumentError });
+  await t.throwsAsync(async () => introducer(t, { relay: { maxPairs: 0 } }), { instanceOf: InvalidArgumentError });
 });
 
 // The lab: an introducer in the public namespace, two peers behind NATs of every kind.

@@ -7,14 +7,13 @@
 import { EventEmitter } from 'node:events';
 import test, { type ExecutionContext } from 'ava';
 
-import type { PeerConnection } from '../src/connection';
 
 import { InvalidArgumentError } from '../src/errors';
 import { Dispatcher } from '../src/messages/dispatcher';
 import { DecodeError, NoHandlerError } from '../src/messages/errors';
 import { classifyNat, classifyObservations, type NatClassification, type Observation } from '../src/nat/classify';
 import { NatObserver, decodeObserved, encodeObserved, enableObserve, observeAddress } from '../src/nat/observed';
-import { DIRECT_HOLD_MS, MOVE_SILENCE_MS, NatPaths } from '../src/nat/paths';
+import { DIRECT_HOLD_MS, MOVE_SILENCE_MS, NatPaths, VIRTUAL_PORT } from '../src/nat/paths';
 import { RELAY_FROM, relayFrame } from '../src/nat/wire';
 import type { AddressInfo, DatagramTransport } from '../src/transport';
 import { pair } from './helpers';
@@ -74,15 +73,18 @@ test('classification rules: none, consistent, per-destination', (t) => {
 test("an accepting side's route follows the peer to the direct path and is not flipped back by relayed stragglers", async (t) => {
   const fed: string[] = [];
   const sent: string[] = [];
-  const transport = { send: (_d: Uint8Array, port: number, address: string, done: () => void) => (sent.push(`${address}:${port}`), done()) } as unknown as DatagramTransport;
-  const paths = new NatPaths({ _feed: (_d, address) => void fed.push(address) }, transport, false);
+  const transport = { send: (_d: Uint8Array, port: number, address: string, done: () => void) => (sent.push(`${address}:${port}`), done()), onDatagram: () => {}, close: async () => {} } as unknown as DatagramTransport;
+  const paths = new NatPaths(transport);
+  paths.onDatagram((_d, address) => void fed.push(address));
   const relay = { address: '198.18.0.9', port: 7000, pairId: 5 };
   const direct = { address: '198.18.0.2', port: 4000, family: 'IPv4' } as const;
   const r = paths.create(new Uint8Array(32), new Uint8Array(16).fill(3), relay, [direct], true)!;
   const events: string[] = [];
   const conn = Object.assign(new EventEmitter(), { closeInfo: undefined, remoteAddress: { address: r.address, port: 1 } });
   conn.on('path', () => events.push(r.kind));
-  r.conn = conn as unknown as PeerConnection;
+  r.owner = conn;
+  // What the socket does on the path layer's path change: the connection reports 'path'.
+  paths.onPathChange(() => conn.emit('path', conn.remoteAddress));
   const quic = Buffer.from([0x41, 1, 2, 3]);
   const relayed = (): boolean => paths.intercept(relayFrame(RELAY_FROM, relay.pairId, quic), relay.address, relay.port);
 
@@ -94,7 +96,7 @@ test("an accepting side's route follows the peer to the direct path and is not f
   t.true(relayed());
   t.deepEqual(events, ['relayed', 'direct']);
   t.is(r.kind, 'direct');
-  paths.send(quic, r.address, () => {});
+  paths.send(quic, VIRTUAL_PORT, r.address, () => {});
   t.deepEqual(sent, [`${direct.address}:${direct.port}`]);
   t.is(fed.length, 4);
   t.true(fed.every((a) => a === r.address), 'fed to the core from the virtual address');
@@ -102,13 +104,14 @@ test("an accepting side's route follows the peer to the direct path and is not f
   await new Promise((resolve) => setTimeout(resolve, DIRECT_HOLD_MS + 100));
   t.true(relayed());
   t.deepEqual(events, ['relayed', 'direct', 'relayed']);
-  paths.close();
+  await paths.close();
 });
 
 test("a dialing side's direct route follows its peer to a new address only after the current one fell silent", async (t) => {
   const sent: string[] = [];
-  const transport = { send: (_d: Uint8Array, port: number, address: string, done: () => void) => (sent.push(`${address}:${port}`), done()) } as unknown as DatagramTransport;
-  const paths = new NatPaths({ _feed: () => {} }, transport, false);
+  const transport = { send: (_d: Uint8Array, port: number, address: string, done: () => void) => (sent.push(`${address}:${port}`), done()), onDatagram: () => {}, close: async () => {} } as unknown as DatagramTransport;
+  const paths = new NatPaths(transport);
+  paths.onDatagram(() => {});
   const old = { address: '198.18.0.2', port: 4000, family: 'IPv4' } as const;
   const moved = { address: '198.18.0.2', port: 5555, family: 'IPv4' } as const;
   const r = paths.create(new Uint8Array(32), new Uint8Array(16).fill(4), undefined, [old], false)!;
@@ -118,29 +121,30 @@ test("a dialing side's direct route follows its peer to a new address only after
   const events: string[] = [];
   const conn = Object.assign(new EventEmitter(), { closeInfo: undefined, _pathAddress: { address: r.address, port: 1 }, remoteAddress: { address: r.address, port: 1 } });
   conn.on('path', () => events.push(`${r.direct!.address}:${r.direct!.port}`));
-  r.conn = conn as unknown as PeerConnection;
-  const c = conn as unknown as PeerConnection;
+  r.owner = conn;
+  // What the socket does on the path layer's path change: the connection reports 'path'.
+  paths.onPathChange(() => conn.emit('path', conn.remoteAddress));
   const quic = Buffer.from([0x41, 1, 2, 3]);
 
   // Packets still come from the current address: a copy seen elsewhere does not take the path.
   t.true(paths.intercept(quic, old.address, old.port));
-  paths.peerMoved(c, moved);
+  paths.peerMoved(r, moved);
   t.deepEqual(r.direct, old);
   // Another route's address is never taken.
   await new Promise((resolve) => setTimeout(resolve, MOVE_SILENCE_MS + 50));
-  paths.peerMoved(c, { address: '198.18.0.3', port: 6000, family: 'IPv4' });
+  paths.peerMoved(r, { address: '198.18.0.3', port: 6000, family: 'IPv4' });
   t.deepEqual(r.direct, old);
   t.deepEqual(events, []);
   // Silent long enough: the route moves, says so, and sends there.
-  paths.peerMoved(c, moved);
+  paths.peerMoved(r, moved);
   t.deepEqual(r.direct, moved);
   t.deepEqual(events, ['198.18.0.2:5555']);
-  paths.send(quic, r.address, () => {});
+  paths.send(quic, VIRTUAL_PORT, r.address, () => {});
   t.deepEqual(sent, ['198.18.0.2:5555']);
   // Its packets from there now reach the core as the peer's (a known address of the route).
   t.true(paths.intercept(quic, moved.address, moved.port));
   t.is(other.direct, undefined);
-  paths.close();
+  await paths.close();
 });
 
 // The lab.

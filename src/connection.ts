@@ -57,16 +57,11 @@ export interface ConnectionHost {
   /** A peer datagram on a channel other than the application's (dropped when unclaimed). */
   channelDatagram(conn: PeerConnection, channel: number, data: Uint8Array): void;
   /**
-   * What `remoteAddress` reports for the core's peer address: an introduced
-   * peer's virtual address (100::/64) becomes the real one once its path is
-   * direct.
+   * What `remoteAddress` reports for the core's peer address (the transport's
+   * view: an introduced peer's virtual address becomes its real one once its
+   * path is direct).
    */
-  _displayAddress?(addr: AddressInfo): AddressInfo;
-  /**
-   * Dialing side of an introduced peer: the core took an authentic packet
-   * from `addr`, not the route's address (the peer's NAT moved it).
-   */
-  _peerMoved?(conn: PeerConnection, addr: AddressInfo): void;
+  displayAddress?(addr: AddressInfo): AddressInfo;
   /** Moves a dialed connection to a new local socket. */
   _migrate?(conn: PeerConnection, host: string | undefined, transport: DatagramTransport | undefined): Promise<AddressInfo>;
 }
@@ -134,7 +129,9 @@ export function closeInfoFromEvent(ev: NativeEvent): CloseInfo {
 /**
  * One authenticated QUIC connection. Events: 'stream' (a peer's bidirectional
  * stream, a PeerStream), 'unidirectionalStream' (a peer's send-only stream, a
- * PeerReadStream), 'datagram', 'path', 'close', 'error'.
+ * PeerReadStream), 'datagram', 'path', 'close', 'error'; on the dialing side
+ * of a follow-peer dial also 'peerAddress' (AddressInfo: the core took the
+ * peer's authentic packets from there; whoever dialed decides to follow).
  */
 export class PeerConnection extends EventEmitter implements StreamHost {
   /** The peer's Ed25519 public key, proven by the handshake. */
@@ -196,7 +193,7 @@ export class PeerConnection extends EventEmitter implements StreamHost {
    */
   get remoteAddress(): AddressInfo {
     const a = { ...this.#remoteAddress };
-    return this.#host._displayAddress?.(a) ?? a;
+    return this.#host.displayAddress?.(a) ?? a;
   }
 
   /**
@@ -414,10 +411,11 @@ export class PeerConnection extends EventEmitter implements StreamHost {
       }
       case 'path': {
         const addr: AddressInfo = { address: ev.address ?? '', port: ev.port ?? 0, family: ev.family === 6 ? 'IPv6' : 'IPv4' };
-        // A QUIC client's peer never migrates: on the dialing side this is
-        // an introduced peer seen at a new real address; its route decides.
+        // A QUIC client's peer never migrates: on the dialing side this is a
+        // follow-peer dial's peer seen at a new address ('peerAddress'); what
+        // dialed it decides whether to follow.
         if (this.isClient) {
-          this.#host._peerMoved?.(this, addr);
+          this.emit('peerAddress', addr);
           break;
         }
         this.#remoteAddress = addr;

@@ -3,7 +3,9 @@
  * Ed25519 public keys; one UDP port both listens and dials.
  */
 export { PeerSocket } from './peer-socket';
-export type { AcceptHook, BindOptions, ConnectOptions, DialTarget, IntroducedTarget } from './peer-socket';
+export type { AcceptHook, AddressDialOptions, BindOptions, ConnectOptions, DialTarget, IntroducedDialer, IntroducedTarget, SocketExtension } from './peer-socket';
+export { CHANNEL_APP } from './channels';
+export type { ChannelHandler } from './channels';
 export { PeerConnection } from './connection';
 export type { CloseInfo, CloseOptions, ConnectionStats, MigrateOptions } from './connection';
 export { MemorySessionStore } from './sessions';
@@ -20,6 +22,8 @@ export type { DispatcherOptions, DispatcherStats, Handler, Peer, RequestOptions,
 export { Conversation } from './messages/conversation';
 export type { MessageContext } from './messages/conversation';
 export type { RawMessage, TypeLike } from './messages/types';
+export { CHANNEL_MESSAGES } from './messages/host';
+export type { HostDialTarget, MessageHost } from './messages/host';
 export { PeerExchange, PEX_PROTOCOL } from './messages/peer-exchange';
 export type { PeerExchangeOptions, PeerExchangeStats, PeerInfo, SyncResult } from './messages/peer-exchange';
 export * from './nat';

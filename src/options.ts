@@ -6,7 +6,7 @@ import type { PeerConnection } from './connection';
 import { InvalidArgumentError } from './errors';
 import type { KeyPair } from './keys';
 import type { NativeOptions } from './native';
-import type { RelayOptions } from './nat/relay';
+import type { PeerSocket } from './peer-socket';
 import type { SessionStore } from './sessions';
 import type { AddressInfo, DatagramTransport } from './transport';
 
@@ -66,11 +66,26 @@ export interface BindOptions {
   earlyData?: boolean;
   /** Where session tickets for 0-RTT reconnects are kept, by peer key (default: a MemorySessionStore). */
   sessionStore?: SessionStore;
-  /** Relay for peers this socket introduces, within these limits; false turns relaying off (default: on, see RelayOptions). */
-  relay?: RelayOptions | false;
-  /** IP TTL of the first punch round of introductions: past our own NAT, not as far as the peer's (default 5). */
-  punchTtl?: number;
+  /** Extensions installed at bind, in order (e.g. `natTraversal()`); see SocketExtension. */
+  extensions?: SocketExtension[];
 }
+
+/**
+ * Something that plugs into a socket at bind, the one way extensions attach:
+ * it may wrap the socket's datagram transport (a decorator, before the socket
+ * uses it), then gets the bound socket to install itself on its public seams.
+ */
+export interface SocketExtension {
+  /** Wraps the transport the socket will use; returns the one it should use instead. */
+  wrapTransport?(transport: DatagramTransport): DatagramTransport;
+  /** Installs the extension on the bound socket (handlers, channels, dialers). */
+  attach(socket: PeerSocket): void;
+  /** The socket is closing: stop timers and answering. */
+  detach?(): void;
+}
+
+/** Dials a `{ publicKey, via }` target (installed by an extension; see PeerSocket.setIntroducedDialer). */
+export type IntroducedDialer = (target: IntroducedTarget, opts: ConnectOptions) => Promise<PeerConnection>;
 
 /** Where to dial: a dial string `<key>@<host>:<port>` or its parts. */
 export type DialTarget = string | { publicKey: Uint8Array; host: string; port: number } | IntroducedTarget;

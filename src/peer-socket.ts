@@ -18,17 +18,32 @@ import {
   SocketError,
   errorFromNative,
 } from './errors';
-import { assertKey, keyPair as makeKeyPair, keysEqual, parseDialString } from './keys';
+import { assertKey, keyPair as makeKeyPair, parseDialString } from './keys';
 import { createNativeEndpoint, type NativeEndpoint, type NativeEvent } from './native';
 import { UdpTransport, type AddressInfo, type DatagramTransport } from './transport';
 import { MemorySessionStore, type SessionStore } from './sessions';
 import { LocalSockets } from './local-sockets';
-import { DEFAULT_DIRECT_TIMEOUT, DEFAULT_PUNCH_TTL, Introductions } from './nat/introduce';
-import { NatPaths, isVirtualAddress } from './nat/paths';
-import { checkRelayOptions } from './nat/relay';
-import { checkMs, checkPort, nativeOptions, type AcceptHook, type BindOptions, type ConnectOptions, type DialTarget, type IntroducedTarget } from './options';
+import {
+  checkMs,
+  checkPort,
+  nativeOptions,
+  type AcceptHook,
+  type BindOptions,
+  type ConnectOptions,
+  type DialTarget,
+  type IntroducedDialer,
+  type SocketExtension,
+} from './options';
 
-export type { AcceptHook, BindOptions, ConnectOptions, DialTarget, IntroducedTarget } from './options';
+export type { AcceptHook, BindOptions, ConnectOptions, DialTarget, IntroducedDialer, IntroducedTarget, SocketExtension } from './options';
+
+/** Options of `_dialAddress` (dials made by extensions). */
+export interface AddressDialOptions {
+  timeout?: number | undefined;
+  signal?: AbortSignal | undefined;
+  /** Follow the peer to addresses it sends authentic packets from ('peerAddress' reports them). */
+  followPeer?: boolean;
+}
 
 /** Endpoint counters; each only grows. */
 export interface SocketStats {
@@ -112,16 +127,13 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
   /** Session tickets by peer key, for `connect({ earlyData: true })`. */
   readonly sessions: SessionStore;
   readonly #locals: LocalSockets;
-  /** @internal Virtual paths of introduced peers, and the relay. */
-  readonly _nat: NatPaths;
-  /** @internal TTL of the first punch round. */
-  readonly _punchTtl: number;
-  readonly #intro: Introductions;
+  readonly #extensions: SocketExtension[];
+  #introducedDialer: IntroducedDialer | undefined;
   readonly #accept: AcceptHook | undefined;
   readonly #handshakeTimeout: number | undefined;
   readonly #conns = new Map<number, PeerConnection>();
   readonly #dials = new Map<number, PendingDial>();
-  readonly #addrCache = new Map<number, [string, number, boolean, DatagramTransport]>();
+  readonly #addrCache = new Map<number, [string, number, DatagramTransport]>();
   #addrGeneration = 0;
   readonly #freeBatches: Batch[] = [];
   readonly #meta = new Uint32Array(META_HEAD + 2 * BATCH_DATAGRAMS);
@@ -161,7 +173,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     this.#turn();
   };
 
-  private constructor(native: NativeEndpoint, transport: DatagramTransport, opts: BindOptions, publicKey: Uint8Array) {
+  private constructor(native: NativeEndpoint, transport: DatagramTransport, opts: BindOptions, publicKey: Uint8Array, extensions: SocketExtension[]) {
     super();
     this.native = native;
     this.#transport = transport;
@@ -172,15 +184,14 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     this.closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
-    this._nat = new NatPaths(this, transport, opts.relay);
-    this._punchTtl = opts.punchTtl ?? DEFAULT_PUNCH_TTL;
-    this.#intro = new Introductions(this);
+    this.#extensions = extensions;
     this.sessions = opts.sessionStore ?? new MemorySessionStore();
     this.#locals = new LocalSockets(native, (data, address, port, local) => this.#onLocalDatagram(data, address, port, local));
     transport.onDatagram((data, address, port) => this.#onDatagram(data, address, port));
     transport.onError((err) => {
       if (this.listenerCount('error') > 0) this.emit('error', new SocketError(err.message, { cause: err }));
     });
+    transport.onPathChange?.((address, port) => this.#pathChanged(address, port));
   }
 
   /** Binds a socket that can accept and dial at once. */
@@ -197,8 +208,10 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     if (store !== undefined && (store === null || typeof store.get !== 'function' || typeof store.set !== 'function' || typeof store.delete !== 'function')) {
       throw new InvalidArgumentError('sessionStore must have get, set and delete');
     }
-    checkRelayOptions(opts.relay);
-    if (opts.punchTtl !== undefined && (!Number.isInteger(opts.punchTtl) || opts.punchTtl < 1 || opts.punchTtl > 255)) throw new InvalidArgumentError('punchTtl must be an integer 1..255');
+    const extensions = opts.extensions ?? [];
+    if (!Array.isArray(extensions) || extensions.some((e) => e === null || typeof e !== 'object' || typeof e.attach !== 'function')) {
+      throw new InvalidArgumentError('extensions must be an array of extensions (objects with attach())');
+    }
     const nopts = nativeOptions(opts);
     let native: NativeEndpoint;
     try {
@@ -206,10 +219,13 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     } catch (e) {
       throw errorFromNative(e);
     }
-    const transport = opts.transport ?? (await UdpTransport.bind({ host, port: opts.port ?? 0 }));
+    let transport = opts.transport ?? (await UdpTransport.bind({ host, port: opts.port ?? 0 }));
+    for (const e of extensions) if (e.wrapTransport !== undefined) transport = e.wrapTransport(transport);
     const a = transport.address();
     native.setLocalAddress(a.address, a.port);
-    return new PeerSocket(native, transport, opts, new Uint8Array(kp.publicKey));
+    const socket = new PeerSocket(native, transport, opts, new Uint8Array(kp.publicKey), [...extensions]);
+    for (const e of extensions) e.attach(socket);
+    return socket;
   }
 
   /** The bound local address. */
@@ -254,7 +270,10 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     let key: Uint8Array;
     let host: string;
     let port: number;
-    if (typeof target === 'object' && target !== null && 'via' in target) return this.#dialVia(target, opts);
+    if (typeof target === 'object' && target !== null && 'via' in target) {
+      if (this.#introducedDialer === undefined) throw new InvalidArgumentError('connect({ publicKey, via }) needs the NAT traversal extension: bind with { extensions: [natTraversal()] }');
+      return this.#introducedDialer(target, opts);
+    }
     if (typeof target === 'string') {
       ({ publicKey: key, host, port } = parseDialString(target));
     } else if (target !== null && typeof target === 'object') {
@@ -276,29 +295,32 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     return this.#dial(key, host, port, timeout, signal, false, { early, keepAlive });
   }
 
-  #dialVia(target: IntroducedTarget, opts: ConnectOptions): Promise<PeerConnection> {
-    const key = assertKey(target.publicKey, 'publicKey');
-    let via = target.via;
-    if (via instanceof Uint8Array) {
-      const k = assertKey(via, 'via');
-      const c = this.connections.find((x) => x.closeInfo === undefined && keysEqual(x.remotePublicKey, k));
-      if (c === undefined) throw new InvalidArgumentError('via: no open connection to that key');
-      via = c;
-    } else if (!(via instanceof PeerConnection)) throw new InvalidArgumentError('via must be a PeerConnection or a public key');
-    const timeout = checkMs(opts.timeout, 'timeout') ?? this.#handshakeTimeout ?? 10_000;
-    const directTimeout = checkMs(opts.directTimeout, 'directTimeout') ?? DEFAULT_DIRECT_TIMEOUT;
-    const signal = opts.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal must be an AbortSignal');
-    if (opts.direct === false && opts.relay === false) throw new InvalidArgumentError('direct and relay cannot both be false');
-    if (this.#closing !== undefined) return Promise.reject(new ClosedError('socket is closed'));
-    if (signal?.aborted) return Promise.reject(new AbortError());
-    return this.#intro.dial(key, via, { timeout, signal, direct: opts.direct !== false, relay: opts.relay !== false, directTimeout });
+  /**
+   * Installs what dials `{ publicKey, via }` targets (the NAT traversal
+   * extension does). It must check its arguments synchronously, like connect.
+   */
+  setIntroducedDialer(dialer: IntroducedDialer): void {
+    if (typeof dialer !== 'function') throw new InvalidArgumentError('dialer must be a function');
+    this.#introducedDialer = dialer;
   }
 
-  /** @internal Dials an address as it is (the virtual addresses of introduced peers). */
-  _dialAddress(key: Uint8Array, address: string, port: number, timeout: number | undefined, signal: AbortSignal | undefined): Promise<PeerConnection> {
+  /** @internal Whether the socket is closing (extensions refuse new work then). */
+  get _closing(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /** The handshake time limit of `connect` (bind's `handshakeTimeout`), if set. */
+  get handshakeTimeout(): number | undefined {
+    return this.#handshakeTimeout;
+  }
+
+  /**
+   * @internal Dials an address as it is, without DNS or family checks (an
+   * address a transport decorator gave the peer, like the NAT path layer's).
+   */
+  _dialAddress(key: Uint8Array, address: string, port: number, opts: AddressDialOptions = {}): Promise<PeerConnection> {
     if (this.#closing !== undefined) return Promise.reject(new ClosedError('socket is closed'));
-    return this.#dial(key, address, port, timeout, signal, true);
+    return this.#dial(key, address, port, opts.timeout, opts.signal, true, { early: false, keepAlive: undefined, followPeer: opts.followPeer === true });
   }
 
   /** @internal Asks the accept hook about a peer before it dials us (introductions). */
@@ -319,16 +341,16 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     timeout: number | undefined,
     signal: AbortSignal | undefined,
     resolved = false,
-    extra: { early: boolean; keepAlive: number | undefined } = { early: false, keepAlive: undefined },
+    extra: { early: boolean; keepAlive: number | undefined; followPeer?: boolean } = { early: false, keepAlive: undefined },
   ): Promise<PeerConnection> {
     const address = resolved ? host : await this.#resolve(host);
     if (signal?.aborted) throw new AbortError();
     if (this.#closing !== undefined) throw new ClosedError('socket is closed');
     let handle: number;
     const ticket = extra.early ? this.sessions.get(key) : undefined;
-    // An introduced peer: its packets reach the core as from its virtual
-    // address; the core reports authentic ones from elsewhere (its NAT moved it).
-    const followPeer = isVirtualAddress(address);
+    // A peer whose packets reach the core as from an address a transport
+    // gave it: the core reports authentic ones from elsewhere ('peerAddress').
+    const followPeer = extra.followPeer === true;
     try {
       handle =
         extra.early || extra.keepAlive !== undefined || followPeer
@@ -460,8 +482,13 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
 
   #shutdown(): void {
     this.#closedFlag = true;
-    this.#intro.close();
-    this._nat.close();
+    for (const e of this.#extensions) {
+      try {
+        e.detach?.();
+      } catch {
+        // An extension's failure to stop must not keep the socket open.
+      }
+    }
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
   }
@@ -516,16 +543,17 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     this.#channels.get(channel)?.datagram(conn, data);
   }
 
-  /** @internal A dialed introduced peer was seen at `addr` (see NatPaths.peerMoved). */
-  _peerMoved(conn: PeerConnection, addr: AddressInfo): void {
-    this._nat.peerMoved(conn, addr);
+  /** @internal The address to report for a peer address (the transport's view; see DatagramTransport.displayAddress). */
+  displayAddress(addr: AddressInfo): AddressInfo {
+    return this.#transport.displayAddress?.(addr.address, addr.port) ?? addr;
   }
 
-  /** @internal An introduced peer's virtual address, as its real one once the path is direct. */
-  _displayAddress(addr: AddressInfo): AddressInfo {
-    if (this._nat.size === 0) return addr;
-    const r = this._nat.route(addr.address);
-    return r !== undefined && r.kind === 'direct' && r.direct !== undefined ? { ...r.direct } : addr;
+  /** The transport says where `address:port` leads changed: its connections report 'path'. */
+  #pathChanged(address: string, port: number): void {
+    for (const c of this.#conns.values()) {
+      const p = c._pathAddress;
+      if (p.port === port && p.address === address && c.closeInfo === undefined) c.emit('path', c.remoteAddress);
+    }
   }
 
   /**
@@ -544,8 +572,6 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
 
   #onDatagram(data: Buffer, address: string, port: number): void {
     if (this.#closedFlag) return;
-    // Punches, relay frames and introduced peers' packets (virtual paths).
-    if (data.length > 0 && this._nat.intercept(data, address, port)) return;
     // QUIC packets have the fixed bit set; anything else is for the raw hook.
     if (data.length === 0 || (data[0]! & 0x40) === 0) {
       if (this.listenerCount('raw') > 0) this.emit('raw', data, { address, port });
@@ -680,15 +706,10 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
             continue;
           }
           // a[3]: the local socket to send from (0: the main one; see migrate).
-          dest = [a[0], a[1], isVirtualAddress(a[0]), this.#locals.get(a[3]) ?? this.#transport];
+          dest = [a[0], a[1], this.#locals.get(a[3]) ?? this.#transport];
           this.#addrCache.set(id, dest);
         }
-        const [address, port, virtual, from] = dest;
-        if (virtual) {
-          this._nat.send(batch.buf.subarray(off, off + len), address, done);
-          off += len;
-          continue;
-        }
+        const [address, port, from] = dest;
         from.send(batch.buf.subarray(off, off + len), port, address, (err) => {
           if (err) this.#onSendError(err, address, port);
           done();
@@ -815,7 +836,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
 
   #onIncoming(ev: NativeEvent): void {
     const key = hexToKey(ev.remoteKey ?? '');
-    const addr = this._displayAddress({ address: ev.address ?? '', port: ev.port ?? 0, family: ev.family === 6 ? 'IPv6' : 'IPv4' });
+    const addr = this.displayAddress({ address: ev.address ?? '', port: ev.port ?? 0, family: ev.family === 6 ? 'IPv6' : 'IPv4' });
     let ok = true;
     if (this.#accept !== undefined) {
       try {

@@ -32,6 +32,14 @@ export interface DatagramTransport {
   address(): AddressInfo;
   /** Sets the IP TTL of datagrams sent from now on (optional: hole punching's first round uses it). */
   setTTL?(ttl: number): void;
+  /**
+   * Optional, for transports that give peers addresses of their own (the NAT
+   * path layer's virtual addresses): the address to report for a peer the
+   * transport knows as `address:port` (undefined: that one as it is).
+   */
+  displayAddress?(address: string, port: number): AddressInfo | undefined;
+  /** Optional, with `displayAddress`: calls `fn` when where `address:port` leads changed (connections report 'path'). */
+  onPathChange?(fn: (address: string, port: number) => void): void;
   /** Stops receiving and releases the port. */
   close(): Promise<void>;
 }

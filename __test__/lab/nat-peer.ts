@@ -4,8 +4,8 @@
  * takes commands as JSON lines on stdin (one reply line each on stdout). It
  * exits when stdin closes (its parent went away).
  *
- *   env: HOST (default 0.0.0.0), PORT (default 0), PUNCH_TTL (BindOptions.punchTtl),
- *        RELAY ('off' or BindOptions.relay as JSON), IDLE_TIMEOUT and KEEP_ALIVE (ms)
+ *   env: HOST (default 0.0.0.0), PORT (default 0), PUNCH_TTL (NatTraversalOptions.punchTtl),
+ *        RELAY ('off' or NatTraversalOptions.relay as JSON), IDLE_TIMEOUT and KEEP_ALIVE (ms)
  *   → { ready: true, publicKey: hex, address: { address, port, family } }
  *   ← { id, cmd: 'connect', publicKey: hex, host, port, timeout? }  → { remoteAddress }
  *   ← { id, cmd: 'observe', publicKey: hex }                       → { address, port, family }
@@ -32,7 +32,7 @@ import { createHash, randomBytes } from 'node:crypto';
 
 import { Dispatcher } from '../../src/messages/dispatcher';
 import { enableObserve, observeAddress } from '../../src/nat/observed';
-import { connectionPath, relayStats } from '../../src/nat/paths';
+import { connectionPath, natTraversal, relayStats, type NatTraversalOptions } from '../../src/nat/traversal';
 import { PeerSocket, type BindOptions } from '../../src/peer-socket';
 
 const hex = (k: Uint8Array): string => Buffer.from(k).toString('hex');
@@ -47,10 +47,13 @@ function out(msg: unknown): void {
 
 async function main(): Promise<void> {
   const opts: BindOptions = { host: process.env.HOST ?? '0.0.0.0', port: Number(process.env.PORT ?? 0) };
-  if (process.env.PUNCH_TTL !== undefined) opts.punchTtl = Number(process.env.PUNCH_TTL);
+  // Every lab peer may introduce (and relay for) the others, as every socket did before issue 13.
+  const nat: NatTraversalOptions = { introducer: true };
+  if (process.env.PUNCH_TTL !== undefined) nat.punchTtl = Number(process.env.PUNCH_TTL);
   if (process.env.IDLE_TIMEOUT !== undefined) opts.idleTimeout = Number(process.env.IDLE_TIMEOUT);
   if (process.env.KEEP_ALIVE !== undefined) opts.keepAlive = Number(process.env.KEEP_ALIVE);
-  if (process.env.RELAY !== undefined) opts.relay = process.env.RELAY === 'off' ? false : JSON.parse(process.env.RELAY);
+  if (process.env.RELAY !== undefined) nat.relay = process.env.RELAY === 'off' ? false : JSON.parse(process.env.RELAY);
+  opts.extensions = [natTraversal(nat)];
   const socket = await PeerSocket.bind(opts);
   enableObserve(socket);
   const lab = new Dispatcher(socket, { protocol: 'lab/1' });

@@ -1,5 +1,5 @@
 /**
- * NAT traversal: observed addresses, NAT classification, introductions with
+ * NAT traversal (the natTraversal() extension): observed addresses, NAT classification, introductions with
  * hole punching, and relaying through the introducer.
  */
 export { NatObserver, OBSERVE_PROTOCOL, enableObserve, observeAddress } from './observed';
@@ -8,8 +8,10 @@ export { classifyNat, classifyObservations } from './classify';
 export type { NatClassification, NatType, Observation } from './classify';
 export { INTRODUCE_PROTOCOL } from './introduce';
 export type { IntroductionStats } from './introduce';
-export { connectionPath, isVirtualAddress, relayStats } from './paths';
-export type { ConnectionPath, PathKind, PathStats } from './paths';
+export { isVirtualAddress } from './paths';
+export type { PathKind, PathStats } from './paths';
+export { NatTraversal, connectionPath, natTraversal, relayStats } from './traversal';
+export type { ConnectionPath, NatTraversalOptions } from './traversal';
 export type { RelayOptions, RelayStats } from './relay';
 export { IntroductionError, NoPathError } from './errors';
 export type { NoPathReason } from './errors';

@@ -30,16 +30,17 @@
 import { randomBytes } from 'node:crypto';
 
 import type { PeerConnection } from '../connection';
+import type { PeerSocket } from '../peer-socket';
 import { AbortError, BusyError, ConnectionRefusedError, InvalidArgumentError, NotConnectedError, errorFromCode } from '../errors';
 import { keysEqual } from '../keys';
 import { Dispatcher } from '../messages/dispatcher';
 import { DecodeError, RemoteError } from '../messages/errors';
-import type { MessageHost } from '../messages/host';
 import type { AddressInfo } from '../transport';
 import { isLocal } from './classify';
 import { IntroductionError, NoPathError, type NoPathReason } from './errors';
 import { decodeObserved, encodeObserved } from './observed';
-import { VIRTUAL_PORT, isVirtualAddress, setRouteKind, type NatPaths, type RelayLeg, type Route } from './paths';
+import { VIRTUAL_PORT, isVirtualAddress, type NatPaths, type RelayLeg, type Route } from './paths';
+import type { RelayServer } from './relay';
 import { TOKEN_LENGTH, punchFrame } from './wire';
 
 /** Protocol name of introductions. */
@@ -98,15 +99,12 @@ export interface IntroducedDialOptions {
   directTimeout: number;
 }
 
-/** What introductions need from the socket. */
-export interface IntroHost extends MessageHost {
-  readonly publicKey: Uint8Array;
-  readonly _nat: NatPaths;
-  readonly _punchTtl: number;
-  address(): AddressInfo;
-  _acceptPeer(key: Uint8Array, addr: AddressInfo): boolean;
-  _dialAddress(key: Uint8Array, address: string, port: number, timeout: number | undefined, signal: AbortSignal | undefined): Promise<PeerConnection>;
-  on(event: 'connection', fn: (c: PeerConnection) => void): unknown;
+/** How one socket's introductions behave (see NatTraversalOptions). */
+export interface IntroductionOptions {
+  /** Serve as introducer: answer 'connect', 'ready', 'release' and 'relay'. */
+  introducer: boolean;
+  /** IP TTL of the first punch round. */
+  punchTtl: number;
 }
 
 /** Counters of introductions. */
@@ -206,7 +204,10 @@ interface Introduced {
 /** The introduction protocol of one socket (all three roles). */
 export class Introductions {
   readonly stats: IntroductionStats = { introduced: 0, received: 0, direct: 0, relayed: 0, failed: 0, upgraded: 0, fellBack: 0 };
-  readonly #host: IntroHost;
+  readonly #host: PeerSocket;
+  readonly #nat: NatPaths;
+  readonly #relay: RelayServer | undefined;
+  readonly #punchTtl: number;
   readonly #d: Dispatcher;
   /** As introducer: pairs by id, for 'ready'. */
   readonly #pairs = new Map<number, Introduced>();
@@ -215,20 +216,27 @@ export class Introductions {
   /** As introducer: introductions in progress per requesting connection. */
   readonly #inFlight = new WeakMap<PeerConnection, number>();
 
-  constructor(host: IntroHost) {
+  /** Introductions on `host`, over its path layer `nat` (and its relay service, as introducer). */
+  constructor(host: PeerSocket, nat: NatPaths, relay: RelayServer | undefined, opts: IntroductionOptions) {
     this.#host = host;
+    this.#nat = nat;
+    this.#relay = relay;
+    this.#punchTtl = opts.punchTtl;
     this.#d = new Dispatcher(host, { protocol: INTRODUCE_PROTOCOL, maxMessageSize: 256 });
-    this.#d.handle('connect', (msg: Uint8Array, ctx) => this.#onConnect(msg, ctx.connection));
+    // Serving others (introducing, relaying) is opt-in; being introduced is not.
+    if (opts.introducer) {
+      this.#d.handle('connect', (msg: Uint8Array, ctx) => this.#onConnect(msg, ctx.connection));
+      this.#d.handle('ready', (msg: Uint8Array, ctx) => this.#onReady(msg, ctx.connection));
+      this.#d.handle('release', (msg: Uint8Array, ctx) => this.#onRelease(msg, ctx.connection));
+      this.#d.handle('relay', (msg: Uint8Array, ctx) => this.#onRelay(msg, ctx.connection));
+    }
     this.#d.handle('introduce', (msg: Uint8Array, ctx) => this.#onIntroduce(msg, ctx.connection));
-    this.#d.handle('ready', (msg: Uint8Array, ctx) => this.#onReady(msg, ctx.connection));
     this.#d.handle('go', (msg: Uint8Array, ctx) => this.#onGo(msg, ctx.connection));
-    this.#d.handle('release', (msg: Uint8Array, ctx) => this.#onRelease(msg, ctx.connection));
-    this.#d.handle('relay', (msg: Uint8Array, ctx) => this.#onRelay(msg, ctx.connection));
     this.#d.handle('relayed', (msg: Uint8Array, ctx) => this.#onRelayed(msg, ctx.connection));
     // The target side: a connection accepted at a prepared virtual address runs on its route.
-    host.on('connection', (c) => {
-      const r = host._nat.route(c._pathAddress.address);
-      if (r !== undefined && r.conn === undefined && keysEqual(r.remoteKey, c.remotePublicKey)) host._nat.adopt(r, c);
+    host.on('connection', (c: PeerConnection) => {
+      const r = nat.route(c._pathAddress.address);
+      if (r !== undefined && r.owner === undefined && keysEqual(r.remoteKey, c.remotePublicKey)) this.#adopt(r, c);
     });
   }
 
@@ -265,7 +273,7 @@ export class Introductions {
   }
 
   async #introduce(a: PeerConnection, b: PeerConnection, key: Uint8Array, wantRelay: boolean): Promise<Uint8Array> {
-    const relay = this.#host._nat.relay;
+    const relay = this.#relay;
     let pairId: number | undefined;
     let relayState = RELAY_UNWANTED;
     if (wantRelay) {
@@ -308,7 +316,7 @@ export class Introductions {
     const id = Buffer.from(msg).readUInt32BE(0);
     const pair = this.#pairs.get(id);
     if (pair === undefined || pair.a !== from) return;
-    this.#host._nat.relay?.drop(id);
+    this.#relay?.drop(id);
   }
 
   /**
@@ -318,7 +326,7 @@ export class Introductions {
    */
   async #onRelay(msg: Uint8Array, a: PeerConnection): Promise<Uint8Array> {
     if (!(msg instanceof Uint8Array) || msg.length !== 32 + TOKEN_LENGTH) throw new DecodeError('relay: expected key and token');
-    const relay = this.#host._nat.relay;
+    const relay = this.#relay;
     if (relay === undefined) throw new NoPathError('the introducer does not relay (relay-off)', { reason: 'relay-off' });
     const b = this.#peerOf(a, new Uint8Array(msg.subarray(0, 32)));
     return this.#limited(a, async () => {
@@ -341,17 +349,17 @@ export class Introductions {
   #onRelayed(msg: Uint8Array, introducer: PeerConnection): Uint8Array {
     if (!(msg instanceof Uint8Array) || msg.length !== 32 + TOKEN_LENGTH + 4) throw new DecodeError('relayed: expected key, token and pair id');
     const pairId = Buffer.from(msg).readUInt32BE(32 + TOKEN_LENGTH);
-    const route = this.#host._nat.routeByToken(msg.subarray(32, 32 + TOKEN_LENGTH));
+    const route = this.#nat.routeByToken(msg.subarray(32, 32 + TOKEN_LENGTH));
     if (pairId === 0 || route === undefined || !route.follow || route.via !== introducer || !keysEqual(route.remoteKey, msg.subarray(0, 32))) {
       throw new IntroductionError('relayed: no such introduction');
     }
-    this.#host._nat.setRelay(route, legVia(introducer, pairId));
+    this.#nat.setRelay(route, legVia(introducer, pairId));
     return new Uint8Array(0);
   }
 
   async #onIntroduce(msg: Uint8Array, introducer: PeerConnection): Promise<Uint8Array> {
     const o = decodeOffer(msg);
-    const nat = this.#host._nat;
+    const nat = this.#nat;
     if (!this.#host._acceptPeer(o.key, o.peer)) throw new ConnectionRefusedError('refused by accept hook', { reason: 'refused by accept hook' });
     if (this.#waiting.size >= MAX_WAITING) throw new BusyError('too many introductions waiting');
     const relay = o.relay === RELAY_OK ? legVia(introducer, o.pairId) : undefined;
@@ -379,11 +387,11 @@ export class Introductions {
   /** Opens our own mapping towards `peer` (behind a NAT only): low-TTL punches, plus random ports. */
   async #lowRound(route: Route, peer: AddressInfo, seenAs: AddressInfo): Promise<void> {
     if (isLocal(seenAs, this.#host.address())) return; // no NAT of ours to open
-    const nat = this.#host._nat;
+    const nat = this.#nat;
     const frame = punchFrame(route.token);
     const frames: [Uint8Array, string, number][] = [];
     for (let i = 0; i < 3; i++) frames.push([frame, peer.address, peer.port]);
-    await nat.sendLowTtl(frames, this.#host._punchTtl);
+    await nat.sendLowTtl(frames, this.#punchTtl);
     // The birthday part: the peer's NAT may map it to another port towards us.
     const ports = new Set<number>();
     while (ports.size < SPRAY) {
@@ -393,7 +401,7 @@ export class Introductions {
     const list = [...ports];
     for (let i = 0; i < list.length; i += SPRAY_CHUNK) {
       if (route.direct !== undefined) return;
-      await nat.sendLowTtl(list.slice(i, i + SPRAY_CHUNK).map((p) => [frame, peer.address, p]), this.#host._punchTtl);
+      await nat.sendLowTtl(list.slice(i, i + SPRAY_CHUNK).map((p) => [frame, peer.address, p]), this.#punchTtl);
       await sleep(1);
     }
   }
@@ -406,7 +414,7 @@ export class Introductions {
    */
   async #probe(route: Route, peer: AddressInfo, seenAs: AddressInfo): Promise<void> {
     if (isLocal(seenAs, this.#host.address())) return;
-    const nat = this.#host._nat;
+    const nat = this.#nat;
     const live = (): boolean => route.direct === undefined && nat.route(route.address) === route;
     await sleep(PROBE_DELAY);
     if (!live()) return;
@@ -430,10 +438,10 @@ export class Introductions {
 
   /** Full punches towards `peer` until one arrives from the peer or `count` are sent. */
   async #punch(route: Route, peer: AddressInfo, count: number): Promise<void> {
-    const nat = this.#host._nat;
+    const nat = this.#nat;
     const frame = punchFrame(route.token);
     for (let i = 0; i < count && route.direct === undefined && nat.route(route.address) === route; i++) {
-      nat.sendFrame(frame, peer.address, peer.port);
+      this.#host.sendRaw(frame, peer.port, peer.address).catch(() => {}); // a lost punch
       await sleep(PUNCH_INTERVAL);
     }
   }
@@ -441,11 +449,9 @@ export class Introductions {
   // --- dialer ----------------------------------------------------------------
 
   /** `connect({ publicKey, via })`: introduction, punching, relay fallback. */
-  async dial(key: Uint8Array, via: PeerConnection | Uint8Array, o: IntroducedDialOptions): Promise<PeerConnection> {
+  async dial(key: Uint8Array, introducer: PeerConnection, o: IntroducedDialOptions): Promise<PeerConnection> {
     const deadline = performance.now() + o.timeout;
     const left = (): number => Math.max(1, deadline - performance.now());
-    const introducer = via instanceof Uint8Array ? this.#host.connections.find((c) => c.closeInfo === undefined && keysEqual(c.remotePublicKey, via)) : via;
-    if (introducer === undefined) throw new InvalidArgumentError('via: no open connection to that key');
     if (introducer.closeInfo !== undefined) throw new InvalidArgumentError('via: the connection is closed');
     if (keysEqual(key, this.#host.publicKey)) throw new InvalidArgumentError('cannot dial our own key');
     let raw: Uint8Array;
@@ -459,7 +465,7 @@ export class Introductions {
     }
     const offer = decodeOffer(raw);
     if (!keysEqual(offer.key, key)) throw new IntroductionError('the introducer answered for another key');
-    const nat = this.#host._nat;
+    const nat = this.#nat;
     const relayLeg = offer.relay === RELAY_OK ? legVia(introducer, offer.pairId) : undefined;
     const route = nat.create(key, offer.token, relayLeg, [offer.peer], false, introducer);
     if (route === undefined) throw new IntroductionError('no free virtual address');
@@ -471,8 +477,10 @@ export class Introductions {
         throw new NoPathError(`no direct path, and the introducer does not relay (${reason})`, { reason });
       } else route.kind = 'relayed';
       if (o.signal?.aborted) throw new AbortError();
-      const conn = await this.#host._dialAddress(key, route.address, VIRTUAL_PORT, left(), o.signal);
-      nat.adopt(route, conn);
+      const conn = await this.#host._dialAddress(key, route.address, VIRTUAL_PORT, { timeout: left(), signal: o.signal, followPeer: true });
+      this.#adopt(route, conn);
+      // The core took authentic packets from a new address (the peer's NAT moved it).
+      conn.on('peerAddress', (addr: AddressInfo) => nat.peerMoved(route, addr));
       if (route.kind === 'direct') {
         this.stats.direct++;
         if (relayLeg !== undefined) this.#d.send(introducer, u32(offer.pairId), { type: 'release' }).catch(() => {});
@@ -482,7 +490,7 @@ export class Introductions {
         // Punches still on their way may open a direct path: move there.
         const upgrade = (): void => {
           if (route.kind !== 'relayed' || conn.closeInfo !== undefined) return;
-          setRouteKind(route, 'direct');
+          nat.setKind(route, 'direct');
           route.onLearn = undefined;
           this.stats.upgraded++;
           this.#watch(route, conn);
@@ -500,8 +508,8 @@ export class Introductions {
 
   /** Dialer: watches a direct path; when it dies, moves the connection to a fresh relay pair. */
   #watch(route: Route, conn: PeerConnection): void {
-    const nat = this.#host._nat;
-    const introducer = route.via;
+    const nat = this.#nat;
+    const introducer = route.via as PeerConnection | undefined;
     if (introducer === undefined) return;
     const timer = setInterval(() => {
       if (conn.closeInfo !== undefined || introducer.closeInfo !== undefined || nat.route(route.address) !== route) {
@@ -516,7 +524,7 @@ export class Introductions {
   }
 
   async #fallBack(route: Route, conn: PeerConnection, introducer: PeerConnection): Promise<void> {
-    const nat = this.#host._nat;
+    const nat = this.#nat;
     let pairId: number;
     try {
       const raw = await this.#d.request<Uint8Array>(introducer, concat([route.remoteKey, route.token]), { type: 'relay', reply: 'relay', timeout: INTRODUCE_TIMEOUT });
@@ -527,7 +535,7 @@ export class Introductions {
     }
     if (pairId === 0 || conn.closeInfo !== undefined || nat.route(route.address) !== route) return;
     nat.setRelay(route, legVia(introducer, pairId));
-    setRouteKind(route, 'relayed');
+    nat.setKind(route, 'relayed');
     this.stats.fellBack++;
   }
 
@@ -556,6 +564,12 @@ export class Introductions {
         await this.#punch(route, offer.peer, MAX_PUNCHES);
       })().catch(() => finish(false));
     });
+  }
+
+  /** Binds a route to its connection; the route is released when the connection closes. */
+  #adopt(r: Route, conn: PeerConnection): void {
+    this.#nat.adopt(r, conn);
+    void conn.closed.then(() => this.#nat.release(r));
   }
 
   /** Stops answering. */

@@ -1,18 +1,20 @@
 /**
- * Virtual paths: an introduced peer is dialed (or accepted) at a virtual
- * address in 100::/64 (RFC 6666, routed nowhere), and this table decides per
- * packet where that address really is: a punched direct address, or a relay
- * (the introducer, which forwards the opaque QUIC packets). The QUIC core
- * never knows: the connection's peer address stays the virtual one, so the
- * path can change (relay → direct) without a QUIC migration.
+ * The NAT path layer, a DatagramTransport decorator (L0): an introduced peer
+ * is dialed (or accepted) at a virtual address in 100::/64 (RFC 6666, routed
+ * nowhere), and this table decides per packet where that address really is:
+ * a punched direct address, or a relay (the introducer, which forwards the
+ * opaque QUIC packets). The QUIC core never knows: the connection's peer
+ * address stays the virtual one, so the path can change (relay → direct)
+ * without a QUIC migration.
  *
- * One table per socket (PeerSocket creates it). The socket hands it every
- * received datagram first (`intercept`) and every datagram the core sends to
- * a virtual address (`send`).
+ * It wraps the socket's transport (the NAT traversal extension installs it at
+ * bind): received punches and relay-from frames are consumed here, QUIC
+ * packets from an introduced peer's real address are handed up as from its
+ * virtual address, and what the socket sends to a virtual address goes along
+ * the route's path. Everything else (relay-to frames for the relay service,
+ * other raw datagrams, ordinary QUIC packets) passes through unchanged.
  */
-import type { PeerConnection } from '../connection';
-import { UdpTransport, type AddressInfo, type DatagramTransport } from '../transport';
-import { RelayServer, type RelayOptions, type RelayStats } from './relay';
+import { UdpTransport, type AddressInfo, type DatagramHandler, type DatagramTransport } from '../transport';
 import { PUNCH, RELAY_FROM, RELAY_HEADER, RELAY_TO, frameKind, punchFrame, punchToken, relayFrame, relayPairId } from './wire';
 
 /** The port every virtual address is dialed at. */
@@ -77,8 +79,8 @@ export class Route {
   readonly token: Uint8Array;
   /** Where relayed packets go (set anew when a dead direct path falls back to a fresh relay pair). */
   relay: RelayLeg | undefined;
-  /** The connection to the introducer that made this route (for a fresh relay pair later). */
-  via: PeerConnection | undefined;
+  /** Who made this route: the connection to the introducer (for a fresh relay pair later). */
+  via: object | undefined;
   /** The punched direct address (once a punch from the peer arrived; the first one wins). */
   direct: AddressInfo | undefined;
   /** The probe socket the direct path runs on (undefined: the socket's own port). */
@@ -100,8 +102,8 @@ export class Route {
     this.lastDirectAt = performance.now();
     this.unanswered = 0;
   }
-  /** The connection using this route, once there is one. */
-  conn: PeerConnection | undefined;
+  /** What uses this route (its connection), once something does; see `adopt`. */
+  owner: object | undefined;
   readonly stats: PathStats = { sentDirect: 0, sentRelayed: 0, recvDirect: 0, recvRelayed: 0, bytesRelayed: 0 };
   /** Called when a punch from the peer arrives from a new address. */
   onLearn: ((addr: AddressInfo) => void) | undefined;
@@ -112,7 +114,7 @@ export class Route {
   /** @internal Addresses registered for this route in the table. */
   readonly reals: string[] = [];
 
-  constructor(slot: number, remoteKey: Uint8Array, token: Uint8Array, relay: RelayLeg | undefined, follow: boolean, via?: PeerConnection) {
+  constructor(slot: number, remoteKey: Uint8Array, token: Uint8Array, relay: RelayLeg | undefined, follow: boolean, via?: object) {
     this.slot = slot;
     this.address = `${VIRTUAL_PREFIX}${slot.toString(16)}`;
     this.remoteKey = remoteKey;
@@ -123,29 +125,14 @@ export class Route {
   }
 }
 
-/** What the table needs from its socket. */
-export interface PathHost {
-  /** Feeds a QUIC datagram to the core as if it came from `address:port`. */
-  _feed(data: Uint8Array, address: string, port: number): void;
-}
+/** Called when where a virtual address leads changed (its connection then reports 'path'). */
+export type PathChangeHandler = (address: string, port: number) => void;
 
-/**
- * Sets where a route's packets go; its connection hears 'path' (with its new
- * `remoteAddress`) when that changes.
- */
-export function setRouteKind(r: Route, kind: PathKind): void {
-  if (r.kind === kind) return;
-  r.kind = kind;
-  const c = r.conn;
-  if (c !== undefined && c.closeInfo === undefined) c.emit('path', c.remoteAddress);
-}
-
-/** The virtual-path table and relay of one socket. */
-export class NatPaths {
-  /** Forwards for introduced pairs; undefined when relaying is off. */
-  readonly relay: RelayServer | undefined;
-  readonly #host: PathHost;
+/** The virtual-path table of one socket, as a decorator of its transport. */
+export class NatPaths implements DatagramTransport {
   readonly #transport: DatagramTransport;
+  #deliver: DatagramHandler = () => {};
+  readonly #pathChange: PathChangeHandler[] = [];
   readonly #bySlot = new Map<number, Route>();
   readonly #byReal = new Map<string, Route>();
   readonly #byPair = new Map<string, Route>();
@@ -154,10 +141,63 @@ export class NatPaths {
   #probeCount = 0;
   readonly #noop = (): void => {};
 
-  constructor(host: PathHost, transport: DatagramTransport, relay: RelayOptions | false | undefined) {
-    this.#host = host;
+  /** Wraps `transport`: the socket sends and receives through this table from now on. */
+  constructor(transport: DatagramTransport) {
     this.#transport = transport;
-    this.relay = relay === false ? undefined : new RelayServer((d, port, address) => this.#transport.send(d, port, address, this.#noop), relay ?? {});
+  }
+
+  /** The wrapped transport's receive handler is ours; what is not a path's goes to `handler`. */
+  onDatagram(handler: DatagramHandler): void {
+    this.#deliver = handler;
+    this.#transport.onDatagram((data, address, port) => {
+      if (data.length === 0 || !this.intercept(data, address, port)) handler(data, address, port);
+    });
+  }
+
+  /** Errors of the wrapped transport. */
+  onError(handler: (err: Error) => void): void {
+    this.#transport.onError(handler);
+  }
+
+  /** The wrapped transport's address. */
+  address(): AddressInfo {
+    return this.#transport.address();
+  }
+
+  /** Sets the wrapped transport's TTL (when it can). */
+  setTTL(ttl: number): void {
+    if (this.#transport.setTTL === undefined) throw new Error('the transport cannot set the TTL');
+    this.#transport.setTTL(ttl);
+  }
+
+  /** Forgets every route, then closes the wrapped transport. */
+  async close(): Promise<void> {
+    for (const r of [...this.#bySlot.values()]) this.release(r);
+    await this.#transport.close();
+  }
+
+  /** An introduced peer's virtual address as its real one, once its path is direct. */
+  displayAddress(address: string, _port: number): AddressInfo | undefined {
+    if (this.#bySlot.size === 0) return undefined;
+    const r = this.route(address);
+    return r !== undefined && r.kind === 'direct' && r.direct !== undefined ? { ...r.direct } : undefined;
+  }
+
+  /** Calls `fn` whenever where a virtual address leads changes. */
+  onPathChange(fn: PathChangeHandler): void {
+    this.#pathChange.push(fn);
+  }
+
+  /** Sets where a route's packets go; its connection hears 'path' when that changes. */
+  setKind(r: Route, kind: PathKind): void {
+    if (r.kind === kind) return;
+    r.kind = kind;
+    this.#changed(r);
+  }
+
+  #changed(r: Route): void {
+    if (r.owner === undefined) return;
+    for (const fn of this.#pathChange) fn(r.address, VIRTUAL_PORT);
   }
 
   /** Routes in use. */
@@ -171,14 +211,14 @@ export class NatPaths {
     return this.#bySlot.get(Number.parseInt(address.slice(VIRTUAL_PREFIX.length), 16));
   }
 
-  /** The route a connection runs on (undefined: an ordinary connection). */
-  routeOf(conn: PeerConnection): Route | undefined {
-    const r = this.route(conn._pathAddress.address);
-    return r !== undefined && (r.conn === conn || r.conn === undefined) ? r : undefined;
+  /** The route of `owner` at virtual address `address` (undefined: an ordinary connection). */
+  routeOf(address: string, owner: object): Route | undefined {
+    const r = this.route(address);
+    return r !== undefined && (r.owner === owner || r.owner === undefined) ? r : undefined;
   }
 
   /** Allocates a route; `candidates` are real addresses whose QUIC packets belong to it. */
-  create(remoteKey: Uint8Array, token: Uint8Array, relay: RelayLeg | undefined, candidates: AddressInfo[], follow: boolean, via?: PeerConnection): Route | undefined {
+  create(remoteKey: Uint8Array, token: Uint8Array, relay: RelayLeg | undefined, candidates: AddressInfo[], follow: boolean, via?: object): Route | undefined {
     if (this.#bySlot.size >= MAX_SLOT) return undefined;
     let slot = this.#nextSlot;
     while (this.#bySlot.has(slot)) slot = (slot % MAX_SLOT) + 1;
@@ -278,8 +318,8 @@ export class NatPaths {
     if (r.probe !== p || r.direct === undefined || r.direct.address !== address || r.direct.port !== port) return;
     r.stats.recvDirect++;
     r.heardDirect();
-    if (r.follow) setRouteKind(r, 'direct');
-    this.#host._feed(data, r.address, VIRTUAL_PORT);
+    if (r.follow) this.setKind(r, 'direct');
+    this.#deliver(data, r.address, VIRTUAL_PORT);
   }
 
   /** A punch from the peer arrived at `address:port` (on probe socket `probe`, or our own port). */
@@ -291,19 +331,18 @@ export class NatPaths {
     r.onLearn?.(r.direct);
   }
 
-  /** Binds a route to its connection; the route is released when the connection closes. */
-  adopt(r: Route, conn: PeerConnection): void {
-    r.conn = conn;
+  /** Binds a route to what uses it (its connection); release it when that ends. */
+  adopt(r: Route, owner: object): void {
+    r.owner = owner;
     if (r.expiry !== undefined) clearTimeout(r.expiry);
     r.expiry = undefined;
-    void conn.closed.then(() => this.release(r));
   }
 
   /** Releases `r` after `ms` unless a connection adopted it first. */
   expireUnused(r: Route, ms: number): void {
     if (r.expiry !== undefined) clearTimeout(r.expiry);
     r.expiry = setTimeout(() => {
-      if (r.conn === undefined) this.release(r);
+      if (r.owner === undefined) this.release(r);
     }, ms);
     r.expiry.unref();
   }
@@ -319,16 +358,16 @@ export class NatPaths {
   }
 
   /**
-   * A datagram arrived: punches and relay frames are consumed here, QUIC
-   * packets from an introduced peer's real address are fed to the core as
-   * from its virtual address. Returns false for anything else.
+   * A datagram arrived: punches and relay-from frames are consumed here, QUIC
+   * packets from an introduced peer's real address are handed up as from its
+   * virtual address. Returns false for anything else (relay-to frames, which
+   * are the relay service's, included).
    */
   intercept(data: Buffer, address: string, port: number): boolean {
     if ((data[0]! & 0x40) === 0) {
       const kind = frameKind(data);
-      if (kind === 0) return false;
+      if (kind === 0 || kind === RELAY_TO) return false;
       if (kind === PUNCH) this.#onPunch(data, address, port);
-      else if (kind === RELAY_TO) this.relay?.forward(data, address, port);
       else if (kind === RELAY_FROM) this.#onRelayed(data, address, port);
       return true;
     }
@@ -342,27 +381,26 @@ export class NatPaths {
         r.direct = { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4' };
       }
       r.heardDirect();
-      setRouteKind(r, 'direct');
+      this.setKind(r, 'direct');
     } else if (r.direct !== undefined && r.direct.port === port && r.direct.address === address) r.heardDirect();
-    this.#host._feed(data, r.address, VIRTUAL_PORT);
+    this.#deliver(data, r.address, VIRTUAL_PORT);
     return true;
   }
 
   /**
-   * Dialing side: the core took an authentic packet of `conn` from `addr`, an
-   * address its route does not know (the peer's NAT gave it a new mapping;
-   * a QUIC client would drop it). A direct route moves there once its
-   * current address has been silent for MOVE_SILENCE_MS.
+   * Dialing side: the core took an authentic packet of route `r`'s
+   * connection from `addr`, an address the route does not know (the peer's
+   * NAT gave it a new mapping; a QUIC client would drop it). A direct route
+   * moves there once its current address has been silent for MOVE_SILENCE_MS.
    */
-  peerMoved(conn: PeerConnection, addr: AddressInfo): void {
-    const r = this.routeOf(conn);
-    if (r === undefined || r.follow || r.kind !== 'direct' || r.probe !== undefined) return;
+  peerMoved(r: Route, addr: AddressInfo): void {
+    if (this.#bySlot.get(r.slot) !== r || r.follow || r.kind !== 'direct' || r.probe !== undefined) return;
     if (performance.now() - r.lastDirectAt < MOVE_SILENCE_MS) return;
     this.#addReal(r, addr.address, addr.port);
     if (this.#byReal.get(addrKey(addr.address, addr.port)) !== r) return; // another route's address
     r.direct = { address: addr.address, port: addr.port, family: addr.family };
     r.heardDirect();
-    if (r.conn !== undefined && r.conn.closeInfo === undefined) r.conn.emit('path', r.conn.remoteAddress);
+    this.#changed(r);
   }
 
   #onPunch(data: Buffer, address: string, port: number): void {
@@ -381,14 +419,18 @@ export class NatPaths {
     if (r === undefined) return;
     r.stats.recvRelayed++;
     r.stats.bytesRelayed += data.length - RELAY_HEADER;
-    if (r.follow && (r.kind !== 'direct' || performance.now() - r.lastDirectAt > DIRECT_HOLD_MS)) setRouteKind(r, 'relayed');
+    if (r.follow && (r.kind !== 'direct' || performance.now() - r.lastDirectAt > DIRECT_HOLD_MS)) this.setKind(r, 'relayed');
     const packet = data.subarray(RELAY_HEADER);
     if ((packet[0]! & 0x40) === 0) return;
-    this.#host._feed(packet, r.address, VIRTUAL_PORT);
+    this.#deliver(packet, r.address, VIRTUAL_PORT);
   }
 
-  /** The core sends `data` to a virtual address: send it along the route's current path. */
-  send(data: Uint8Array, address: string, done: (err?: Error | null) => void): void {
+  /** Sends `data`: to a virtual address along the route's current path, elsewhere as it is. */
+  send(data: Uint8Array, port: number, address: string, done: (err?: Error | null) => void): void {
+    if (!isVirtualAddress(address)) {
+      this.#transport.send(data, port, address, done);
+      return;
+    }
     const r = this.route(address);
     if (r === undefined) {
       done();
@@ -440,38 +482,4 @@ export class NatPaths {
     }
   }
 
-  /** Forgets every route and pair (the socket is closing). */
-  close(): void {
-    for (const r of [...this.#bySlot.values()]) this.release(r);
-    this.relay?.close();
-  }
-}
-
-/** The path of a connection: 'direct' for ordinary ones, or the route of an introduced one. */
-export interface ConnectionPath {
-  kind: PathKind;
-  /** The peer's real address when known (direct or punched). */
-  direct: AddressInfo | undefined;
-  /** The relay's address, when the introducer relays this pair. */
-  relay: AddressInfo | undefined;
-  /** Counters of the route (introduced connections only). */
-  stats: PathStats | undefined;
-}
-
-/**
- * How `conn` (a connection of `socket`) travels. Introduced connections run
- * on a virtual address (100::x, their `remoteAddress`); this says where their
- * packets really go.
- */
-export function connectionPath(socket: { readonly _nat: NatPaths }, conn: PeerConnection): ConnectionPath {
-  const r = socket._nat.routeOf(conn);
-  if (r === undefined) return { kind: 'direct', direct: { ...conn._pathAddress }, relay: undefined, stats: undefined };
-  const relay = r.relay !== undefined ? { address: r.relay.address, port: r.relay.port, family: r.relay.address.includes(':') ? 'IPv6' as const : 'IPv4' as const } : undefined;
-  return { kind: r.kind, direct: r.direct, relay, stats: { ...r.stats } };
-}
-
-/** The relay counters of `socket` (undefined when its relay is off). */
-export function relayStats(socket: { readonly _nat: NatPaths }): RelayStats | undefined {
-  const r = socket._nat.relay;
-  return r === undefined ? undefined : { ...r.stats };
 }

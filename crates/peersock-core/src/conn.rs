@@ -99,9 +99,8 @@ impl Conn {
         slot: FailureSlot,
         remote_addr: SocketAddr,
         handshake_timeout: Duration,
-        keep_alive: Option<Duration>,
+        now: Instant,
     ) -> Conn {
-        let now = Instant::now();
         let (next_bidi, next_uni) = match side {
             Side::Client => (0, 2),
             Side::Server => (1, CONTROL_STREAM + 4),
@@ -115,7 +114,7 @@ impl Conn {
             remote_key: None,
             remote_addr,
             handshake_deadline: now + handshake_timeout,
-            keep_alive,
+            keep_alive: None,
             last_send: now,
             want_writable: HashMap::new(),
             next_bidi,

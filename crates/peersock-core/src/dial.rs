@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::conn::{Side, State};
 use crate::endpoint::Endpoint;
@@ -40,14 +40,52 @@ pub struct DialOptions {
 }
 
 impl Endpoint {
-    /// Dials `remote_key` at `addr` with `opts`. As [`Endpoint::connect`];
-    /// with early data the streams can be used at once (see
-    /// [`crate::ConnInfo::early`]).
+    /// Dials `remote_key` at `addr` at `now` (the handshake deadline counts
+    /// from it). The connection is usable after [`crate::Event::Connected`];
+    /// failure arrives as [`crate::Event::Closed`]. Then drain outgoing.
+    pub fn connect_at(
+        &mut self,
+        remote_key: PublicKey,
+        addr: SocketAddr,
+        handshake_timeout: Option<Duration>,
+        now: Instant,
+    ) -> Result<ConnHandle> {
+        let opts = DialOptions {
+            handshake_timeout,
+            ..Default::default()
+        };
+        self.connect_with_at(remote_key, addr, &opts, now)
+    }
+
+    /// [`Endpoint::connect_at`] on the real clock.
+    pub fn connect(
+        &mut self,
+        remote_key: PublicKey,
+        addr: SocketAddr,
+        handshake_timeout: Option<Duration>,
+    ) -> Result<ConnHandle> {
+        self.connect_at(remote_key, addr, handshake_timeout, Instant::now())
+    }
+
+    /// [`Endpoint::connect_with_at`] on the real clock.
     pub fn connect_with(
         &mut self,
         remote_key: PublicKey,
         addr: SocketAddr,
         opts: &DialOptions,
+    ) -> Result<ConnHandle> {
+        self.connect_with_at(remote_key, addr, opts, Instant::now())
+    }
+
+    /// Dials `remote_key` at `addr` with `opts`, at `now`. As
+    /// [`Endpoint::connect_at`]; with early data the streams can be used
+    /// at once (see [`crate::ConnInfo::early`]).
+    pub fn connect_with_at(
+        &mut self,
+        remote_key: PublicKey,
+        addr: SocketAddr,
+        opts: &DialOptions,
+        now: Instant,
     ) -> Result<ConnHandle> {
         if self.conns.len() >= self.config.max_connections {
             return Err(Error::InvalidArgument("maxConnections reached".into()));
@@ -91,7 +129,7 @@ impl Endpoint {
         let timeout = opts
             .handshake_timeout
             .unwrap_or(self.config.handshake_timeout);
-        let h = self.insert(q, Side::Client, slot, addr, timeout, scid);
+        let h = self.insert(q, Side::Client, slot, addr, timeout, now);
         let c = self.conn_mut(h)?;
         c.pin = Some(remote_key);
         c.local_key = own;

@@ -1,23 +1,15 @@
 //! The endpoint: every connection of one UDP socket, dialed and accepted
-//! alike, behind one sans-IO interface.
+//! alike, behind one sans-IO interface (call order: see the crate docs).
 //!
-//! Call order, on every input (a datagram or a timer):
-//! 1. [`Endpoint::recv`] each datagram (or [`Endpoint::on_timeout`]);
-//! 2. [`Endpoint::poll_event`] until `None`, acting on each event;
-//! 3. [`Endpoint::poll_transmit`] until it returns `None`, sending each;
-//! 4. repeat 2–3 while step 2 produced events, then re-arm one timer for
-//!    [`Endpoint::timeout`].
-//!
-//! Draining events before transmitting lets replies the application writes
-//! in step 2 share a packet with the ACK of the request. Either order is
-//! correct; nothing is lost if the driver flushes first.
+//! Its parts: `input.rs` routes received datagrams, `front_door.rs` answers
+//! those of no connection, `cids.rs` keeps the connection IDs, `timers.rs`
+//! the deadlines, `dial.rs` dials, `streams.rs` moves application data;
+//! each connection's own state is in `conn.rs`, `scan.rs` and `close.rs`.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-use quiche::ConnectionId;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::cids::ConnIds;
 use crate::config::EndpointConfig;
@@ -54,6 +46,10 @@ pub struct Endpoint {
     pub(crate) raw_out: VecDeque<(Vec<u8>, SocketAddr)>,
     pub(crate) pending_handshakes: usize,
     pub(crate) stats: EndpointStats,
+    /// The real clock at creation, monotonic and wall: retry tokens carry
+    /// wall-clock time (they outlive a restart), derived from the `now`
+    /// the driver passes (see `front_door.rs`).
+    pub(crate) created: (Instant, SystemTime),
 }
 
 impl Endpoint {
@@ -84,6 +80,7 @@ impl Endpoint {
             raw_out: VecDeque::new(),
             pending_handshakes: 0,
             stats: EndpointStats::default(),
+            created: (Instant::now(), SystemTime::now()),
         })
     }
 
@@ -117,41 +114,22 @@ impl Endpoint {
         self.stats
     }
 
-    /// Dials `remote_key` at `addr`. The connection is usable after
-    /// [`Event::Connected`]; failure arrives as [`Event::Closed`].
-    pub fn connect(
-        &mut self,
-        remote_key: PublicKey,
-        addr: SocketAddr,
-        handshake_timeout: Option<Duration>,
-    ) -> Result<ConnHandle> {
-        let opts = crate::dial::DialOptions {
-            handshake_timeout,
-            ..Default::default()
-        };
-        self.connect_with(remote_key, addr, &opts)
-    }
-
+    /// Takes in a new connection made at `now` (routed by its source CID),
+    /// marked for a send pass; returns its handle.
     pub(crate) fn insert(
         &mut self,
         q: quiche::Connection,
         side: Side,
-        slot: crate::identity::FailureSlot,
+        slot: FailureSlot,
         addr: SocketAddr,
         handshake_timeout: Duration,
-        scid: ConnectionId<'static>,
+        now: Instant,
     ) -> ConnHandle {
         let h = self.next_handle;
         self.next_handle = self.next_handle.wrapping_add(1).max(1);
-        let mut c = Conn::new(
-            q,
-            h,
-            side,
-            slot,
-            addr,
-            handshake_timeout,
-            self.config.keep_alive,
-        );
+        let scid = q.source_id().into_owned();
+        let mut c = Conn::new(q, h, side, slot, addr, handshake_timeout, now);
+        c.keep_alive = self.config.keep_alive;
         self.ids.route(scid, &mut c);
         if c.pending {
             self.pending_handshakes += 1;
@@ -225,16 +203,36 @@ impl Endpoint {
 
     /// Writes the next outgoing datagram into `out` (at least
     /// `max_udp_payload` bytes) and says where to send it; `None` when
-    /// nothing is left to send.
-    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Option<(usize, SocketAddr)> {
-        self.poll_transmit_from(out).map(|(n, to, _)| (n, to))
+    /// nothing is left to send. Call until `None`, then re-arm the timer.
+    /// `now` is when the datagram leaves: keep-alives count from it.
+    pub fn poll_transmit_at(
+        &mut self,
+        out: &mut [u8],
+        now: Instant,
+    ) -> Option<(usize, SocketAddr)> {
+        self.poll_transmit_from_at(out, now)
+            .map(|(n, to, _)| (n, to))
     }
 
-    /// [`Endpoint::poll_transmit`] that also says which local address to
-    /// send from (the main one unless a connection migrated).
+    /// [`Endpoint::poll_transmit_at`] on the real clock.
+    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Option<(usize, SocketAddr)> {
+        self.poll_transmit_at(out, Instant::now())
+    }
+
+    /// [`Endpoint::poll_transmit_from_at`] on the real clock.
     pub fn poll_transmit_from(
         &mut self,
         out: &mut [u8],
+    ) -> Option<(usize, SocketAddr, SocketAddr)> {
+        self.poll_transmit_from_at(out, Instant::now())
+    }
+
+    /// [`Endpoint::poll_transmit_at`] that also says which local address
+    /// to send from (the main one unless a connection migrated).
+    pub fn poll_transmit_from_at(
+        &mut self,
+        out: &mut [u8],
+        now: Instant,
     ) -> Option<(usize, SocketAddr, SocketAddr)> {
         if let Some((pkt, to)) = self.raw_out.pop_front() {
             let n = pkt.len().min(out.len());
@@ -248,7 +246,7 @@ impl Endpoint {
             };
             match c.q.send(out) {
                 Ok((n, info)) => {
-                    c.last_send = Instant::now();
+                    c.last_send = now;
                     // Round robin: one datagram per connection per turn.
                     self.send_queue.rotate_left(1);
                     return Some((n, info.to, info.from));

@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use quiche::{ConnectionId, Header};
 
@@ -26,9 +26,15 @@ const MIN_INITIAL_DATAGRAM: usize = 1200;
 
 impl Endpoint {
     /// Handles a datagram whose destination CID routes nowhere.
-    pub(crate) fn front_door(&mut self, buf: &mut [u8], hdr: &Header, from: SocketAddr) {
+    pub(crate) fn front_door(
+        &mut self,
+        buf: &mut [u8],
+        hdr: &Header,
+        from: SocketAddr,
+        now: Instant,
+    ) {
         match hdr.ty {
-            quiche::Type::Initial => self.accept_initial(buf, hdr, from),
+            quiche::Type::Initial => self.accept_initial(buf, hdr, from, now),
             // A packet of a connection we lost (a restart): tell the peer.
             quiche::Type::Short => {
                 self.stats.dropped += 1;
@@ -41,7 +47,7 @@ impl Endpoint {
         }
     }
 
-    fn accept_initial(&mut self, buf: &mut [u8], hdr: &Header, from: SocketAddr) {
+    fn accept_initial(&mut self, buf: &mut [u8], hdr: &Header, from: SocketAddr, now: Instant) {
         if !quiche::version_is_supported(hdr.version) {
             let mut out = vec![0u8; 256];
             if let Ok(n) = quiche::negotiate_version(&hdr.scid, &hdr.dcid, &mut out) {
@@ -65,10 +71,10 @@ impl Endpoint {
         if self.config.retry {
             let token = hdr.token.as_deref().unwrap_or(&[]);
             if token.is_empty() {
-                self.send_retry(hdr, from);
+                self.send_retry(hdr, from, now);
                 return;
             }
-            match self.retry_key.validate(token, from, SystemTime::now()) {
+            match self.retry_key.validate(token, from, self.wall_time(now)) {
                 Some(cid) => odcid = Some(cid),
                 None => {
                     self.stats.invalid_tokens += 1;
@@ -88,7 +94,7 @@ impl Endpoint {
             self.refuse_initial(hdr, buf.len(), from, Refusal::Busy, CONNECTION_REFUSED);
             return;
         }
-        self.create_accepted(buf, hdr, from, odcid);
+        self.create_accepted(buf, hdr, from, odcid, now);
     }
 
     /// Creates the connection of a client Initial that passed every check,
@@ -99,6 +105,7 @@ impl Endpoint {
         hdr: &Header,
         from: SocketAddr,
         odcid: Option<ConnectionId<'static>>,
+        now: Instant,
     ) {
         let Ok(scid) = self.ids.fresh() else { return };
         self.server_config
@@ -149,7 +156,7 @@ impl Endpoint {
             Arc::new(Mutex::new(None)),
             from,
             self.config.handshake_timeout,
-            scid,
+            now,
         );
         // The client addresses its next Initials to the DCID it chose.
         if let Some(c) = self.conns.get_mut(&h) {
@@ -159,7 +166,7 @@ impl Endpoint {
     }
 
     /// Answers a token-less Initial with a Retry carrying a fresh token.
-    fn send_retry(&mut self, hdr: &Header, from: SocketAddr) {
+    fn send_retry(&mut self, hdr: &Header, from: SocketAddr, now: Instant) {
         // The Retry's source CID comes back as the client's DCID, and quiche
         // echoes it in a transport parameter. quiche encodes its transport
         // parameters into 128 bytes, and with three 16-byte CIDs, a reset
@@ -170,7 +177,7 @@ impl Endpoint {
             return;
         }
         let new_scid = ConnectionId::from_ref(&cid);
-        let token = self.retry_key.mint(from, &hdr.dcid, SystemTime::now());
+        let token = self.retry_key.mint(from, &hdr.dcid, self.wall_time(now));
         let mut out = vec![0u8; 256];
         if let Ok(n) = quiche::retry(
             &hdr.scid,
@@ -183,6 +190,18 @@ impl Endpoint {
             out.truncate(n);
             self.stats.retries_sent += 1;
             self.raw_out.push_back((out, from));
+        }
+    }
+
+    /// The wall-clock time of `now` for retry tokens: the wall clock read
+    /// at creation moved by the monotonic time since, so a token's age is
+    /// judged on the driver's clock (simulated in tests) and a wall-clock
+    /// step while the endpoint runs changes nothing.
+    fn wall_time(&self, now: Instant) -> SystemTime {
+        let (mono, wall) = self.created;
+        match now.checked_duration_since(mono) {
+            Some(d) => wall + d,
+            None => wall - mono.duration_since(now),
         }
     }
 

@@ -14,15 +14,27 @@ use crate::event::{CloseKind, CloseReason, ConnHandle, Event};
 const SEEN_REPORT_INTERVAL: Duration = Duration::from_millis(100);
 
 impl Endpoint {
-    /// Feeds one received datagram. Garbage, unknown and hostile input is
-    /// dropped or closes only the connection it belongs to; it never errors.
-    pub fn recv(&mut self, buf: &mut [u8], from: SocketAddr) {
-        self.recv_on(buf, from, self.local);
+    /// Feeds one datagram received at `now` (decrypted in place: `buf` is
+    /// scratch afterwards). Garbage, unknown and hostile input is dropped
+    /// or closes only the connection it belongs to; it never errors. Then
+    /// drain outgoing and events, and re-arm the timer.
+    pub fn recv_at(&mut self, buf: &mut [u8], from: SocketAddr, now: Instant) {
+        self.recv_on_at(buf, from, self.local, now);
     }
 
-    /// [`Endpoint::recv`] for a datagram that arrived on another local
-    /// address than the main one (a connection that migrated to it).
+    /// [`Endpoint::recv_at`] on the real clock.
+    pub fn recv(&mut self, buf: &mut [u8], from: SocketAddr) {
+        self.recv_at(buf, from, Instant::now());
+    }
+
+    /// [`Endpoint::recv_on_at`] on the real clock.
     pub fn recv_on(&mut self, buf: &mut [u8], from: SocketAddr, to: SocketAddr) {
+        self.recv_on_at(buf, from, to, Instant::now());
+    }
+
+    /// [`Endpoint::recv_at`] for a datagram that arrived on another local
+    /// address `to` than the main one (a connection that migrated to it).
+    pub fn recv_on_at(&mut self, buf: &mut [u8], from: SocketAddr, to: SocketAddr, now: Instant) {
         self.stats.datagrams_in += 1;
         let hdr = match quiche::Header::from_slice(buf, CID_LEN) {
             Ok(h) => h,
@@ -36,12 +48,19 @@ impl Endpoint {
             .lookup(&hdr.dcid)
             .or_else(|| self.ids.reset_from(hdr.ty, buf))
         {
-            Some(h) => self.recv_routed(h, buf, from, to),
-            None => self.front_door(buf, &hdr, from),
+            Some(h) => self.recv_routed(h, buf, from, to, now),
+            None => self.front_door(buf, &hdr, from, now),
         }
     }
 
-    fn recv_routed(&mut self, h: ConnHandle, buf: &mut [u8], from: SocketAddr, local: SocketAddr) {
+    fn recv_routed(
+        &mut self,
+        h: ConnHandle,
+        buf: &mut [u8],
+        from: SocketAddr,
+        local: SocketAddr,
+        now: Instant,
+    ) {
         if let Some(c) = self.conns.get_mut(&h) {
             let was_closed = c.q.is_closed();
             let was_established = c.q.is_established();
@@ -61,7 +80,6 @@ impl Endpoint {
             );
             // Reported only when quiche counted it: decrypted, not a replay.
             if elsewhere && c.state == State::Open && c.q.stats().recv > recv_before {
-                let now = Instant::now();
                 let due = match c.seen_at {
                     Some((a, t)) => a != from || now.duration_since(t) >= SEEN_REPORT_INTERVAL,
                     None => true,

@@ -2,12 +2,28 @@
 //! are named by Ed25519 public keys instead of certificate authorities.
 //!
 //! The crate opens no socket, spawns no thread and arms no timer. A driver
-//! (the Node binding, or a test) owns the I/O and calls, in this order:
-//! input ([`Endpoint::recv`] / [`Endpoint::on_timeout`]) → drain
-//! [`Endpoint::poll_event`] and act on the events → drain outgoing
-//! ([`Endpoint::poll_transmit`] until `None`) → repeat while there were
-//! events → re-arm one timer from [`Endpoint::timeout`]. An early timer fire
-//! is a harmless no-op.
+//! (the Node binding, or a test) owns the I/O and the clock, and calls, in
+//! this order:
+//! 1. input: [`Endpoint::recv_at`] per datagram, or [`Endpoint::on_timeout_at`]
+//!    when the timer fires;
+//! 2. drain outgoing: [`Endpoint::poll_transmit_at`] until `None`;
+//! 3. re-arm its one timer for [`Endpoint::timeout_at`];
+//! 4. drain events: [`Endpoint::poll_event`] until `None`, acting on each
+//!    (what the application writes there is sent by the next step 2);
+//! 5. repeat 2–4 while step 4 produced events.
+//!
+//! The binding does steps 2 and 3 in one call (`flush`). Draining events
+//! before transmitting is correct too. An early timer fire is a harmless
+//! no-op, so no margin is added to the timer.
+//!
+//! Time: every call whose outcome depends on the core's own deadlines
+//! (handshake deadline, keep-alive, retry-token age, how often a routed
+//! peer's new address is reported) takes the driver's `now`, so tests run
+//! them on simulated time. quiche's own timers (loss recovery, idle
+//! timeout) read the real clock inside quiche; [`Endpoint::timeout_at`]
+//! includes them and [`Endpoint::on_timeout_at`] runs them when quiche
+//! finds them due. Each `*_at` method has a wrapper without the suffix
+//! that reads the real clock.
 //!
 //! Identity: each endpoint presents a self-signed certificate carrying its
 //! Ed25519 key; both sides must present one (mutual authentication). The

@@ -9,10 +9,10 @@ use crate::endpoint::Endpoint;
 use crate::event::{CloseKind, CloseReason, ConnHandle, Event};
 
 impl Endpoint {
-    /// Time until the earliest deadline over all connections, `None` if
-    /// there is none. Firing early is harmless.
-    pub fn timeout(&self) -> Option<Duration> {
-        let now = Instant::now();
+    /// Time from `now` until the earliest deadline over all connections,
+    /// `None` if there is none: arm one timer for it, then call
+    /// [`Endpoint::on_timeout_at`]. Firing early is harmless.
+    pub fn timeout_at(&self, now: Instant) -> Option<Duration> {
         self.conns
             .values()
             .filter_map(|c| c.deadline())
@@ -20,10 +20,15 @@ impl Endpoint {
             .map(|t| t.saturating_duration_since(now))
     }
 
-    /// Runs the timers that are due: quiche's (loss, idle), handshake
-    /// deadlines and keep-alives.
-    pub fn on_timeout(&mut self) {
-        let now = Instant::now();
+    /// [`Endpoint::timeout_at`] on the real clock.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout_at(Instant::now())
+    }
+
+    /// Runs the timers due at `now`: handshake deadlines and keep-alives
+    /// (the core's own, judged by `now`) and quiche's loss and idle timers
+    /// (which quiche judges by its own clock). Then drain outgoing.
+    pub fn on_timeout_at(&mut self, now: Instant) {
         let due: Vec<ConnHandle> = self
             .conns
             .values()
@@ -62,5 +67,10 @@ impl Endpoint {
             }
             self.touch(h);
         }
+    }
+
+    /// [`Endpoint::on_timeout_at`] on the real clock.
+    pub fn on_timeout(&mut self) {
+        self.on_timeout_at(Instant::now());
     }
 }

@@ -1,12 +1,16 @@
 //! napi-rs binding of peersock-core: conversions only.
 //!
-//! The boundary is coarse on purpose. JavaScript calls, per event-loop turn:
-//! `recv` once per received datagram → `pollEvents` (acting on them) →
-//! `flush` until it returns 0 (each call writes many datagrams into a
-//! JS-owned buffer) → again while there were events → `timeout` to re-arm
-//! its one timer. Buffers are
-//! always JavaScript's (`&mut [u8]`); this crate never creates an external
-//! buffer (Electron's V8 memory cage forbids them).
+//! The boundary is coarse on purpose. JavaScript calls, per event-loop turn,
+//! the core's order (see peersock-core's crate docs): `recv` once per
+//! received datagram (or `onTimeout`) → `flush` until everything is sent
+//! (each call writes many datagrams into a JS-owned buffer, and the last
+//! one reports the next deadline, so the timer is re-armed from it) →
+//! `pollEvents`, acting on them → again while there were events. Buffers
+//! are always JavaScript's (`&mut [u8]`); this crate never creates an
+//! external buffer (Electron's V8 memory cage forbids them).
+//!
+//! The core takes the time as an argument; this crate reads the real clock
+//! at each call and passes it on.
 
 #![deny(clippy::all)]
 // Test builds leave out napi-rs's registration, which is what reaches the
@@ -18,7 +22,7 @@ mod convert;
 mod hot;
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -122,7 +126,9 @@ impl NativeEndpoint {
             Some(_) => return Err(invalid("timeout must be a positive number of milliseconds")),
             None => None,
         };
-        self.ep.connect(key, addr, t).map_err(core_err)
+        self.ep
+            .connect_at(key, addr, t, Instant::now())
+            .map_err(core_err)
     }
 
     /// Dials `key` at `address:port` with per-dial options (session
@@ -140,7 +146,9 @@ impl NativeEndpoint {
             .map_err(|_| invalid("public key must be 32 bytes"))?;
         let addr = parse_addr(&address, port)?;
         let opts = dial_from(options)?;
-        self.ep.connect_with(key, addr, &opts).map_err(core_err)
+        self.ep
+            .connect_with_at(key, addr, &opts, Instant::now())
+            .map_err(core_err)
     }
 
     /// Registers another local address (a socket the caller bound) and
@@ -192,7 +200,7 @@ impl NativeEndpoint {
     /// Feeds one received datagram (decrypted in place: the buffer is
     /// scratch afterwards). Never throws for bad packets.
     pub(crate) fn recv(&mut self, data: &mut [u8], from: SocketAddr) {
-        self.ep.recv(data, from);
+        self.ep.recv_at(data, from, Instant::now());
     }
 
     /// `recv` for a datagram that arrived on local address `local` (an
@@ -206,7 +214,7 @@ impl NativeEndpoint {
         let to = self
             .local_at(local)
             .ok_or_else(|| peersock_core::Error::InvalidArgument("unknown local index".into()))?;
-        self.ep.recv_on(data, from, to);
+        self.ep.recv_on_at(data, from, to, Instant::now());
         Ok(())
     }
 
@@ -228,8 +236,10 @@ impl NativeEndpoint {
         let mut off = 0usize;
         let mut count = 0usize;
         let mut all_sent = false;
+        // One clock read per batch: the core's keep-alives count from it.
+        let now = Instant::now();
         while out.len() - off >= max && META_HEAD + 2 * count + 1 < meta.len() {
-            match self.ep.poll_transmit_from(&mut out[off..off + max]) {
+            match self.ep.poll_transmit_from_at(&mut out[off..off + max], now) {
                 Some((n, to, from)) => {
                     let local = self.local_index(from);
                     meta[META_HEAD + 2 * count] = n as u32;
@@ -248,7 +258,7 @@ impl NativeEndpoint {
         // timeout is a scan of every connection: once per drain, not per batch).
         let events = !all_sent || self.held.is_some() || self.ep.has_events();
         meta[1] = events as u32 | (all_sent as u32) << 1;
-        meta[2] = match self.ep.timeout().filter(|_| all_sent) {
+        meta[2] = match self.ep.timeout_at(Instant::now()).filter(|_| all_sent) {
             None => NO_TIMEOUT,
             Some(d) => d.as_micros().min(NO_TIMEOUT as u128 - 1) as u32,
         };
@@ -273,13 +283,15 @@ impl NativeEndpoint {
     /// Milliseconds until `onTimeout` is due (0 = now), or null for none.
     #[napi]
     pub fn timeout(&self) -> Option<f64> {
-        self.ep.timeout().map(|d| d.as_secs_f64() * 1000.0)
+        self.ep
+            .timeout_at(Instant::now())
+            .map(|d| d.as_secs_f64() * 1000.0)
     }
 
     /// Runs due timers; harmless when called early.
     #[napi]
     pub fn on_timeout(&mut self) {
-        self.ep.on_timeout();
+        self.ep.on_timeout_at(Instant::now());
     }
 
     /// Drains events into `out`, [`EV_SLOTS`] numbers per event:

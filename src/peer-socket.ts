@@ -1,10 +1,11 @@
 /**
- * PeerSocket: one UDP port that both listens and dials. It drives the native
- * endpoint: datagram in → native recv → one flush per event-loop turn → one
- * timer for the earliest deadline → events drained in batches.
+ * PeerSocket: one UDP port that both listens and dials, a facade over the
+ * EndpointDriver (src/endpoint-driver.ts: the I/O pump, timer and native
+ * event decoding). It owns the connections, the channel registry, the
+ * before-flush hooks, raw datagrams and the extensions installed at bind;
+ * argument checks, DNS and pending dials are in src/dialing.ts.
  */
 import { EventEmitter } from 'node:events';
-import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 
 import { PeerConnection, closeInfoFromEvent, hexToKey, type ConnectionHost } from './connection';
@@ -14,11 +15,12 @@ import {
   AbortError,
   ClosedError,
   InvalidArgumentError,
-  PeersockError,
   SocketError,
   errorFromNative,
 } from './errors';
-import { assertKey, keyPair as makeKeyPair, parseDialString } from './keys';
+import { EndpointDriver } from './endpoint-driver';
+import { PendingDials, checkBindOptions, parseTarget, resolveHost } from './dialing';
+import { socketStats, type SocketStats } from './socket-stats';
 import { createNativeEndpoint, type NativeEndpoint, type NativeEvent } from './native';
 import { UdpTransport, type AddressInfo, type DatagramTransport } from './transport';
 import { MemorySessionStore, type SessionStore } from './sessions';
@@ -35,6 +37,7 @@ import {
   type SocketExtension,
 } from './options';
 
+export type { SocketStats } from './socket-stats';
 export type { AcceptHook, BindOptions, ConnectOptions, DialTarget, IntroducedDialer, IntroducedTarget, SocketExtension } from './options';
 
 /** Options of `_dialAddress` (dials made by extensions). */
@@ -44,71 +47,6 @@ export interface AddressDialOptions {
   /** Follow the peer to addresses it sends authentic packets from ('peerAddress' reports them). */
   followPeer?: boolean;
 }
-
-/** Endpoint counters; each only grows. */
-export interface SocketStats {
-  connections: number;
-  datagramsIn: number;
-  /** Datagrams dropped without an answer (garbage, unknown connection, bad retry token). */
-  dropped: number;
-  /** Incoming handshakes started. */
-  accepted: number;
-  /** Incoming handshakes refused, all reasons (the sum of `refusals`); each refusal is sent to the dialer. */
-  refused: number;
-  /** Refusals by reason, with the QUIC error code the dialer receives. */
-  refusals: {
-    /** No common ALPN (0x178 no_application_protocol). */
-    alpn: number;
-    /** No Ed25519 signature algorithm offered (0x128 handshake_failure). */
-    signature: number;
-    /** No client certificate (0x174 certificate_required). */
-    noCertificate: number;
-    /** Not one Ed25519 certificate, or signed by another key (0x12a bad_certificate, 0x133 decrypt_error). */
-    badCertificate: number;
-    /** The accept hook said no, or the socket was closing (0x2 CONNECTION_REFUSED). */
-    application: number;
-    /** `maxConnections` reached (0x2 CONNECTION_REFUSED, "server busy"). */
-    busy: number;
-    /** `maxPendingHandshakes` reached (0x2 CONNECTION_REFUSED). */
-    pending: number;
-    /** Any other handshake error of ours (a protocol violation, another TLS alert). */
-    other: number;
-  };
-  resetsSent: number;
-}
-
-interface PendingDial {
-  resolve(conn: PeerConnection): void;
-  reject(err: PeersockError): void;
-  cleanup(): void;
-}
-
-/** A send batch buffer, reused once every datagram in it has been sent. */
-interface Batch {
-  buf: Buffer;
-  inFlight: number;
-}
-
-const BATCH_DATAGRAMS = 64;
-/** `flush`'s meta: numbers before the per-datagram pairs, flag bits, "no timer". */
-const META_HEAD = 3;
-const FLUSH_EVENTS = 1;
-const FLUSH_ALL_SENT = 2;
-const NO_TIMEOUT = 0xffffffff;
-/** `pollEvents` output: numbers per event, events per call, kind names by number. */
-const EV_SLOTS = 6;
-const EV_BATCH = 256;
-const EV_DETAIL = 5;
-const EV_KINDS = ['', 'readable', 'writable', 'stopped', 'datagram'];
-/**
- * Datagrams sent per drain before yielding to the event loop: a whole
- * congestion window can be thousands of packets, and sending them in one go
- * would keep incoming packets (small requests, ACKs) waiting behind it.
- * 64 (one batch) rather than 256: a request's p50 while 16 MiB messages
- * stream fell from 0.78-0.88 ms to 0.49-0.69 ms (idle 0.22-0.30 ms), bulk
- * throughput the same within noise (3 interleaved runs each).
- */
-const MAX_PER_DRAIN = 64;
 
 /**
  * A peer-to-peer QUIC socket. Events: 'connection' (PeerConnection),
@@ -132,46 +70,14 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
   readonly #accept: AcceptHook | undefined;
   readonly #handshakeTimeout: number | undefined;
   readonly #conns = new Map<number, PeerConnection>();
-  readonly #dials = new Map<number, PendingDial>();
-  readonly #addrCache = new Map<number, [string, number, DatagramTransport]>();
-  #addrGeneration = 0;
-  readonly #freeBatches: Batch[] = [];
-  readonly #meta = new Uint32Array(META_HEAD + 2 * BATCH_DATAGRAMS);
-  /** What the last flush said: FLUSH_* flags, and µs until the timer is due. */
-  #flushFlags = 0;
-  #flushTimeout = NO_TIMEOUT;
-  readonly #dgramBuf = Buffer.allocUnsafe(256 * 1024);
-  readonly #evSlots = new Float64Array(EV_SLOTS * EV_BATCH);
-  /** The one object common events are handed on in (never kept by callees). */
-  readonly #ev: NativeEvent = { kind: '', conn: 0, stream: 0, code: 0, offset: 0, length: 0 };
-  #polling = false;
-  readonly #maxPayload: number;
-  #flushScheduled = false;
-  #timer: NodeJS.Timeout | undefined;
-  #timerAt = Infinity;
+  readonly #dials = new PendingDials();
+  readonly #driver: EndpointDriver;
   #closing: Promise<void> | undefined;
   readonly #channels = new ChannelRegistry();
   /** Run before every flush (subsystems batching writes, like the dispatch layer's lanes). */
   #beforeFlush: (() => void)[] = [];
   #closedFlag = false;
   #resolveClosed!: () => void;
-  /** A flush is queued for the end of the current task (after its microtasks). */
-  #flushDeferred = false;
-  readonly #onImmediate = (): void => {
-    this.#flushScheduled = false;
-    this.#turn();
-  };
-  readonly #onMicrotask = (): void => {
-    process.nextTick(this.#onTick);
-  };
-  readonly #onTick = (): void => this.#process();
-  readonly #onTimer = (): void => {
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
-    if (this.#closedFlag) return;
-    this.native.onTimeout();
-    this.#turn();
-  };
 
   private constructor(native: NativeEndpoint, transport: DatagramTransport, opts: BindOptions, publicKey: Uint8Array, extensions: SocketExtension[]) {
     super();
@@ -180,13 +86,23 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     this.#accept = opts.accept;
     this.#handshakeTimeout = opts.handshakeTimeout;
     this.publicKey = publicKey;
-    this.#maxPayload = native.maxUdpPayload();
+    this.#driver = new EndpointDriver(native, {
+      connection: (handle) => this.#conns.get(handle),
+      onDetail: (ev, dgram) => this.#dispatch(ev, dgram),
+      transportFor: (local) => this.#locals.get(local) ?? this.#transport,
+      beforeFlush: () => {
+        for (const fn of this.#beforeFlush) fn();
+      },
+      sendFailed: (err, address, port) => this.#onSendError(err, address, port),
+    });
     this.closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
     this.#extensions = extensions;
     this.sessions = opts.sessionStore ?? new MemorySessionStore();
-    this.#locals = new LocalSockets(native, (data, address, port, local) => this.#onLocalDatagram(data, address, port, local));
+    this.#locals = new LocalSockets(native, (data, address, port, local) => {
+      if (!this.#closedFlag) this.#driver.feedLocal(data, address, port, local);
+    });
     transport.onDatagram((data, address, port) => this.#onDatagram(data, address, port));
     transport.onError((err) => {
       if (this.listenerCount('error') > 0) this.emit('error', new SocketError(err.message, { cause: err }));
@@ -196,22 +112,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
 
   /** Binds a socket that can accept and dial at once. */
   static override async bind(opts: BindOptions = {}): Promise<PeerSocket> {
-    if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('options must be an object');
-    const kp = opts.keyPair ?? makeKeyPair();
-    assertKey(kp.publicKey, 'keyPair.publicKey');
-    if (!(kp.secretKey instanceof Uint8Array) || kp.secretKey.length !== 64) throw new InvalidArgumentError('keyPair.secretKey must be a 64-byte Uint8Array');
-    if (opts.accept !== undefined && typeof opts.accept !== 'function') throw new InvalidArgumentError('accept must be a function');
-    const host = opts.host ?? '0.0.0.0';
-    if (typeof host !== 'string' || isIP(host) === 0) throw new InvalidArgumentError(`host must be an IP address, got ${String(host)}`);
-    checkPort(opts.port ?? 0, 'port', true);
-    const store = opts.sessionStore;
-    if (store !== undefined && (store === null || typeof store.get !== 'function' || typeof store.set !== 'function' || typeof store.delete !== 'function')) {
-      throw new InvalidArgumentError('sessionStore must have get, set and delete');
-    }
-    const extensions = opts.extensions ?? [];
-    if (!Array.isArray(extensions) || extensions.some((e) => e === null || typeof e !== 'object' || typeof e.attach !== 'function')) {
-      throw new InvalidArgumentError('extensions must be an array of extensions (objects with attach())');
-    }
+    const { kp, host, extensions } = checkBindOptions(opts);
     const nopts = nativeOptions(opts);
     let native: NativeEndpoint;
     try {
@@ -223,7 +124,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     for (const e of extensions) if (e.wrapTransport !== undefined) transport = e.wrapTransport(transport);
     const a = transport.address();
     native.setLocalAddress(a.address, a.port);
-    const socket = new PeerSocket(native, transport, opts, new Uint8Array(kp.publicKey), [...extensions]);
+    const socket = new PeerSocket(native, transport, opts, new Uint8Array(kp.publicKey), extensions);
     for (const e of extensions) e.attach(socket);
     return socket;
   }
@@ -240,25 +141,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
 
   /** Endpoint counters: datagrams in, dropped, accepted, refused (and why)… */
   stats(): SocketStats {
-    const s = this.native.stats();
-    return {
-      connections: s.connections,
-      datagramsIn: s.datagramsIn,
-      dropped: s.dropped,
-      accepted: s.accepted,
-      refused: s.refused,
-      refusals: {
-        alpn: s.refusedAlpn,
-        signature: s.refusedSignature,
-        noCertificate: s.refusedNoCert,
-        badCertificate: s.refusedBadCert,
-        application: s.refusedByApp,
-        busy: s.refusedBusy,
-        pending: s.refusedPending,
-        other: s.refusedOther,
-      },
-      resetsSent: s.resetsSent,
-    };
+    return socketStats(this.native);
   }
 
   /**
@@ -267,23 +150,11 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
    * HandshakeTimeoutError, AbortError… Bad arguments throw synchronously.
    */
   connect(target: DialTarget, opts: ConnectOptions = {}): Promise<PeerConnection> {
-    let key: Uint8Array;
-    let host: string;
-    let port: number;
     if (typeof target === 'object' && target !== null && 'via' in target) {
       if (this.#introducedDialer === undefined) throw new InvalidArgumentError('connect({ publicKey, via }) needs the NAT traversal extension: bind with { extensions: [natTraversal()] }');
       return this.#introducedDialer(target, opts);
     }
-    if (typeof target === 'string') {
-      ({ publicKey: key, host, port } = parseDialString(target));
-    } else if (target !== null && typeof target === 'object') {
-      key = assertKey(target.publicKey, 'publicKey');
-      if (typeof target.host !== 'string' || target.host.length === 0) throw new InvalidArgumentError('host must be a non-empty string');
-      host = target.host;
-      port = checkPort(target.port, 'port', false);
-    } else {
-      throw new InvalidArgumentError('target must be a dial string or { publicKey, host, port }');
-    }
+    const { key, host, port } = parseTarget(target);
     const timeout = checkMs(opts.timeout, 'timeout') ?? this.#handshakeTimeout;
     const signal = opts.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal must be an AbortSignal');
@@ -343,7 +214,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     resolved = false,
     extra: { early: boolean; keepAlive: number | undefined; followPeer?: boolean } = { early: false, keepAlive: undefined },
   ): Promise<PeerConnection> {
-    const address = resolved ? host : await this.#resolve(host);
+    const address = resolved ? host : await resolveHost(host, this.#transport.address());
     if (signal?.aborted) throw new AbortError();
     if (this.#closing !== undefined) throw new ClosedError('socket is closed');
     let handle: number;
@@ -373,45 +244,14 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
       this.#conns.set(handle, conn);
       return conn;
     }
-    return new Promise<PeerConnection>((resolve, reject) => {
-      const onAbort = (): void => {
-        const d = this.#dials.get(handle);
-        if (d === undefined) return;
-        this.#dials.delete(handle);
-        d.cleanup();
-        try {
-          this.native.close(handle, 0, 'aborted');
-          this.#kick();
-        } catch {
-          // Already gone.
-        }
-        reject(new AbortError());
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#dials.set(handle, {
-        resolve,
-        reject,
-        cleanup: () => signal?.removeEventListener('abort', onAbort),
-      });
-    });
-  }
-
-  async #resolve(host: string): Promise<string> {
-    const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-    const localFamily = this.#transport.address().family;
-    if (isIP(bare) !== 0) {
-      if (isIP(bare) === 6 && localFamily === 'IPv4') throw new InvalidArgumentError(`cannot dial IPv6 ${bare} from an IPv4 socket`);
-      if (isIP(bare) === 4 && localFamily === 'IPv6' && this.#transport.address().address !== '::') {
-        throw new InvalidArgumentError(`cannot dial IPv4 ${bare} from an IPv6-only socket`);
+    return this.#dials.wait(handle, signal, () => {
+      try {
+        this.native.close(handle, 0, 'aborted');
+        this.#kick();
+      } catch {
+        // Already gone.
       }
-      return localFamily === 'IPv6' && isIP(bare) === 4 ? `::ffff:${bare}` : bare;
-    }
-    try {
-      const r = await lookup(bare, { family: localFamily === 'IPv6' ? 6 : 4 });
-      return r.address;
-    } catch (e) {
-      throw new InvalidArgumentError(`cannot resolve host ${JSON.stringify(host)}`, { cause: e });
-    }
+    });
   }
 
   /** Sends a non-QUIC datagram from this socket's port (hole punching). */
@@ -431,16 +271,16 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     this.#closing = (async () => {
-      for (const [h, d] of this.#dials) {
-        this.#dials.delete(h);
-        d.cleanup();
-        d.reject(new ClosedError('socket closed while dialing'));
-        try {
-          this.native.close(h, 0, 'socket closed');
-        } catch {
-          // Already gone.
-        }
-      }
+      this.#dials.rejectAll(
+        () => new ClosedError('socket closed while dialing'),
+        (h) => {
+          try {
+            this.native.close(h, 0, 'socket closed');
+          } catch {
+            // Already gone.
+          }
+        },
+      );
       const conns = [...this.#conns.values()];
       for (const c of conns) void c.close({ code: 0, reason: 'socket closed' });
       this.#kick();
@@ -465,13 +305,9 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
   destroy(err?: Error): void {
     if (this.#closedFlag) return;
     for (const c of [...this.#conns.values()]) c.destroy(err);
-    for (const [, d] of this.#dials) {
-      d.cleanup();
-      d.reject(new ClosedError('socket destroyed'));
-    }
-    this.#dials.clear();
+    this.#dials.rejectAll(() => new ClosedError('socket destroyed'));
     // Let the close frames go out, then stop.
-    this.#drain();
+    this.#driver.flushNow();
     this.#shutdown();
     void Promise.all([this.#transport.close(), this.#locals.close()]).then(() => {
       this.emit('close');
@@ -489,8 +325,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
         // An extension's failure to stop must not keep the socket open.
       }
     }
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#driver.stop();
   }
 
   /** @internal */
@@ -556,18 +391,8 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     }
   }
 
-  /**
-   * Something was queued for sending: flush once the current task and its
-   * microtasks are done, so everything queued in this task (a reply made by
-   * an async handler, the next request after an awaited reply) leaves in
-   * as few packets as possible, together with the pending ACKs.
-   */
   #kick(): void {
-    if (this.#flushDeferred || this.#closedFlag) return;
-    this.#flushDeferred = true;
-    // The microtask runs after the ones already queued; its nextTick runs
-    // once the whole microtask queue (and what it adds) is empty.
-    queueMicrotask(this.#onMicrotask);
+    this.#driver.kick();
   }
 
   #onDatagram(data: Buffer, address: string, port: number): void {
@@ -577,18 +402,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
       if (this.listenerCount('raw') > 0) this.emit('raw', data, { address, port });
       return;
     }
-    this._feed(data, address, port);
-  }
-
-  /** @internal Feeds one QUIC datagram to the core and schedules a turn. */
-  #onLocalDatagram(data: Buffer, address: string, port: number, local: number): void {
-    if (this.#closedFlag || data.length === 0 || (data[0]! & 0x40) === 0) return;
-    try {
-      this.native.recvOn(data, address, port, local);
-    } catch {
-      return;
-    }
-    this.#scheduleTurn();
+    this.#driver.feed(data, address, port);
   }
 
   /** @internal Moves a dialed connection to a fresh local socket on `host`. */
@@ -607,119 +421,6 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     return this.#locals.get(local)!.address();
   }
 
-  _feed(data: Uint8Array, address: string, port: number): void {
-    try {
-      this.native.recv(data, address, port);
-    } catch {
-      // An address the core cannot represent (e.g. scoped IPv6): drop.
-      return;
-    }
-    this.#scheduleTurn();
-  }
-
-  /**
-   * Received datagrams are batched per event-loop turn: all that arrive in
-   * one poll phase (on any local socket) are handled by one turn.
-   */
-  #scheduleTurn(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    setImmediate(this.#onImmediate);
-  }
-
-  /** Handles pending events, then flushes at the end of the task. */
-  #turn(): void {
-    if (this.#closedFlag) return;
-    this.#poll();
-    this.#kick();
-  }
-
-  /** The end of a task: flush, handle what that decided, repeat; re-arm the timer. */
-  #process(): void {
-    if (this.#closedFlag) {
-      this.#flushDeferred = false;
-      return;
-    }
-    // Kicks while this loop runs (lane writes in #drain, handlers) are
-    // covered by the loop itself, so the flag stays set until it ends.
-    // After a complete drain only handling events can queue more to send,
-    // and the last flush says whether there are any (and when the timer is
-    // due): the usual task is one flush and no further native call.
-    let quiet = false;
-    let more = false;
-    for (let round = 0; round < 16 && !quiet && !more; round++) {
-      this.#drain();
-      const flags = this.#flushFlags;
-      more = (flags & FLUSH_ALL_SENT) === 0;
-      // Sending can itself decide things (a close frame out means closed).
-      const events = (flags & FLUSH_EVENTS) !== 0 ? this.#poll() : 0;
-      quiet = !more && events === 0;
-    }
-    this.#flushDeferred = false;
-    if (more) {
-      // Let received datagrams in before sending the rest of the window.
-      if (!this.#flushScheduled) {
-        this.#flushScheduled = true;
-        setImmediate(this.#onImmediate);
-      }
-    } else if (!quiet) this.#kick();
-    if (quiet) {
-      const us = this.#flushTimeout;
-      this.#armAt(us === NO_TIMEOUT ? undefined : us / 1000);
-    } else this.#arm();
-  }
-
-  /** Writes every pending datagram to the transport; returns how many. */
-  #drain(): number {
-    for (const fn of this.#beforeFlush) fn();
-    let total = 0;
-    for (;;) {
-      const batch = this.#freeBatches.pop() ?? { buf: Buffer.allocUnsafe(this.#maxPayload * BATCH_DATAGRAMS), inFlight: 0 };
-      const meta = this.#meta;
-      const count = this.native.flush(batch.buf, meta);
-      const flags = meta[1]!;
-      this.#flushFlags = flags;
-      this.#flushTimeout = meta[2]!;
-      if (count === 0) {
-        this.#freeBatches.push(batch);
-        return total;
-      }
-      total += count;
-      if (meta[0] !== this.#addrGeneration) {
-        this.#addrGeneration = meta[0]!;
-        this.#addrCache.clear();
-      }
-      let off = 0;
-      batch.inFlight = count;
-      const done = (): void => {
-        if (--batch.inFlight === 0 && this.#freeBatches.length < 8) this.#freeBatches.push(batch);
-      };
-      for (let i = 0; i < count; i++) {
-        const len = meta[META_HEAD + 2 * i]!;
-        const id = meta[META_HEAD + 1 + 2 * i]!;
-        let dest = this.#addrCache.get(id);
-        if (dest === undefined) {
-          const a = this.native.address(id);
-          if (a === null || a === undefined) {
-            done();
-            off += len;
-            continue;
-          }
-          // a[3]: the local socket to send from (0: the main one; see migrate).
-          dest = [a[0], a[1], this.#locals.get(a[3]) ?? this.#transport];
-          this.#addrCache.set(id, dest);
-        }
-        const [address, port, from] = dest;
-        from.send(batch.buf.subarray(off, off + len), port, address, (err) => {
-          if (err) this.#onSendError(err, address, port);
-          done();
-        });
-        off += len;
-      }
-      if ((flags & FLUSH_ALL_SENT) !== 0 || total >= MAX_PER_DRAIN) return total;
-    }
-  }
-
   /**
    * A failed send (EMSGSIZE, ENETUNREACH, EINVAL…) is a lost packet: QUIC
    * retransmits or times out. It is reported as 'error' on the connections
@@ -733,67 +434,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     }
   }
 
-  #arm(): void {
-    this.#armAt(this.native.timeout() ?? undefined);
-  }
-
-  /** Arms the one timer for `t` ms from now (none when undefined). */
-  #armAt(t: number | undefined): void {
-    // Lazy: a timer already due no later than needed stays armed and, if
-    // it fires early, finds nothing due (onTimeout is harmless then) and
-    // re-arms. Only an earlier deadline re-arms now. Deadlines move with
-    // every packet (loss-probe timer armed by a send, dropped by the ACK),
-    // and clearing and setting a timer per packet costs more than the
-    // occasional early wake-up.
-    if (t === undefined) return;
-    const at = Date.now() + t;
-    if (this.#timer !== undefined) {
-      if (this.#timerAt <= at + 1) return;
-      clearTimeout(this.#timer);
-    }
-    this.#timerAt = at;
-    this.#timer = setTimeout(this.#onTimer, Math.max(0, Math.ceil(t)));
-  }
-
-  /**
-   * Takes the core's pending events and acts on them; returns how many.
-   * Common events arrive as numbers (see the binding's `pollEvents`) and
-   * are handed on in one reused object; the rare ones as full objects.
-   */
-  #poll(): number {
-    if (this.#polling) return 0; // never re-entered: the slots would be overwritten
-    this.#polling = true;
-    let total = 0;
-    try {
-      const slots = this.#evSlots;
-      for (;;) {
-        const n = this.native.pollEvents(this.#dgramBuf, slots);
-        for (let i = 0; i < n; i++) {
-          const o = i * EV_SLOTS;
-          const kind = slots[o]!;
-          if (kind === EV_DETAIL) {
-            const detail = this.native.eventDetail(slots[o + 4]!);
-            if (detail !== null && detail !== undefined) this.#dispatch(detail);
-            continue;
-          }
-          const ev = this.#ev;
-          ev.kind = EV_KINDS[kind] ?? 'unknown';
-          ev.conn = slots[o + 1]!;
-          ev.stream = slots[o + 2]!;
-          ev.code = slots[o + 3]!;
-          ev.offset = slots[o + 4]!;
-          ev.length = slots[o + 5]!;
-          this.#conns.get(ev.conn)?._onEvent(ev, this.#dgramBuf);
-        }
-        total += n;
-        if (n < EV_BATCH) return total;
-      }
-    } finally {
-      this.#polling = false;
-    }
-  }
-
-  #dispatch(ev: NativeEvent): void {
+  #dispatch(ev: NativeEvent, dgram: Buffer): void {
     switch (ev.kind) {
       case 'incoming':
         this.#onIncoming(ev);
@@ -806,22 +447,18 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
         }
         return;
       case 'connected': {
-        const d = this.#dials.get(ev.conn);
+        const d = this.#dials.take(ev.conn);
         if (d === undefined) {
           this.#conns.get(ev.conn)?._handshakeDone();
           return;
         }
-        this.#dials.delete(ev.conn);
-        d.cleanup();
         const conn = this.#newConnection(ev, true);
         d.resolve(conn);
         return;
       }
       case 'closed': {
-        const d = this.#dials.get(ev.conn);
+        const d = this.#dials.take(ev.conn);
         if (d !== undefined) {
-          this.#dials.delete(ev.conn);
-          d.cleanup();
           const info = closeInfoFromEvent(ev);
           d.reject(info.error ?? new ClosedError(`connection closed during handshake (code ${info.code})`));
           return;
@@ -831,7 +468,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
       default:
         break;
     }
-    this.#conns.get(ev.conn)?._onEvent(ev, this.#dgramBuf);
+    this.#conns.get(ev.conn)?._onEvent(ev, dgram);
   }
 
   #onIncoming(ev: NativeEvent): void {

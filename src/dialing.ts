@@ -1,0 +1,116 @@
+/**
+ * The socket's argument checks, DNS and dial bookkeeping: what `bind` and
+ * `connect` validate before anything reaches the core, how a host name
+ * becomes an address of the socket's family, and the dials waiting for their
+ * handshake (settled by the socket's 'connected'/'closed' events, an abort,
+ * or the socket's close).
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+
+import type { PeerConnection } from './connection';
+import { AbortError, InvalidArgumentError, type PeersockError } from './errors';
+import { assertKey, keyPair as makeKeyPair, parseDialString, type KeyPair } from './keys';
+import { checkPort, type BindOptions, type DialTarget, type IntroducedTarget, type SocketExtension } from './options';
+import type { AddressInfo } from './transport';
+
+/** `bind`'s options, checked: the key pair, the host and the extensions to install. */
+export function checkBindOptions(opts: BindOptions): { kp: KeyPair; host: string; extensions: SocketExtension[] } {
+  if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('options must be an object');
+  const kp = opts.keyPair ?? makeKeyPair();
+  assertKey(kp.publicKey, 'keyPair.publicKey');
+  if (!(kp.secretKey instanceof Uint8Array) || kp.secretKey.length !== 64) throw new InvalidArgumentError('keyPair.secretKey must be a 64-byte Uint8Array');
+  if (opts.accept !== undefined && typeof opts.accept !== 'function') throw new InvalidArgumentError('accept must be a function');
+  const host = opts.host ?? '0.0.0.0';
+  if (typeof host !== 'string' || isIP(host) === 0) throw new InvalidArgumentError(`host must be an IP address, got ${String(host)}`);
+  checkPort(opts.port ?? 0, 'port', true);
+  const store = opts.sessionStore;
+  if (store !== undefined && (store === null || typeof store.get !== 'function' || typeof store.set !== 'function' || typeof store.delete !== 'function')) {
+    throw new InvalidArgumentError('sessionStore must have get, set and delete');
+  }
+  const extensions = opts.extensions ?? [];
+  if (!Array.isArray(extensions) || extensions.some((e) => e === null || typeof e !== 'object' || typeof e.attach !== 'function')) {
+    throw new InvalidArgumentError('extensions must be an array of extensions (objects with attach())');
+  }
+  return { kp, host, extensions: [...extensions] };
+}
+
+/** A dial target other than an introduced one, as key, host and port. */
+export function parseTarget(target: Exclude<DialTarget, IntroducedTarget>): { key: Uint8Array; host: string; port: number } {
+  if (typeof target === 'string') {
+    const { publicKey, host, port } = parseDialString(target);
+    return { key: publicKey, host, port };
+  }
+  if (target === null || typeof target !== 'object') throw new InvalidArgumentError('target must be a dial string or { publicKey, host, port }');
+  const key = assertKey(target.publicKey, 'publicKey');
+  if (typeof target.host !== 'string' || target.host.length === 0) throw new InvalidArgumentError('host must be a non-empty string');
+  return { key, host: target.host, port: checkPort(target.port, 'port', false) };
+}
+
+/**
+ * The address to dial for `host` from a socket bound at `local`: an IP as it
+ * is (IPv4 mapped into IPv6 on a dual-stack socket), a name through DNS in the
+ * socket's family. Throws InvalidArgumentError for what the socket cannot reach.
+ */
+export async function resolveHost(host: string, local: AddressInfo): Promise<string> {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  const localFamily = local.family;
+  if (isIP(bare) !== 0) {
+    if (isIP(bare) === 6 && localFamily === 'IPv4') throw new InvalidArgumentError(`cannot dial IPv6 ${bare} from an IPv4 socket`);
+    if (isIP(bare) === 4 && localFamily === 'IPv6' && local.address !== '::') {
+      throw new InvalidArgumentError(`cannot dial IPv4 ${bare} from an IPv6-only socket`);
+    }
+    return localFamily === 'IPv6' && isIP(bare) === 4 ? `::ffff:${bare}` : bare;
+  }
+  try {
+    const r = await lookup(bare, { family: localFamily === 'IPv6' ? 6 : 4 });
+    return r.address;
+  } catch (e) {
+    throw new InvalidArgumentError(`cannot resolve host ${JSON.stringify(host)}`, { cause: e });
+  }
+}
+
+interface PendingDial {
+  resolve(conn: PeerConnection): void;
+  reject(err: PeersockError): void;
+  cleanup(): void;
+}
+
+/** Dials waiting for their handshake, by native handle. */
+export class PendingDials {
+  readonly #dials = new Map<number, PendingDial>();
+
+  /**
+   * Waits for dial `handle`'s handshake. On `signal`'s abort the dial is
+   * forgotten, `cancel` closes it natively, and it rejects with AbortError.
+   */
+  wait(handle: number, signal: AbortSignal | undefined, cancel: () => void): Promise<PeerConnection> {
+    return new Promise<PeerConnection>((resolve, reject) => {
+      const onAbort = (): void => {
+        if (this.take(handle) === undefined) return;
+        cancel();
+        reject(new AbortError());
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#dials.set(handle, { resolve, reject, cleanup: () => signal?.removeEventListener('abort', onAbort) });
+    });
+  }
+
+  /** Removes dial `handle` (its abort listener too); undefined when it is not waiting. */
+  take(handle: number): { resolve(conn: PeerConnection): void; reject(err: PeersockError): void } | undefined {
+    const d = this.#dials.get(handle);
+    if (d === undefined) return undefined;
+    this.#dials.delete(handle);
+    d.cleanup();
+    return d;
+  }
+
+  /** Rejects every waiting dial with `err()`, after `each(handle)` (closing it natively, say). */
+  rejectAll(err: () => PeersockError, each?: (handle: number) => void): void {
+    for (const h of [...this.#dials.keys()]) {
+      const d = this.take(h);
+      each?.(h);
+      d?.reject(err());
+    }
+  }
+}

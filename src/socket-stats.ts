@@ -1,0 +1,57 @@
+/** The socket's endpoint counters, as `PeerSocket.stats()` reports them. */
+import type { NativeEndpoint } from './native';
+
+/** Endpoint counters; each only grows. */
+export interface SocketStats {
+  connections: number;
+  datagramsIn: number;
+  /** Datagrams dropped without an answer (garbage, unknown connection, bad retry token). */
+  dropped: number;
+  /** Incoming handshakes started. */
+  accepted: number;
+  /** Incoming handshakes refused, all reasons (the sum of `refusals`); each refusal is sent to the dialer. */
+  refused: number;
+  /** Refusals by reason, with the QUIC error code the dialer receives. */
+  refusals: {
+    /** No common ALPN (0x178 no_application_protocol). */
+    alpn: number;
+    /** No Ed25519 signature algorithm offered (0x128 handshake_failure). */
+    signature: number;
+    /** No client certificate (0x174 certificate_required). */
+    noCertificate: number;
+    /** Not one Ed25519 certificate, or signed by another key (0x12a bad_certificate, 0x133 decrypt_error). */
+    badCertificate: number;
+    /** The accept hook said no, or the socket was closing (0x2 CONNECTION_REFUSED). */
+    application: number;
+    /** `maxConnections` reached (0x2 CONNECTION_REFUSED, "server busy"). */
+    busy: number;
+    /** `maxPendingHandshakes` reached (0x2 CONNECTION_REFUSED). */
+    pending: number;
+    /** Any other handshake error of ours (a protocol violation, another TLS alert). */
+    other: number;
+  };
+  resetsSent: number;
+}
+
+/** Reads the endpoint's counters from the native side (one call). */
+export function socketStats(native: NativeEndpoint): SocketStats {
+    const s = native.stats();
+    return {
+      connections: s.connections,
+      datagramsIn: s.datagramsIn,
+      dropped: s.dropped,
+      accepted: s.accepted,
+      refused: s.refused,
+      refusals: {
+        alpn: s.refusedAlpn,
+        signature: s.refusedSignature,
+        noCertificate: s.refusedNoCert,
+        badCertificate: s.refusedBadCert,
+        application: s.refusedByApp,
+        busy: s.refusedBusy,
+        pending: s.refusedPending,
+        other: s.refusedOther,
+      },
+      resetsSent: s.resetsSent,
+    };
+}

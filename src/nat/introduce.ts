@@ -1,6 +1,7 @@
 /**
  * Introductions and hole punching (protocol 'peersock/introduce/1', raw
- * types). Three roles, all served by every socket:
+ * types). Three roles: dialer and target on every socket with natTraversal(),
+ * introducer (and relay) only with natTraversal({ introducer: true }):
  *
  *   dialer A ──connect(key B)──▶ introducer I ──introduce(A, addresses)──▶ B
  *                                                 B: low-TTL round, replies
@@ -15,17 +16,9 @@
  *   DEAD_MS): A ──relay──▶ I opens a fresh pair ──relayed──▶ B, and both
  *   sides move to it (B once A's packets come relayed and no longer direct).
  *
- * The low-TTL round (TTL `punchTtl`) opens this side's own NAT mapping
- * towards the peer without reaching the peer's NAT: a probe reaching a NAT
- * before that NAT's own side sent anything makes Linux conntrack record a
- * flow that later clashes with the outgoing one (and the mapped port
- * changes). So B opens first, full punches start only after both low-TTL
- * rounds (A's after its own, B's after 'go'). A side behind a NAT also
- * probes `SPRAY` random ports of the peer's address in its low-TTL round:
- * the bounded birthday attempt for a port-randomising peer.
- *
- * Payloads: keys are 32 bytes, addresses `len · port(u16) · ip text`
- * (see observed.ts), pair ids u32 big-endian, tokens 16 bytes.
+ * The low-TTL round opens this side's own NAT mapping before full punches
+ * (B first, A after its own; see punch.ts for the strategy); the offer's
+ * encoding is in offer.ts.
  */
 import { randomBytes } from 'node:crypto';
 
@@ -36,12 +29,14 @@ import { keysEqual } from '../keys';
 import { Dispatcher } from '../messages/dispatcher';
 import { DecodeError, RemoteError } from '../messages/errors';
 import type { AddressInfo } from '../transport';
-import { isLocal } from './classify';
 import { IntroductionError, NoPathError, type NoPathReason } from './errors';
-import { decodeObserved, encodeObserved } from './observed';
+import { RELAY_LIMIT, RELAY_OFF, RELAY_OK, RELAY_UNWANTED, concat, decodeOffer, encodeOffer, u32, type Offer } from './offer';
 import { VIRTUAL_PORT, isVirtualAddress, type NatPaths, type RelayLeg, type Route } from './paths';
+import { MAX_PUNCHES, Puncher } from './punch';
 import type { RelayServer } from './relay';
-import { TOKEN_LENGTH, punchFrame } from './wire';
+import { TOKEN_LENGTH } from './wire';
+
+export { decodeOffer, encodeOffer, type Offer } from './offer';
 
 /** Protocol name of introductions. */
 export const INTRODUCE_PROTOCOL = 'peersock/introduce/1';
@@ -50,22 +45,6 @@ export const INTRODUCE_PROTOCOL = 'peersock/introduce/1';
 export const DEFAULT_DIRECT_TIMEOUT = 2000;
 /** Default TTL of the first punch round (hyperdht's choice: past a home router and a carrier NAT). */
 export const DEFAULT_PUNCH_TTL = 5;
-const PUNCH_INTERVAL = 40;
-/** Full punches per side, at most (one every PUNCH_INTERVAL ms, so about 2.4 s). */
-const MAX_PUNCHES = 60;
-/** Random ports of the peer's address probed in the low-TTL round (behind a NAT). */
-const SPRAY = 1024;
-const SPRAY_CHUNK = 64;
-/**
- * Probe sockets opened (behind a NAT) when no punch arrived within
- * PROBE_DELAY ms of full punching: against a peer's SPRAY ports, 256 random
- * mappings meet one with a chance of 1 - (1 - 1024/64512)^256 ≈ 98 %.
- */
-const PROBES = 256;
-const PROBE_DELAY = 250;
-/** Probe sockets punch in this many rounds, this far apart, and close at the end of punching. */
-const PROBE_ROUNDS = 3;
-const PROBE_GAP = 200;
 /** Routes prepared for an introduced dialer that never came are dropped after this. */
 const UNUSED_ROUTE_MS = 30_000;
 /** How long the introducer remembers a pair for 'ready' (ms). */
@@ -83,12 +62,6 @@ const MAX_WAITING = 256;
 const DEAD_MS = 1000;
 const DEAD_SENDS = 3;
 const WATCH_INTERVAL = 250;
-
-/** Why the introducer gives no relay (byte in the reply). */
-const RELAY_OK = 0;
-const RELAY_OFF = 1;
-const RELAY_LIMIT = 2;
-const RELAY_UNWANTED = 3;
 
 /** Options of an introduced `connect` (see ConnectOptions). */
 export interface IntroducedDialOptions {
@@ -123,78 +96,11 @@ export interface IntroductionStats {
   fellBack: number;
 }
 
-// --- encoding ------------------------------------------------------------
-
-function putAddr(parts: Uint8Array[], a: AddressInfo): void {
-  const e = encodeObserved(a);
-  parts.push(Uint8Array.of(e.length), e);
-}
-
-class Reader {
-  off = 0;
-  constructor(readonly b: Uint8Array) {}
-  take(n: number): Uint8Array {
-    if (this.off + n > this.b.length) throw new DecodeError('introduction: truncated message');
-    const v = this.b.subarray(this.off, this.off + n);
-    this.off += n;
-    return v;
-  }
-  u8(): number {
-    return this.take(1)[0]!;
-  }
-  u32(): number {
-    return Buffer.from(this.take(4)).readUInt32BE(0);
-  }
-  addr(): AddressInfo {
-    return decodeObserved(this.take(this.u8()));
-  }
-  end(): void {
-    if (this.off !== this.b.length) throw new DecodeError('introduction: trailing bytes');
-  }
-}
-
-const u32 = (n: number): Uint8Array => {
-  const b = Buffer.allocUnsafe(4);
-  b.writeUInt32BE(n >>> 0, 0);
-  return b;
-};
-const concat = (parts: Uint8Array[]): Uint8Array => Buffer.concat(parts);
 /** Relayed packets of pair `pairId` go to the introducer at the other end of `via`. */
 const legVia = (via: PeerConnection, pairId: number): RelayLeg => {
   const a = via.remoteAddress;
   return { address: a.address, port: a.port, pairId };
 };
-
-/** The introducer's offer: sent to the dialer (reply) and to the target ('introduce'). */
-export interface Offer {
-  key: Uint8Array;
-  pairId: number;
-  relay: number;
-  token: Uint8Array;
-  peer: AddressInfo;
-  you: AddressInfo;
-}
-
-/** @internal Exported for tests. */
-export function encodeOffer(o: Offer): Uint8Array {
-  const parts = [o.key, u32(o.pairId), Uint8Array.of(o.relay), o.token];
-  putAddr(parts, o.peer);
-  putAddr(parts, o.you);
-  return concat(parts);
-}
-
-/** @internal Exported for tests: throws DecodeError on anything malformed. */
-export function decodeOffer(b: Uint8Array): Offer {
-  if (!(b instanceof Uint8Array)) throw new DecodeError('introduction: not bytes');
-  const r = new Reader(b);
-  const o = { key: new Uint8Array(r.take(32)), pairId: r.u32(), relay: r.u8(), token: new Uint8Array(r.take(TOKEN_LENGTH)), peer: r.addr(), you: r.addr() };
-  r.end();
-  if (o.pairId === 0 || o.relay > RELAY_UNWANTED) throw new DecodeError('introduction: bad pair');
-  return o;
-}
-
-/** A pause of the punch loops; it does not keep the process alive on its own. */
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 interface Introduced {
   a: PeerConnection;
@@ -207,7 +113,7 @@ export class Introductions {
   readonly #host: PeerSocket;
   readonly #nat: NatPaths;
   readonly #relay: RelayServer | undefined;
-  readonly #punchTtl: number;
+  readonly #punches: Puncher;
   readonly #d: Dispatcher;
   /** As introducer: pairs by id, for 'ready'. */
   readonly #pairs = new Map<number, Introduced>();
@@ -221,7 +127,7 @@ export class Introductions {
     this.#host = host;
     this.#nat = nat;
     this.#relay = relay;
-    this.#punchTtl = opts.punchTtl;
+    this.#punches = new Puncher(host, nat, opts.punchTtl);
     this.#d = new Dispatcher(host, { protocol: INTRODUCE_PROTOCOL, maxMessageSize: 256 });
     // Serving others (introducing, relaying) is opt-in; being introduced is not.
     if (opts.introducer) {
@@ -370,7 +276,7 @@ export class Introductions {
     const k = `${introducer.handle}|${o.pairId}`;
     this.#waiting.set(k, { route, peer: o.peer, you: o.you });
     setTimeout(() => this.#waiting.delete(k), UNUSED_ROUTE_MS).unref();
-    await this.#lowRound(route, o.peer, o.you);
+    await this.#punches.lowRound(route, o.peer, o.you);
     return new Uint8Array(0);
   }
 
@@ -378,72 +284,8 @@ export class Introductions {
     if (!(msg instanceof Uint8Array) || msg.length !== 4) return;
     const w = this.#waiting.get(`${introducer.handle}|${Buffer.from(msg).readUInt32BE(0)}`);
     if (w === undefined) return;
-    void this.#punch(w.route, w.peer, MAX_PUNCHES);
-    void this.#probe(w.route, w.peer, w.you);
-  }
-
-  // --- punching --------------------------------------------------------------
-
-  /** Opens our own mapping towards `peer` (behind a NAT only): low-TTL punches, plus random ports. */
-  async #lowRound(route: Route, peer: AddressInfo, seenAs: AddressInfo): Promise<void> {
-    if (isLocal(seenAs, this.#host.address())) return; // no NAT of ours to open
-    const nat = this.#nat;
-    const frame = punchFrame(route.token);
-    const frames: [Uint8Array, string, number][] = [];
-    for (let i = 0; i < 3; i++) frames.push([frame, peer.address, peer.port]);
-    await nat.sendLowTtl(frames, this.#punchTtl);
-    // The birthday part: the peer's NAT may map it to another port towards us.
-    const ports = new Set<number>();
-    while (ports.size < SPRAY) {
-      const p = 1024 + (randomBytes(2).readUInt16BE(0) % 64512);
-      if (p !== peer.port) ports.add(p);
-    }
-    const list = [...ports];
-    for (let i = 0; i < list.length; i += SPRAY_CHUNK) {
-      if (route.direct !== undefined) return;
-      await nat.sendLowTtl(list.slice(i, i + SPRAY_CHUNK).map((p) => [frame, peer.address, p]), this.#punchTtl);
-      await sleep(1);
-    }
-  }
-
-  /**
-   * The birthday half on a port-randomising side: if no punch arrived soon,
-   * PROBES extra sockets (each its own NAT mapping) punch the peer, whose
-   * low-TTL round opened SPRAY random ports towards us. A hit becomes the
-   * route's direct path; the other sockets close.
-   */
-  async #probe(route: Route, peer: AddressInfo, seenAs: AddressInfo): Promise<void> {
-    if (isLocal(seenAs, this.#host.address())) return;
-    const nat = this.#nat;
-    const live = (): boolean => route.direct === undefined && nat.route(route.address) === route;
-    await sleep(PROBE_DELAY);
-    if (!live()) return;
-    const probes = await nat.openProbes(route, PROBES);
-    if (!live()) {
-      nat.closeProbes(route);
-      return;
-    }
-    const frame = punchFrame(route.token);
-    const noop = (): void => {};
-    for (let round = 0; round < PROBE_ROUNDS && live(); round++) {
-      for (let i = 0; i < probes.length && live(); i += SPRAY_CHUNK) {
-        for (const p of probes.slice(i, i + SPRAY_CHUNK)) p.send(frame, peer.port, peer.address, noop);
-        await sleep(1);
-      }
-      await sleep(PROBE_GAP);
-    }
-    await sleep(Math.max(0, MAX_PUNCHES * PUNCH_INTERVAL - PROBE_DELAY - PROBE_ROUNDS * PROBE_GAP));
-    nat.closeProbes(route);
-  }
-
-  /** Full punches towards `peer` until one arrives from the peer or `count` are sent. */
-  async #punch(route: Route, peer: AddressInfo, count: number): Promise<void> {
-    const nat = this.#nat;
-    const frame = punchFrame(route.token);
-    for (let i = 0; i < count && route.direct === undefined && nat.route(route.address) === route; i++) {
-      this.#host.sendRaw(frame, peer.port, peer.address).catch(() => {}); // a lost punch
-      await sleep(PUNCH_INTERVAL);
-    }
+    void this.#punches.punch(w.route, w.peer, MAX_PUNCHES);
+    void this.#punches.probe(w.route, w.peer, w.you);
   }
 
   // --- dialer ----------------------------------------------------------------
@@ -558,10 +400,10 @@ export class Introductions {
       // Punching goes on for its bounded count after the window: a path
       // that opens late still moves a relayed connection to it.
       void (async () => {
-        await this.#lowRound(route, offer.peer, offer.you);
+        await this.#punches.lowRound(route, offer.peer, offer.you);
         this.#d.send(introducer, u32(offer.pairId), { type: 'ready' }).catch(() => {});
-        void this.#probe(route, offer.peer, offer.you);
-        await this.#punch(route, offer.peer, MAX_PUNCHES);
+        void this.#punches.probe(route, offer.peer, offer.you);
+        await this.#punches.punch(route, offer.peer, MAX_PUNCHES);
       })().catch(() => finish(false));
     });
   }

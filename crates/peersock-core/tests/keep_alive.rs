@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use peersock_core::{CloseKind, DialOptions, EndpointConfig};
@@ -17,9 +17,11 @@ fn config(keep_alive: Option<Duration>) -> EndpointConfig {
     }
 }
 
-/// Opens a connection from `a` to `b`, then idles for `for_` counting the
-/// datagrams a sends. Returns (still open, datagrams from a).
-fn idle_run(
+/// Opens a connection from `a` to `b` on `clock`, then idles for `for_`
+/// on it counting the datagrams a sends. Returns (still open, datagrams
+/// from a).
+fn idle_run_on(
+    clock: &Clock,
     a_ka: Option<Duration>,
     b_ka: Option<Duration>,
     dial: DialOptions,
@@ -30,16 +32,27 @@ fn idle_run(
         node_with(2, 2000, config(b_ka)),
     );
     let h =
-        a.ep.connect_with(*b.ep.public_key(), b.addr, &dial)
+        a.ep.connect_with_at(*b.ep.public_key(), b.addr, &dial, clock.now())
             .unwrap();
-    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| n
-        [0]
-    .connected(h)));
+    assert!(pump_on(
+        clock,
+        &mut [&mut a, &mut b],
+        Duration::from_secs(5),
+        Some,
+        |n| n[0].connected(h)
+    ));
     // Let the handshake's trailing packets (acks, tickets, CIDs) settle.
-    pump(&mut [&mut a, &mut b], Duration::from_millis(150), |_| false);
+    pump_on(
+        clock,
+        &mut [&mut a, &mut b],
+        Duration::from_millis(150),
+        Some,
+        |_| false,
+    );
     let mut sent = 0;
-    let start = Instant::now();
-    pump_tap(
+    let start = clock.now();
+    pump_on(
+        clock,
         &mut [&mut a, &mut b],
         for_,
         |d| {
@@ -53,11 +66,37 @@ fn idle_run(
     let open = a.closed(h).is_none();
     if !open {
         assert_eq!(a.closed(h).unwrap().kind, CloseKind::IdleTimeout);
-        assert!(start.elapsed() < for_);
+        assert!(clock.now().duration_since(start) < for_);
     }
     (open, sent)
 }
 
+/// [`idle_run_on`] the real clock: quiche's idle timer runs too.
+fn idle_run(
+    a_ka: Option<Duration>,
+    b_ka: Option<Duration>,
+    dial: DialOptions,
+    for_: Duration,
+) -> (bool, usize) {
+    idle_run_on(&Clock::real(), a_ka, b_ka, dial, for_)
+}
+
+/// [`idle_run_on`] a simulated clock: only the core's own deadlines
+/// (keep-alives) are simulated; quiche's idle timer, on the real clock,
+/// never comes due in the milliseconds the run takes.
+fn idle_run_simulated(
+    a_ka: Option<Duration>,
+    b_ka: Option<Duration>,
+    dial: DialOptions,
+    for_: Duration,
+) -> usize {
+    let (open, sent) = idle_run_on(&Clock::sim(), a_ka, b_ka, dial, for_);
+    assert!(open);
+    sent
+}
+
+/// Real clock: the keep-alive must beat quiche's idle timer (1 s), which
+/// only runs on the real clock.
 #[test]
 fn keep_alive_holds_an_idle_connection_open_and_pings_at_its_interval() {
     let ka = Some(Duration::from_millis(200));
@@ -69,6 +108,7 @@ fn keep_alive_holds_an_idle_connection_open_and_pings_at_its_interval() {
     assert!((10..=20).contains(&sent), "{sent} datagrams in 3 s");
 }
 
+/// Real clock: quiche's idle timer closes what nothing keeps alive.
 #[test]
 fn without_keep_alive_the_same_connection_idles_out() {
     let (open, sent) = idle_run(None, None, DialOptions::default(), Duration::from_secs(3));
@@ -76,23 +116,40 @@ fn without_keep_alive_the_same_connection_idles_out() {
     assert!(sent <= 2, "{sent} datagrams sent while idle");
 }
 
+/// Simulated clock: the pings come exactly at their interval, the default
+/// one (15 s) included, and nothing is sent without keep-alive.
+#[test]
+fn keep_alive_pings_at_its_interval_on_simulated_time() {
+    let ms = Duration::from_millis;
+    let sent = idle_run_simulated(Some(ms(200)), None, DialOptions::default(), ms(3000));
+    assert!((14..=16).contains(&sent), "{sent} pings in 3 s at 200 ms");
+    let default = EndpointConfig::default().keep_alive;
+    let sent = idle_run_simulated(default, None, DialOptions::default(), ms(61_000));
+    assert_eq!(sent, 4, "pings in 61 s at 15 s");
+    let sent = idle_run_simulated(None, None, DialOptions::default(), ms(3000));
+    assert_eq!(sent, 0, "datagrams without keep-alive");
+}
+
+/// Simulated clock: a dial's own keep-alive pings where the endpoint's is
+/// off, and a dial that turns it off sends nothing where the endpoint's
+/// is on (the idle-out that follows is quiche's, checked on the real clock
+/// above).
 #[test]
 fn a_dial_can_set_its_own_keep_alive() {
+    let ms = Duration::from_millis;
     let dial = DialOptions {
-        keep_alive: Some(Some(Duration::from_millis(200))),
+        keep_alive: Some(Some(ms(200))),
         ..DialOptions::default()
     };
-    let (open, _) = idle_run(None, None, dial, Duration::from_secs(3));
-    assert!(open, "the dial's keep-alive did not hold the connection");
+    let sent = idle_run_simulated(None, None, dial, ms(3000));
+    assert!(
+        (14..=16).contains(&sent),
+        "the dial's keep-alive sent {sent} pings in 3 s at 200 ms"
+    );
     let off = DialOptions {
         keep_alive: Some(None),
         ..DialOptions::default()
     };
-    let (open, _) = idle_run(
-        Some(Duration::from_millis(200)),
-        None,
-        off,
-        Duration::from_secs(3),
-    );
-    assert!(!open, "keep-alive turned off per dial still pinged");
+    let sent = idle_run_simulated(Some(ms(200)), None, off, ms(3000));
+    assert_eq!(sent, 0, "keep-alive turned off per dial still pinged");
 }

@@ -4,89 +4,42 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use peersock_core::{Error, Event, StreamRead, StreamWrite};
-
-/// Moves datagrams between a client (with two local addresses) and a
-/// server, honouring the source address the core picks.
-fn shuttle(
-    client: &mut Node,
-    client_locals: &[SocketAddr],
-    server: &mut Node,
-    limit: Duration,
-    mut done: impl FnMut(&mut Node, &mut Node) -> bool,
-) -> bool {
-    let start = Instant::now();
-    let mut buf = vec![0u8; 65535];
-    loop {
-        let mut moved = false;
-        while let Some((n, to, from)) = client.ep.poll_transmit_from(&mut buf) {
-            moved = true;
-            assert!(client_locals.contains(&from), "sent from {from}");
-            if to == server.addr {
-                server.ep.recv(&mut buf[..n], from);
-            }
-        }
-        while let Some((n, to, _)) = server.ep.poll_transmit_from(&mut buf) {
-            moved = true;
-            if client_locals.contains(&to) {
-                client.ep.recv_on(&mut buf[..n], server.addr, to);
-            }
-        }
-        moved |= client.poll();
-        moved |= server.poll();
-        if done(client, server) {
-            return true;
-        }
-        if start.elapsed() > limit {
-            return false;
-        }
-        if !moved {
-            std::thread::sleep(Duration::from_millis(1));
-            client.ep.on_timeout();
-            server.ep.on_timeout();
-        }
-    }
-}
 
 #[test]
 fn a_client_moves_to_another_local_address_mid_stream() {
     let mut client = node(1, 1000);
     let mut server = node(2, 2000);
     let second: SocketAddr = "127.0.0.2:1001".parse().unwrap();
-    let locals = [client.addr, second];
+    client.locals.push(second);
     let h = client
         .ep
         .connect(*server.ep.public_key(), server.addr, None)
         .unwrap();
-    assert!(shuttle(
-        &mut client,
-        &locals,
-        &mut server,
+    assert!(pump(
+        &mut [&mut client, &mut server],
         Duration::from_secs(5),
-        |c, _| c.connected(h)
+        |n| n[0].connected(h)
     ));
     // Spare connection IDs arrive right after the handshake.
-    let _ = shuttle(
-        &mut client,
-        &locals,
-        &mut server,
+    let _ = pump(
+        &mut [&mut client, &mut server],
         Duration::from_millis(200),
-        |_, _| false,
+        |_| false,
     );
     let st = client.ep.open_stream(h, true).unwrap();
     let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     let mut off = 0;
     let mut got = Vec::new();
     let mut migrated = false;
-    let ok = shuttle(
-        &mut client,
-        &locals,
-        &mut server,
+    let ok = pump(
+        &mut [&mut client, &mut server],
         Duration::from_secs(10),
-        |c, s| {
+        |n| {
+            let [c, s] = n else { unreachable!() };
             if off < data.len() {
                 if let Ok(StreamWrite::Written(n)) = c.ep.stream_send(h, st, &data[off..], false) {
                     off += n;

@@ -1,91 +1,12 @@
 //! Two endpoints exchanging datagrams in memory: the core's test tier.
 
+mod common;
+
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use peersock_core::{
-    CloseKind, ConnHandle, Endpoint, EndpointConfig, Event, Identity, StreamRead, StreamWrite,
-};
-
-struct Node {
-    ep: Endpoint,
-    addr: SocketAddr,
-    events: Vec<Event>,
-    auto_accept: bool,
-}
-
-fn node(seed: u8, port: u16) -> Node {
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let id = Identity::from_secret_key(&[seed; 32]).unwrap();
-    Node {
-        ep: Endpoint::new(id, EndpointConfig::default(), addr).unwrap(),
-        addr,
-        events: vec![],
-        auto_accept: true,
-    }
-}
-
-/// Moves datagrams between all nodes and runs due timers until `done`
-/// holds or `limit` passes.
-fn pump(
-    nodes: &mut [&mut Node],
-    limit: Duration,
-    mut done: impl FnMut(&mut [&mut Node]) -> bool,
-) -> bool {
-    let start = Instant::now();
-    let mut buf = vec![0u8; 1500];
-    loop {
-        let mut moved = false;
-        for i in 0..nodes.len() {
-            while let Some((n, to)) = nodes[i].ep.poll_transmit(&mut buf) {
-                moved = true;
-                let from = nodes[i].addr;
-                if let Some(j) = nodes.iter().position(|x| x.addr == to) {
-                    let mut pkt = buf[..n].to_vec();
-                    nodes[j].ep.recv(&mut pkt, from);
-                }
-            }
-            while let Some(ev) = nodes[i].ep.poll_event() {
-                moved = true;
-                if let Event::Incoming { conn, .. } = &ev {
-                    if nodes[i].auto_accept {
-                        nodes[i].ep.accept(*conn).unwrap();
-                    }
-                }
-                nodes[i].events.push(ev);
-            }
-        }
-        if done(nodes) {
-            return true;
-        }
-        if start.elapsed() > limit {
-            return false;
-        }
-        if !moved {
-            let t = nodes.iter().filter_map(|n| n.ep.timeout()).min();
-            match t {
-                Some(t) => std::thread::sleep(t.min(Duration::from_millis(5))),
-                None => std::thread::sleep(Duration::from_millis(1)),
-            }
-            for n in nodes.iter_mut() {
-                n.ep.on_timeout();
-            }
-        }
-    }
-}
-
-fn connected(n: &Node, h: ConnHandle) -> bool {
-    n.events
-        .iter()
-        .any(|e| matches!(e, Event::Connected { conn, .. } if *conn == h))
-}
-
-fn closed(n: &Node, h: ConnHandle) -> Option<peersock_core::CloseReason> {
-    n.events.iter().find_map(|e| match e {
-        Event::Closed { conn, reason } if *conn == h => Some(reason.clone()),
-        _ => None,
-    })
-}
+use common::*;
+use peersock_core::{CloseKind, ConnHandle, Event, StreamRead, StreamWrite};
 
 #[test]
 fn handshake_exchanges_both_keys() {
@@ -93,7 +14,7 @@ fn handshake_exchanges_both_keys() {
     let bkey = *b.ep.public_key();
     let h = a.ep.connect(bkey, b.addr, None).unwrap();
     assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| {
-        connected(n[0], h)
+        n[0].connected(h)
     }));
     let Some(Event::Connected { remote_key, .. }) = a
         .events
@@ -127,9 +48,9 @@ fn wrong_key_is_refused_by_the_dialer() {
     let wrong = *node(3, 3000).ep.public_key();
     let h = a.ep.connect(wrong, b.addr, None).unwrap();
     assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| {
-        closed(n[0], h).is_some()
+        n[0].closed(h).is_some()
     }));
-    let r = closed(&a, h).unwrap();
+    let r = a.closed(h).unwrap();
     assert_eq!(r.kind, CloseKind::IdentityMismatch);
     assert_eq!(r.expected_key, Some(wrong));
     assert_eq!(r.actual_key.as_ref(), Some(b.ep.public_key()));
@@ -159,21 +80,12 @@ fn accept_hook_refusal_reaches_the_dialer() {
                 refused = true;
             }
         }
-        closed(n[0], h).is_some()
+        n[0].closed(h).is_some()
     }));
-    let r = closed(&a, h).unwrap();
+    let r = a.closed(h).unwrap();
     assert_eq!(r.kind, CloseKind::Refused);
     assert_eq!(r.reason, "not welcome");
-    assert!(!connected(&a, h));
-}
-
-fn open_pair() -> (Node, Node, ConnHandle) {
-    let (mut a, mut b) = (node(1, 1000), node(2, 2000));
-    let h = a.ep.connect(*b.ep.public_key(), b.addr, None).unwrap();
-    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| {
-        connected(n[0], h)
-    }));
-    (a, b, h)
+    assert!(!a.connected(h));
 }
 
 #[test]
@@ -284,7 +196,7 @@ fn graceful_close_carries_code_and_reason() {
         n[1].events
             .iter()
             .any(|e| matches!(e, Event::Closed { .. }))
-            && closed(n[0], h).is_some()
+            && n[0].closed(h).is_some()
     }));
     let r = b
         .events
@@ -298,7 +210,7 @@ fn graceful_close_carries_code_and_reason() {
         (r.kind, r.code, r.reason.as_str()),
         (CloseKind::Peer, 42, "bye")
     );
-    assert_eq!(closed(&a, h).unwrap().kind, CloseKind::Local);
+    assert_eq!(a.closed(h).unwrap().kind, CloseKind::Local);
 }
 
 #[test]
@@ -315,7 +227,7 @@ fn two_hundred_connections_on_one_endpoint() {
     let mut all: Vec<&mut Node> = vec![&mut server];
     all.extend(clients.iter_mut());
     assert!(pump(&mut all, Duration::from_secs(30), |n| {
-        (1..n.len()).all(|i| connected(n[i], handles[i - 1]))
+        (1..n.len()).all(|i| n[i].connected(handles[i - 1]))
     }));
     assert_eq!(server.ep.connection_count(), 200);
     let incoming = server
@@ -354,6 +266,7 @@ fn garbage_is_dropped_without_state() {
 #[test]
 fn client_without_certificate_is_rejected() {
     let mut b = node(2, 2000);
+    b.auto_accept = false;
     let mut ctx = boring::ssl::SslContextBuilder::new(boring::ssl::SslMethod::tls()).unwrap();
     ctx.set_verify_algorithm_prefs(&[boring::ssl::SslSignatureAlgorithm::ED25519])
         .unwrap();
@@ -365,35 +278,18 @@ fn client_without_certificate_is_rejected() {
     cfg.set_initial_max_data(1 << 20);
     cfg.set_initial_max_streams_uni(4);
     let me: SocketAddr = "127.0.0.1:1000".parse().unwrap();
-    let scid = quiche::ConnectionId::from_ref(&[7u8; 16]);
-    let mut q = quiche::connect(None, &scid, me, b.addr, &mut cfg).unwrap();
-    let mut buf = vec![0u8; 1500];
-    let start = Instant::now();
-    while !q.is_closed() && start.elapsed() < Duration::from_secs(5) {
-        while let Ok((n, info)) = q.send(&mut buf) {
-            let mut pkt = buf[..n].to_vec();
-            b.ep.recv(&mut pkt, me);
-            let _ = info;
-        }
-        while let Some((n, _)) = b.ep.poll_transmit(&mut buf) {
-            let _ = q.recv(
-                &mut buf[..n],
-                quiche::RecvInfo {
-                    from: b.addr,
-                    to: me,
-                },
-            );
-        }
-        while let Some(ev) = b.ep.poll_event() {
-            b.events.push(ev);
-        }
-        if q.peer_error().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-        q.on_timeout();
-        b.ep.on_timeout();
-    }
+    let mut raw = RawPeer::client(cfg, me, b.addr);
+    pump_raw(
+        &mut b,
+        &mut raw,
+        Duration::from_secs(5),
+        |_| {},
+        |_, r| {
+            r.q.as_ref()
+                .is_some_and(|q| q.is_closed() || q.peer_error().is_some())
+        },
+    );
+    let q = raw.q.as_ref().unwrap();
     let err = q.peer_error().expect("server must close the handshake");
     assert!(!err.is_app);
     // TLS alert certificate_required (116) as a QUIC crypto error.

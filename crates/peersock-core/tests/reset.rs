@@ -8,22 +8,17 @@ use std::time::{Duration, Instant};
 use common::*;
 use peersock_core::{CloseKind, EndpointConfig};
 
-fn open_pair(keep_alive: Option<Duration>) -> (Node, Node, u32) {
-    let cfg = EndpointConfig {
+/// A connected pair whose endpoints keep alive every `keep_alive`.
+fn open_pair_keeping_alive(keep_alive: Option<Duration>) -> (Node, Node, u32) {
+    open_pair_with(EndpointConfig {
         keep_alive,
         ..EndpointConfig::default()
-    };
-    let (mut a, mut b) = (node_with(1, 1000, cfg.clone()), node_with(2, 2000, cfg));
-    let h = a.ep.connect(*b.ep.public_key(), b.addr, None).unwrap();
-    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| n
-        [0]
-    .connected(h)));
-    (a, b, h)
+    })
 }
 
 #[test]
 fn a_restarted_peer_resets_a_connection_with_data_in_flight() {
-    let (mut a, b, h) = open_pair(None);
+    let (mut a, b, h) = open_pair_keeping_alive(None);
     drop(b);
     let mut b2 = node(2, 2000); // same seed, same address: the restart
     let s = a.ep.open_stream(h, true).unwrap();
@@ -48,7 +43,7 @@ fn a_restarted_peer_resets_a_connection_with_data_in_flight() {
 fn a_restarted_peer_resets_an_idle_connection_at_its_keep_alive() {
     // Keep-alive PINGs are the smallest packets a peer sends (about 40
     // bytes); they must trigger a reset too.
-    let (mut a, b, h) = open_pair(Some(Duration::from_millis(100)));
+    let (mut a, b, h) = open_pair_keeping_alive(Some(Duration::from_millis(100)));
     drop(b);
     let mut b2 = node(2, 2000);
     let start = Instant::now();
@@ -72,7 +67,7 @@ fn a_restarted_peer_resets_an_idle_connection_at_its_keep_alive() {
 
 #[test]
 fn a_reset_from_another_identity_is_ignored() {
-    let (mut a, b, h) = open_pair(None);
+    let (mut a, b, h) = open_pair_keeping_alive(None);
     drop(b);
     let mut other = node(3, 2000); // another identity at the same address
     let s = a.ep.open_stream(h, true).unwrap();

@@ -1,8 +1,10 @@
-//! Shared pieces of the adversarial tests: endpoints and hand-driven quiche
-//! peers exchanging datagrams in memory, and bad TLS credentials built with
-//! BoringSSL directly.
+//! The core's test tier, shared by every test file: endpoints and
+//! hand-driven quiche peers exchanging datagrams in memory, on the real
+//! clock or a simulated one, and bad TLS credentials built with BoringSSL
+//! directly.
 #![allow(dead_code)]
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -24,9 +26,80 @@ use peersock_core::{ConnHandle, Endpoint, EndpointConfig, Event, Identity, ALPN}
 pub struct Node {
     pub ep: Endpoint,
     pub addr: SocketAddr,
+    /// Further local addresses it receives on (sockets a connection
+    /// migrated to); the pumps deliver to them with `recv_on`.
+    pub locals: Vec<SocketAddr>,
     pub seed: [u8; 32],
     pub events: Vec<Event>,
     pub auto_accept: bool,
+}
+
+/// The time the pumps hand to the endpoints: the real clock, or a simulated
+/// one that jumps to the next deadline instead of sleeping. The core's own
+/// deadlines (handshake, keep-alive, retry-token age) then run on it;
+/// quiche's timers (loss, idle) always run on the real clock.
+pub struct Clock {
+    sim: Option<Cell<Instant>>,
+    start: Instant,
+}
+
+/// The longest jump of the simulated clock while idle, and the shortest
+/// (quiche's deadlines are real-clock instants: on the simulated clock one
+/// can look due while quiche, asked, finds it is not yet).
+const SIM_STEP_MAX: Duration = Duration::from_millis(100);
+const SIM_STEP_MIN: Duration = Duration::from_millis(1);
+
+impl Clock {
+    /// The real clock: `advance` and idle waits sleep.
+    pub fn real() -> Clock {
+        Clock {
+            sim: None,
+            start: Instant::now(),
+        }
+    }
+
+    /// A simulated clock starting now: `advance` and idle waits jump.
+    pub fn sim() -> Clock {
+        let start = Instant::now();
+        Clock {
+            sim: Some(Cell::new(start)),
+            start,
+        }
+    }
+
+    pub fn now(&self) -> Instant {
+        match &self.sim {
+            Some(t) => t.get(),
+            None => Instant::now(),
+        }
+    }
+
+    /// Time on this clock since it was made.
+    pub fn elapsed(&self) -> Duration {
+        self.now().saturating_duration_since(self.start)
+    }
+
+    /// Lets `d` pass: sleeps on the real clock, jumps on the simulated one.
+    pub fn advance(&self, d: Duration) {
+        match &self.sim {
+            Some(t) => t.set(t.get() + d),
+            None => std::thread::sleep(d),
+        }
+    }
+
+    /// Waits for the next deadline, `next` from now (`None`: none).
+    fn idle(&self, next: Option<Duration>) {
+        match &self.sim {
+            Some(_) => self.advance(
+                next.unwrap_or(SIM_STEP_MAX)
+                    .clamp(SIM_STEP_MIN, SIM_STEP_MAX),
+            ),
+            None => std::thread::sleep(
+                next.unwrap_or(Duration::from_millis(1))
+                    .min(Duration::from_millis(2)),
+            ),
+        }
+    }
 }
 
 pub fn addr(s: &str) -> SocketAddr {
@@ -40,6 +113,7 @@ pub fn node_with(seed: u8, port: u16, config: EndpointConfig) -> Node {
     Node {
         ep: Endpoint::new(id, config, a).unwrap(),
         addr: a,
+        locals: vec![],
         seed,
         events: vec![],
         auto_accept: true,
@@ -81,6 +155,11 @@ impl Node {
         })
     }
 
+    /// Whether `a` is one of this node's addresses.
+    pub fn owns(&self, a: SocketAddr) -> bool {
+        self.addr == a || self.locals.contains(&a)
+    }
+
     pub fn connected(&self, h: ConnHandle) -> bool {
         self.events
             .iter()
@@ -106,26 +185,34 @@ impl Node {
 pub type Dgram = (Vec<u8>, SocketAddr, SocketAddr);
 
 /// Moves datagrams between endpoints (through `tap`, which may drop, alter
-/// or redirect them) and runs due timers, until `done` holds or `limit`
-/// passes.
-pub fn pump_tap(
+/// or redirect them) and runs due timers, on `clock`, until `done` holds or
+/// `limit` passes on it. A datagram goes to the node owning its
+/// destination, on the local address it was sent to, from the local
+/// address its sender chose.
+pub fn pump_on(
+    clock: &Clock,
     nodes: &mut [&mut Node],
     limit: Duration,
     mut tap: impl FnMut(Dgram) -> Option<Dgram>,
     mut done: impl FnMut(&mut [&mut Node]) -> bool,
 ) -> bool {
-    let start = Instant::now();
+    let start = clock.now();
     let mut buf = vec![0u8; 65535];
     loop {
         let mut moved = false;
         for i in 0..nodes.len() {
-            while let Some((n, to)) = nodes[i].ep.poll_transmit(&mut buf) {
+            while let Some((n, to, from)) = nodes[i].ep.poll_transmit_from_at(&mut buf, clock.now())
+            {
                 moved = true;
-                let Some((mut pkt, from, to)) = tap((buf[..n].to_vec(), nodes[i].addr, to)) else {
+                assert!(
+                    nodes[i].owns(from),
+                    "sent from {from}, not an address of its own"
+                );
+                let Some((mut pkt, from, to)) = tap((buf[..n].to_vec(), from, to)) else {
                     continue;
                 };
-                if let Some(j) = nodes.iter().position(|x| x.addr == to) {
-                    nodes[j].ep.recv(&mut pkt, from);
+                if let Some(j) = nodes.iter().position(|x| x.owns(to)) {
+                    nodes[j].ep.recv_on_at(&mut pkt, from, to, clock.now());
                 }
             }
             moved |= nodes[i].poll();
@@ -133,16 +220,27 @@ pub fn pump_tap(
         if done(nodes) {
             return true;
         }
-        if start.elapsed() > limit {
+        if clock.now().saturating_duration_since(start) > limit {
             return false;
         }
         if !moved {
-            idle(nodes.iter().filter_map(|n| n.ep.timeout()).min());
+            let now = clock.now();
+            clock.idle(nodes.iter().filter_map(|n| n.ep.timeout_at(now)).min());
             for n in nodes.iter_mut() {
-                n.ep.on_timeout();
+                n.ep.on_timeout_at(clock.now());
             }
         }
     }
+}
+
+/// [`pump_on`] on the real clock.
+pub fn pump_tap(
+    nodes: &mut [&mut Node],
+    limit: Duration,
+    tap: impl FnMut(Dgram) -> Option<Dgram>,
+    done: impl FnMut(&mut [&mut Node]) -> bool,
+) -> bool {
+    pump_on(&Clock::real(), nodes, limit, tap, done)
 }
 
 pub fn pump(
@@ -153,11 +251,23 @@ pub fn pump(
     pump_tap(nodes, limit, Some, done)
 }
 
-fn idle(next: Option<Duration>) {
-    std::thread::sleep(
-        next.unwrap_or(Duration::from_millis(1))
-            .min(Duration::from_millis(2)),
+/// Two nodes (seeds 1 and 2 at ports 1000 and 2000) with `config`, the
+/// first connected to the second; returns them and the dialer's handle.
+pub fn open_pair_with(config: EndpointConfig) -> (Node, Node, ConnHandle) {
+    let (mut a, mut b) = (
+        node_with(1, 1000, config.clone()),
+        node_with(2, 2000, config),
     );
+    let h = a.ep.connect(*b.ep.public_key(), b.addr, None).unwrap();
+    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| n
+        [0]
+    .connected(h)));
+    (a, b, h)
+}
+
+/// [`open_pair_with`] the default settings.
+pub fn open_pair() -> (Node, Node, ConnHandle) {
+    open_pair_with(EndpointConfig::default())
 }
 
 /// A hand-driven quiche connection: the misbehaving peer.
@@ -254,7 +364,7 @@ pub fn pump_raw(
                 .into_iter()
                 .flatten()
                 .min();
-            idle(t);
+            Clock::real().idle(t);
             n.ep.on_timeout();
             if let Some(q) = raw.q.as_mut() {
                 q.on_timeout();

@@ -20,7 +20,7 @@ const LAYERS = [
   ['api', ['src/index.ts']],
   ['l4-cli', ['src/cli.ts', 'src/cli/']],
   ['base', ['src/errors.ts', 'src/keys.ts', 'src/native.ts']],
-  ['l0-transport', ['src/transport.ts', 'src/nat/wire.ts', 'src/nat/paths.ts']],
+  ['l0-transport', ['src/transport.ts', 'src/nat/wire.ts', 'src/nat/paths.ts', 'src/nat/route.ts']],
   ['l3-protocols', ['src/nat/', 'src/messages/peer-exchange.ts', 'src/messages/peer-exchange.proto', 'src/messages/generated/peer-exchange.js', 'src/messages/generated/peer-exchange.d.ts']],
   ['l2-messages', ['src/messages/']],
   ['l1-socket', ['src/']],

@@ -15,11 +15,9 @@
  * other raw datagrams, ordinary QUIC packets) passes through unchanged.
  */
 import { UdpTransport, type AddressInfo, type DatagramHandler, type DatagramTransport } from '../transport';
+import { VIRTUAL_PORT, VIRTUAL_PREFIX, Route, isVirtualAddress, type PathKind, type RelayLeg } from './route';
 import { PUNCH, RELAY_FROM, RELAY_HEADER, RELAY_TO, frameKind, punchFrame, punchToken, relayFrame, relayPairId } from './wire';
 
-/** The port every virtual address is dialed at. */
-export const VIRTUAL_PORT = 1;
-const VIRTUAL_PREFIX = '100::';
 const MAX_SLOT = 0xfffe;
 /** Punches sent back to newly seen addresses of one route, at most. */
 const MAX_PUNCH_REPLIES = 16;
@@ -42,88 +40,11 @@ export const MOVE_SILENCE_MS = 250;
 /** The TTL of ordinary datagrams, restored after a low-TTL round. */
 export const DEFAULT_TTL = 64;
 
-/** How an introduced connection's packets travel. */
-export type PathKind = 'pending' | 'direct' | 'relayed';
-
-/** Per-route counters (datagrams and bytes, each way, per path). */
-export interface PathStats {
-  sentDirect: number;
-  sentRelayed: number;
-  recvDirect: number;
-  recvRelayed: number;
-  bytesRelayed: number;
-}
-
-/** Where a route's relayed packets go: the relay's address and the pair id it assigned. */
-export interface RelayLeg {
-  address: string;
-  port: number;
-  pairId: number;
-}
-
 const addrKey = (address: string, port: number): string => `${address}|${port}`;
 const pairKey = (leg: RelayLeg): string => `${addrKey(leg.address, leg.port)}|${leg.pairId}`;
 
-/** True for a virtual address of this module (100::x). */
-export function isVirtualAddress(address: string): boolean {
-  return address.startsWith(VIRTUAL_PREFIX);
-}
-
-/** One introduced peer: its virtual address and the paths to it. */
-export class Route {
-  readonly slot: number;
-  /** The virtual address the core dials/accepts (port VIRTUAL_PORT). */
-  readonly address: string;
-  readonly remoteKey: Uint8Array;
-  /** Punch token shared with the peer by the introducer. */
-  readonly token: Uint8Array;
-  /** Where relayed packets go (set anew when a dead direct path falls back to a fresh relay pair). */
-  relay: RelayLeg | undefined;
-  /** Who made this route: the connection to the introducer (for a fresh relay pair later). */
-  via: object | undefined;
-  /** The punched direct address (once a punch from the peer arrived; the first one wins). */
-  direct: AddressInfo | undefined;
-  /** The probe socket the direct path runs on (undefined: the socket's own port). */
-  probe: UdpTransport | undefined;
-  /** @internal Probe sockets open for this route. */
-  probes: UdpTransport[] = [];
-  /** Where sends go now. */
-  kind: PathKind = 'pending';
-  /** Accepting side: take the path of the peer's QUIC packets (see DIRECT_HOLD_MS). */
-  readonly follow: boolean;
-  /** @internal When the last QUIC packet came on the direct path (performance.now()). */
-  lastDirectAt = -Infinity;
-  /** @internal Direct sends since the last direct receive, and when the first of them left. */
-  unanswered = 0;
-  unansweredSince = 0;
-
-  /** @internal A QUIC packet of the peer came on the direct path. */
-  heardDirect(): void {
-    this.lastDirectAt = performance.now();
-    this.unanswered = 0;
-  }
-  /** What uses this route (its connection), once something does; see `adopt`. */
-  owner: object | undefined;
-  readonly stats: PathStats = { sentDirect: 0, sentRelayed: 0, recvDirect: 0, recvRelayed: 0, bytesRelayed: 0 };
-  /** Called when a punch from the peer arrives from a new address. */
-  onLearn: ((addr: AddressInfo) => void) | undefined;
-  /** @internal */
-  punchReplies = 0;
-  /** @internal */
-  expiry: NodeJS.Timeout | undefined;
-  /** @internal Addresses registered for this route in the table. */
-  readonly reals: string[] = [];
-
-  constructor(slot: number, remoteKey: Uint8Array, token: Uint8Array, relay: RelayLeg | undefined, follow: boolean, via?: object) {
-    this.slot = slot;
-    this.address = `${VIRTUAL_PREFIX}${slot.toString(16)}`;
-    this.remoteKey = remoteKey;
-    this.token = token;
-    this.relay = relay;
-    this.follow = follow;
-    this.via = via;
-  }
-}
+export { Route, VIRTUAL_PORT, isVirtualAddress } from './route';
+export type { PathKind, PathStats, RelayLeg } from './route';
 
 /** Called when where a virtual address leads changed (its connection then reports 'path'). */
 export type PathChangeHandler = (address: string, port: number) => void;

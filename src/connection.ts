@@ -315,8 +315,9 @@ export class PeerConnection extends EventEmitter implements StreamHost {
   }
 
   /**
-   * Sends an unreliable datagram. Returns false if the send queue was full
-   * and it was dropped; throws DatagramTooLargeError if it cannot fit.
+   * Sends an unreliable datagram. Returns false if it was dropped (the send
+   * queue was full, or the connection is ending); throws ClosedError once it
+   * is closed and DatagramTooLargeError if it cannot fit.
    */
   sendDatagram(data: Uint8Array): boolean {
     if (!(data instanceof Uint8Array)) throw new InvalidArgumentError('datagram must be a Uint8Array');
@@ -331,7 +332,13 @@ export class PeerConnection extends EventEmitter implements StreamHost {
       this.#host.kick();
       return queued;
     } catch (e) {
-      throw errorFromNative(e, { maxDatagramSize: this.maxDatagramSize });
+      const err = errorFromNative(e, { maxDatagramSize: this.maxDatagramSize });
+      // Closed natively, its 'closed' event still on its way (a datagram
+      // handler answering within the batch that ends the connection): the
+      // datagram is dropped, as on a full queue, rather than thrown out of
+      // the handler into the event loop.
+      if (err instanceof ClosedError) return false;
+      throw err;
     }
   }
 

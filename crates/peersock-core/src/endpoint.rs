@@ -219,14 +219,6 @@ impl Endpoint {
         self.poll_transmit_at(out, Instant::now())
     }
 
-    /// [`Endpoint::poll_transmit_from_at`] on the real clock.
-    pub fn poll_transmit_from(
-        &mut self,
-        out: &mut [u8],
-    ) -> Option<(usize, SocketAddr, SocketAddr)> {
-        self.poll_transmit_from_at(out, Instant::now())
-    }
-
     /// [`Endpoint::poll_transmit_at`] that also says which local address
     /// to send from (the main one unless a connection migrated).
     pub fn poll_transmit_from_at(

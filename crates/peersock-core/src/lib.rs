@@ -22,8 +22,9 @@
 //! them on simulated time. quiche's own timers (loss recovery, idle
 //! timeout) read the real clock inside quiche; [`Endpoint::timeout_at`]
 //! includes them and [`Endpoint::on_timeout_at`] runs them when quiche
-//! finds them due. Each `*_at` method has a wrapper without the suffix
-//! that reads the real clock.
+//! finds them due. `recv`, `recv_on`, `poll_transmit`, `timeout`,
+//! `on_timeout`, `connect` and `connect_with` are wrappers of the `*_at`
+//! methods that read the real clock (for tests and fuzzers).
 //!
 //! Identity: each endpoint presents a self-signed certificate carrying its
 //! Ed25519 key; both sides must present one (mutual authentication). The

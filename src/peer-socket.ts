@@ -42,7 +42,9 @@ export type { AcceptHook, BindOptions, ConnectOptions, DialTarget, IntroducedDia
 
 /** Options of `_dialAddress` (dials made by extensions). */
 export interface AddressDialOptions {
+  /** Handshake time limit in ms (default: the socket's). */
   timeout?: number | undefined;
+  /** Abort the dial. */
   signal?: AbortSignal | undefined;
   /** Follow the peer to addresses it sends authentic packets from ('peerAddress' reports them). */
   followPeer?: boolean;

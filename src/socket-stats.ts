@@ -1,9 +1,11 @@
 /** The socket's endpoint counters, as `PeerSocket.stats()` reports them. */
 import type { NativeEndpoint } from './native';
 
-/** Endpoint counters; each only grows. */
+/** Endpoint counters; each only grows, except `connections`. */
 export interface SocketStats {
+  /** Live connections now, in any state (the one counter that also falls). */
   connections: number;
+  /** Datagrams handed to the core. */
   datagramsIn: number;
   /** Datagrams dropped without an answer (garbage, unknown connection, bad retry token). */
   dropped: number;
@@ -30,6 +32,7 @@ export interface SocketStats {
     /** Any other handshake error of ours (a protocol violation, another TLS alert). */
     other: number;
   };
+  /** Stateless resets sent. */
   resetsSent: number;
 }
 

@@ -120,13 +120,20 @@ fn a_thousand_half_open_handshakes_are_cleaned_up_by_the_handshake_timeout() {
     );
     let mut client = node(1, 1000);
     let skey = *server.ep.public_key();
+    // The handshake deadline is the core's own: simulated time.
+    let clock = Clock::sim();
     for _ in 0..1000 {
         client
             .ep
-            .connect(skey, server.addr, Some(Duration::from_secs(30)))
+            .connect_at(
+                skey,
+                server.addr,
+                Some(Duration::from_secs(30)),
+                clock.now(),
+            )
             .unwrap();
     }
-    let start = Instant::now();
+    let start = clock.now();
     let mut peak = 0;
     let mut peak_at = None;
     // The server's answers never reach the client: every handshake stays
@@ -137,31 +144,35 @@ fn a_thousand_half_open_handshakes_are_cleaned_up_by_the_handshake_timeout() {
     // schedule (about 2 s) instead of the server's cleanup.
     let server_addr = server.addr;
     let quiet = std::cell::Cell::new(false);
-    let ok = pump_tap(
+    let ok = pump_on(
+        &clock,
         &mut [&mut server, &mut client],
         Duration::from_secs(10),
         |d| (d.1 != server_addr && !quiet.get()).then_some(d),
         |n| {
             peak = peak.max(n[0].ep.connection_count());
             if peak == 1000 && peak_at.is_none() {
-                peak_at = Some(Instant::now());
+                peak_at = Some(clock.now());
                 quiet.set(true);
             }
             peak == 1000 && n[0].ep.connection_count() == 0
         },
     );
-    let elapsed = start.elapsed();
-    let after_last = peak_at.map(|t| t.elapsed()).unwrap_or_default();
+    let elapsed = clock.now() - start;
+    let after_last = peak_at.map(|t| clock.now() - t).unwrap_or_default();
     println!(
         "[limits] 1000 half-open handshakes: all 1000 open after {:?}, all gone {after_last:?} after the last opened (handshake timeout {timeout:?})",
         elapsed - after_last
     );
     assert!(ok, "peak {peak}, {} left", server.ep.connection_count());
-    // Each one goes at its own deadline (about 1.0 s after the last opened on
-    // an idle machine); the bound leaves room for a loaded test machine,
-    // where this in-memory loop itself falls behind (the other tests of
-    // this file run in parallel with it).
+    // Each one goes at its own deadline, 1.0 s after it opened: on the
+    // simulated clock a loaded test machine changes nothing.
     assert!(after_last <= timeout * 2, "{after_last:?}");
+    assert!(
+        after_last >= timeout - Duration::from_millis(50)
+            && after_last <= timeout + Duration::from_millis(50),
+        "{after_last:?}"
+    );
     assert!(!server
         .events
         .iter()

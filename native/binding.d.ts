@@ -220,4 +220,8 @@ export interface NativeStats {
   /** Refused: any other handshake error of ours. */
   refusedOther: number
   resetsSent: number
+  /** Retry packets sent (retry mode). */
+  retriesSent: number
+  /** Initials dropped at the token check (retry mode): forged, expired or moved tokens. */
+  invalidTokens: number
 }

@@ -34,6 +34,10 @@ export interface SocketStats {
   };
   /** Stateless resets sent. */
   resetsSent: number;
+  /** Retry packets sent (`retry: true`). */
+  retriesSent: number;
+  /** Initials dropped at the token check (`retry: true`): forged, expired or moved tokens. Also counted in `dropped`. */
+  invalidTokens: number;
 }
 
 /** Reads the endpoint's counters from the native side (one call). */
@@ -56,5 +60,7 @@ export function socketStats(native: NativeEndpoint): SocketStats {
         other: s.refusedOther,
       },
       resetsSent: s.resetsSent,
+      retriesSent: s.retriesSent,
+      invalidTokens: s.invalidTokens,
     };
 }

@@ -125,6 +125,10 @@ pub struct NativeStats {
     /// Refused: any other handshake error of ours.
     pub refused_other: f64,
     pub resets_sent: f64,
+    /// Retry packets sent (retry mode).
+    pub retries_sent: f64,
+    /// Initials dropped at the token check (retry mode): forged, expired or moved tokens.
+    pub invalid_tokens: f64,
 }
 
 impl NativeEvent {

@@ -554,6 +554,8 @@ impl NativeEndpoint {
             refused_pending: s.refused_pending as f64,
             refused_other: s.refused_other as f64,
             resets_sent: s.resets_sent as f64,
+            retries_sent: s.retries_sent as f64,
+            invalid_tokens: s.invalid_tokens as f64,
         }
     }
 }

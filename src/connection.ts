@@ -12,10 +12,10 @@ import {
   IdentityMismatchError,
   IdleTimeoutError,
   InvalidArgumentError,
-  PeerClosedError,
   PeerRejectedError,
   PeersockError,
   TransportError,
+  closeError,
   errorFromNative,
   type CloseInfo,
 } from './errors';
@@ -485,11 +485,7 @@ export class PeerConnection extends EventEmitter implements StreamHost {
       this.#early = false;
       this.#handshakeSettle?.(info.error ?? new ClosedError('connection closed during handshake'));
     }
-    const streamErr =
-      info.error ??
-      (info.remote
-        ? new PeerClosedError(`peer closed the connection (code ${info.code}${info.reason ? `: ${info.reason}` : ''})`, { appCode: info.code, reason: info.reason })
-        : new ClosedError('connection closed'));
+    const streamErr = closeError(info);
     for (const s of [...this.#streams.values()]) s._onConnectionClosed(streamErr);
     this.#streams.clear();
     this.#host.connectionClosed(this.handle);

@@ -1,105 +1,16 @@
 //! Session resumption and 0-RTT: a dialer keeps the session a peer gave it
-//! and reconnects with early data; the session only ever serves the key it
-//! came from, and resumption never skips key pinning.
+//! and reconnects with early data, which the server reads from the first
+//! flight; the resumed connection then behaves like any other. (The
+//! harness: `common/session.rs`; which sessions are never used:
+//! `zero_rtt_sessions.rs`.)
 
 mod common;
 
 use std::time::Duration;
 
+use common::session::*;
 use common::*;
-use peersock_core::{CloseKind, ConnHandle, DialOptions, EndpointConfig, Event, StreamRead};
-
-fn server_config(early: bool) -> EndpointConfig {
-    EndpointConfig {
-        early_data: early,
-        ..EndpointConfig::default()
-    }
-}
-
-fn session_of(n: &Node, h: ConnHandle) -> Option<Vec<u8>> {
-    n.events.iter().rev().find_map(|e| match e {
-        Event::Session { conn, session, .. } if *conn == h => Some(session.clone()),
-        _ => None,
-    })
-}
-
-/// Dials `server` from `client`, waits for a session ticket, closes.
-fn ticket(client: &mut Node, server: &mut Node) -> Vec<u8> {
-    let h = client
-        .ep
-        .connect(*server.ep.public_key(), server.addr, None)
-        .unwrap();
-    assert!(pump(&mut [client, server], Duration::from_secs(5), |n| n
-        [0]
-    .connected(h)
-        && session_of(n[0], h).is_some()));
-    let s = session_of(client, h).unwrap();
-    client.ep.close(h, 0, b"done").unwrap();
-    assert!(pump(&mut [client, server], Duration::from_secs(5), |n| n
-        [0]
-    .closed(h)
-    .is_some()));
-    s
-}
-
-fn early(session: Vec<u8>) -> DialOptions {
-    DialOptions {
-        session: Some(session),
-        early_data: true,
-        ..DialOptions::default()
-    }
-}
-
-/// A server (`config`) and a client that holds a session ticket from it;
-/// the server's events are cleared.
-fn resumable(config: EndpointConfig) -> (Node, Node, Vec<u8>) {
-    let mut server = node_with(1, 1000, config);
-    let mut client = node(2, 2000);
-    let s = ticket(&mut client, &mut server);
-    server.events.clear();
-    (server, client, s)
-}
-
-/// Dials `server` again with the session and early data.
-fn dial_early(client: &mut Node, server: &Node, session: Vec<u8>) -> ConnHandle {
-    client
-        .ep
-        .connect_with(*server.ep.public_key(), server.addr, &early(session))
-        .unwrap()
-}
-
-/// Moves the datagrams `from` has queued to `to`, once (one flight).
-fn one_flight(from: &mut Node, to: &mut Node) -> usize {
-    let mut buf = vec![0u8; 65535];
-    let mut n = 0;
-    while let Some((len, dest)) = from.ep.poll_transmit(&mut buf) {
-        if dest == to.addr {
-            to.ep.recv(&mut buf[..len], from.addr);
-            n += 1;
-        }
-    }
-    to.poll();
-    n
-}
-
-fn read_all(n: &mut Node, h: ConnHandle, stream: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(StreamRead::Data { n: k, fin }) = n.ep.stream_recv(h, stream, &mut buf) {
-        out.extend_from_slice(&buf[..k]);
-        if fin || k == 0 {
-            break;
-        }
-    }
-    out
-}
-
-fn readable(n: &Node) -> Option<(ConnHandle, u64)> {
-    n.events.iter().find_map(|e| match e {
-        Event::StreamReadable { conn, stream } => Some((*conn, *stream)),
-        _ => None,
-    })
-}
+use peersock_core::{CloseKind, DialOptions, EndpointConfig, Event};
 
 #[test]
 fn a_resumed_dial_delivers_early_data_in_its_first_flight() {
@@ -195,106 +106,6 @@ fn a_server_without_early_data_gets_the_data_after_the_handshake() {
     assert_eq!(read_all(&mut server, sh, sst), b"hello");
     let info = client.ep.conn_info(h).unwrap();
     assert!(info.resumed && !info.early_data_accepted);
-}
-
-#[test]
-fn a_session_is_never_offered_for_another_key() {
-    // The session of server 1, presented as if it were for key 3, at
-    // server 1's address: not offered (no resumption, no early data), and
-    // the full handshake fails on the pinned key.
-    let mut server = node_with(1, 1000, server_config(true));
-    let mut client = node(2, 2000);
-    let s = ticket(&mut client, &mut server);
-    server.events.clear();
-    let other = *node(3, 3000).ep.public_key();
-    let h = client
-        .ep
-        .connect_with(other, server.addr, &early(s))
-        .unwrap();
-    let info = client.ep.conn_info(h).unwrap();
-    assert!(!info.early && !info.resumed);
-    assert!(client.ep.open_stream(h, true).is_err());
-    assert!(pump(
-        &mut [&mut client, &mut server],
-        Duration::from_secs(5),
-        |n| n[0].closed(h).is_some()
-    ));
-    assert_eq!(client.closed(h).unwrap().kind, CloseKind::IdentityMismatch);
-    assert!(readable(&server).is_none());
-}
-
-#[test]
-fn a_stale_session_cannot_reach_another_server_at_the_same_address() {
-    let mut server = node_with(1, 1000, server_config(true));
-    let mut client = node(2, 2000);
-    let s = ticket(&mut client, &mut server);
-    let key = *server.ep.public_key();
-    drop(server);
-    // Another key now answers at that address (it cannot open the ticket).
-    let mut impostor = node_with(4, 1000, server_config(true));
-    let h = client
-        .ep
-        .connect_with(key, impostor.addr, &early(s))
-        .unwrap();
-    let st = client.ep.open_stream(h, true).unwrap();
-    client.ep.stream_send(h, st, b"secret early", true).unwrap();
-    assert!(pump(
-        &mut [&mut client, &mut impostor],
-        Duration::from_secs(5),
-        |n| n[0].closed(h).is_some()
-    ));
-    let r = client.closed(h).unwrap();
-    assert_eq!(r.kind, CloseKind::IdentityMismatch);
-    assert_eq!(r.expected_key, Some(key));
-    assert!(readable(&impostor).is_none(), "{:?}", impostor.events);
-    assert!(!impostor
-        .events
-        .iter()
-        .any(|e| matches!(e, Event::Incoming { .. })));
-}
-
-#[test]
-fn a_malformed_session_means_a_full_handshake() {
-    let mut server = node_with(1, 1000, server_config(true));
-    let mut client = node(2, 2000);
-    let h = client
-        .ep
-        .connect_with(*server.ep.public_key(), server.addr, &early(vec![7; 40]))
-        .unwrap();
-    assert!(!client.ep.conn_info(h).unwrap().early);
-    assert!(pump(
-        &mut [&mut client, &mut server],
-        Duration::from_secs(5),
-        |n| n[0].connected(h)
-    ));
-    assert!(!client.ep.conn_info(h).unwrap().resumed);
-}
-
-#[test]
-fn a_session_only_serves_the_identity_that_made_it() {
-    // A session resumes the client's identity too: another key's endpoint
-    // must not use it (it would speak to the server as the first key).
-    let mut server = node_with(1, 1000, server_config(true));
-    let mut client = node(2, 2000);
-    let s = ticket(&mut client, &mut server);
-    let mut other = node(5, 5000);
-    let h = other
-        .ep
-        .connect_with(*server.ep.public_key(), server.addr, &early(s))
-        .unwrap();
-    assert!(!other.ep.conn_info(h).unwrap().early);
-    server.events.clear();
-    assert!(pump(
-        &mut [&mut other, &mut server],
-        Duration::from_secs(5),
-        |n| n[0].connected(h)
-    ));
-    assert!(!other.ep.conn_info(h).unwrap().resumed);
-    let seen = server.events.iter().find_map(|e| match e {
-        Event::Incoming { remote_key, .. } => Some(*remote_key),
-        _ => None,
-    });
-    assert_eq!(seen, Some(*other.ep.public_key()));
 }
 
 #[test]

@@ -1,13 +1,17 @@
 //! The core's test tier, shared by every test file: endpoints exchanging
 //! datagrams in memory on the real clock or a simulated one (`clock.rs`),
 //! hand-driven quiche peers (`raw.rs`), and bad TLS credentials built with
-//! BoringSSL directly (`creds.rs`).
+//! BoringSSL directly (`creds.rs`). Two harnesses that files share and
+//! import by name: the lockstep refusal dialer (`refusal.rs`) and session
+//! resumption (`session.rs`).
 // Each test file uses its own part of the harness.
 #![allow(dead_code, unused_imports)]
 
 mod clock;
 mod creds;
 mod raw;
+pub mod refusal;
+pub mod session;
 
 pub use clock::*;
 pub use creds::*;

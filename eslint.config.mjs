@@ -20,8 +20,8 @@ const LAYERS = [
   ['api', ['src/index.ts']],
   ['l4-cli', ['src/cli.ts', 'src/cli/']],
   ['base', ['src/errors.ts', 'src/keys.ts', 'src/native.ts']],
-  ['l0-transport', ['src/transport.ts', 'src/nat/wire.ts', 'src/nat/paths.ts', 'src/nat/route.ts']],
-  ['l3-protocols', ['src/nat/', 'src/messages/peer-exchange.ts', 'src/messages/peer-exchange.proto', 'src/messages/generated/peer-exchange.js', 'src/messages/generated/peer-exchange.d.ts']],
+  ['l0-transport', ['src/transport.ts', 'src/nat/wire.ts', 'src/nat/paths.ts', 'src/nat/probes.ts', 'src/nat/route.ts']],
+  ['l3-protocols', ['src/nat/', 'src/pex/']],
   ['l2-messages', ['src/messages/']],
   ['l1-socket', ['src/']],
 ];
@@ -59,6 +59,7 @@ export default defineConfig(
       'node_modules/',
       'npm/',
       'src/messages/generated/',
+      'src/pex/generated/',
       '.ci/',
     ],
   },

@@ -46,7 +46,7 @@ test('npm pack ships only compiled JS, typings, protos, README, LICENSE and the 
   const allowed = [
     /^dist\/.+\.(?:js|mjs|d\.ts)$/,
     /^native\/binding\.(?:js|d\.ts)$/,
-    /^src\/messages\/[\w-]+\.proto$/,
+    /^src\/(?:messages|pex)\/[\w-]+\.proto$/,
     /^(?:README\.md|LICENSE|package\.json)$/,
   ];
   t.deepEqual(
@@ -69,6 +69,8 @@ test('npm pack ships only compiled JS, typings, protos, README, LICENSE and the 
     'native/binding.d.ts',
     'src/messages/envelope.proto',
     'dist/messages/generated/envelope.js',
+    'src/pex/peer-exchange.proto',
+    'dist/pex/generated/peer-exchange.js',
   ]) {
     t.true(files.includes(required), `missing ${required}`);
   }

@@ -168,7 +168,7 @@ test('second-hand claims: invalid ones are dropped, older ones never beat first-
   const us = await node(t);
   const liar = await createSocket(t);
   const friend = await node(t);
-  const { root } = protobuf.loadSync(join(__dirname, '../src/messages/peer-exchange.proto'));
+  const { root } = protobuf.loadSync(join(__dirname, '../src/pex/peer-exchange.proto'));
   const Request = root.lookupType('peersock.pex.Request');
   const Reply = root.lookupType('peersock.pex.Reply');
   const now = Date.now();

@@ -24,6 +24,6 @@ export type { MessageContext } from './messages/conversation';
 export type { RawMessage, TypeLike } from './messages/types';
 export { CHANNEL_MESSAGES } from './messages/host';
 export type { HostDialTarget, MessageHost } from './messages/host';
-export { PeerExchange, PEX_PROTOCOL } from './messages/peer-exchange';
-export type { PeerExchangeOptions, PeerExchangeStats, PeerInfo, SyncResult } from './messages/peer-exchange';
+export { PeerExchange, PEX_PROTOCOL, peerExchange } from './pex/peer-exchange';
+export type { PeerExchangeOptions, PeerExchangeStats, PeerInfo, SyncResult } from './pex/peer-exchange';
 export * from './nat';

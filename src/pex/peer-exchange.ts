@@ -1,7 +1,11 @@
 /**
- * Peer exchange: each peer keeps a bounded table of the peers it recently
- * connected to (key + last known address, most recent first) and shares it
- * on request, sending a correspondent only what changed since its last ask.
+ * Peer exchange (the peerExchange() extension): each peer keeps a bounded
+ * table of the peers it recently connected to (key + last known address,
+ * most recent first) and shares it on request, sending a correspondent only
+ * what changed since its last ask.
+ *
+ *   const s = await PeerSocket.bind({ extensions: [peerExchange({ maxPeers: 512 })] });
+ *   const pex = PeerExchange.of(s)!; // or keep the object passed to bind
  *
  * Every table change takes the next value of one counter (`seq`). A request
  * carries the responder's (epoch, seq) from the requester's previous reply;
@@ -13,6 +17,9 @@
  * Learned entries are claims, not proofs: a peer may lie about where another
  * key lives. Dialing by key pins the identity, so a false address only makes
  * that dial fail.
+ *
+ * Built on public seams only: a Dispatcher of its own (L2) and the socket's
+ * 'connection' event and connections (L1).
  */
 import { randomInt } from 'node:crypto';
 import { isIP } from 'node:net';
@@ -20,9 +27,9 @@ import { isIP } from 'node:net';
 import type { PeerConnection } from '../connection';
 import { InvalidArgumentError } from '../errors';
 import { assertKey } from '../keys';
-import type { ConnectOptions, DialTarget, PeerSocket } from '../peer-socket';
+import { Dispatcher } from '../messages/dispatcher';
+import { PeerSocket, type ConnectOptions, type DialTarget, type SocketExtension } from '../peer-socket';
 import type { AddressInfo } from '../transport';
-import { Dispatcher } from './dispatcher';
 import { peersock } from './generated/peer-exchange';
 
 const { Request, Reply } = peersock.pex;
@@ -34,7 +41,7 @@ export const DEFAULT_MAX_PEERS = 256;
 /** Requests one `sync()` makes at most when replies come in pages. */
 const MAX_PAGES = 8;
 
-/** Options of `new PeerExchange()`. */
+/** Options of `peerExchange()` (and `new PeerExchange()`). */
 export interface PeerExchangeOptions {
   /** Peers remembered at most; the least recently seen go first (default 256). */
   maxPeers?: number;
@@ -97,15 +104,27 @@ function normalizeAddress(address: string): string {
   return m !== null ? m[1]! : address;
 }
 
-/** Shares the table of recently connected peers over a Dispatcher of its own. */
-export class PeerExchange {
+const NOT_INSTALLED = 'peer exchange is not installed: bind with { extensions: [peerExchange()] }';
+
+/** The installed exchanges of each socket, by protocol name. */
+const installed = new WeakMap<PeerSocket, Map<string, PeerExchange>>();
+
+/**
+ * The peer exchange of one socket: shares the table of recently connected
+ * peers over a Dispatcher of its own. Make one with `peerExchange(opts)` and
+ * install it with `PeerSocket.bind({ extensions: [...] })`; the same object
+ * is then the installed exchange (also found with `PeerExchange.of(socket)`).
+ */
+export class PeerExchange implements SocketExtension {
   /** Peers remembered at most. */
   readonly maxPeers: number;
+  /** Dispatcher protocol name. */
+  readonly protocol: string;
   readonly stats: PeerExchangeStats = { requestsAnswered: 0, entriesSent: 0, entriesReceived: 0, invalid: 0 };
-  readonly #socket: PeerSocket;
-  readonly #dispatcher: Dispatcher;
+  #socket: PeerSocket | undefined;
+  #dispatcher: Dispatcher | undefined;
   readonly #timeout: number | undefined;
-  readonly #self: string;
+  #self = '';
   /** This table instance; a requester seeing a new one starts over. */
   readonly #epoch = randomInt(1, 0x1_0000_0000);
   #seq = 0;
@@ -118,21 +137,68 @@ export class PeerExchange {
   readonly #onConnection = (conn: PeerConnection): void => this.observe(conn);
   #closed = false;
 
-  constructor(socket: PeerSocket, opts: PeerExchangeOptions = {}) {
+  /** Checks the options (InvalidArgumentError); install it with `bind({ extensions: [...] })`. */
+  constructor(opts?: PeerExchangeOptions);
+  /**
+   * Installs at once on a bound socket.
+   * @deprecated Install it at bind: `PeerSocket.bind({ extensions: [peerExchange(opts)] })`.
+   */
+  constructor(socket: PeerSocket, opts?: PeerExchangeOptions);
+  constructor(socketOrOpts?: PeerSocket | PeerExchangeOptions, maybeOpts?: PeerExchangeOptions) {
+    const socket = socketOrOpts instanceof PeerSocket ? socketOrOpts : undefined;
+    const opts: PeerExchangeOptions = socket !== undefined ? (maybeOpts ?? {}) : ((socketOrOpts as PeerExchangeOptions | undefined) ?? {});
     if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('options must be an object');
     const max = opts.maxPeers ?? DEFAULT_MAX_PEERS;
     if (!Number.isInteger(max) || max < 1 || max > 65536) throw new InvalidArgumentError('maxPeers must be an integer 1..65536');
+    const protocol = opts.protocol ?? PEX_PROTOCOL;
+    // The Dispatcher's own checks, made here so a bad option fails at the factory, not at bind.
+    if (typeof protocol !== 'string' || protocol.length === 0 || protocol.length > 128) throw new InvalidArgumentError('protocol must be a string of 1..128 characters');
+    if (opts.timeout !== undefined && !(opts.timeout > 0)) throw new InvalidArgumentError('timeout must be positive');
     this.maxPeers = max;
+    this.protocol = protocol;
     this.#timeout = opts.timeout;
+    if (socket !== undefined) this.attach(socket);
+  }
+
+  /** The exchange installed on `socket` for `protocol` (default 'peersock/pex/1'), if any. */
+  static of(socket: PeerSocket, protocol: string = PEX_PROTOCOL): PeerExchange | undefined {
+    return installed.get(socket)?.get(protocol);
+  }
+
+  /** @internal Installs the exchange: answers requests and records connections from now on. */
+  attach(socket: PeerSocket): void {
+    if (this.#socket !== undefined) throw new InvalidArgumentError('a peerExchange() extension serves one socket');
+    if (this.#closed) throw new InvalidArgumentError('this peer exchange is closed');
+    let mine = installed.get(socket);
+    if (mine?.has(this.protocol)) throw new InvalidArgumentError(`a peer exchange for protocol "${this.protocol}" is already installed on this socket`);
+    const dispatcher = new Dispatcher(socket, { protocol: this.protocol, ...(this.#timeout !== undefined ? { timeout: this.#timeout } : {}) });
     this.#socket = socket;
+    this.#dispatcher = dispatcher;
     this.#self = hex(socket.publicKey);
-    this.#dispatcher = new Dispatcher(socket, { protocol: opts.protocol ?? PEX_PROTOCOL, ...(opts.timeout !== undefined ? { timeout: opts.timeout } : {}) });
-    this.#dispatcher.handle(Request, (req: peersock.pex.Request, ctx) => {
+    if (mine === undefined) installed.set(socket, (mine = new Map()));
+    mine.set(this.protocol, this);
+    dispatcher.handle(Request, (req: peersock.pex.Request, ctx) => {
       this.observe(ctx.connection);
       return this.#answer(req, hex(ctx.remotePublicKey));
     });
     socket.on('connection', this.#onConnection);
     for (const c of socket.connections) this.observe(c);
+  }
+
+  /** @internal The socket is closing. */
+  detach(): void {
+    this.close();
+  }
+
+  /** The socket it is installed on (undefined until installed). */
+  get socket(): PeerSocket | undefined {
+    return this.#socket;
+  }
+
+  /** The installed socket and dispatcher; throws InvalidArgumentError when not installed. */
+  #installed(): { socket: PeerSocket; dispatcher: Dispatcher } {
+    if (this.#socket === undefined || this.#dispatcher === undefined) throw new InvalidArgumentError(NOT_INSTALLED);
+    return { socket: this.#socket, dispatcher: this.#dispatcher };
   }
 
   /** The table's change counter: it grows with every added or changed entry. */
@@ -154,8 +220,10 @@ export class PeerExchange {
   /**
    * Records a connection made elsewhere (accepted ones and `connect()`'s
    * are recorded already). Idempotent; follows the peer's path changes.
+   * Throws InvalidArgumentError when the exchange is not installed.
    */
   observe(conn: PeerConnection): void {
+    this.#installed();
     if (this.#closed || this.#watched.has(conn)) return;
     this.#direct(conn.remotePublicKey, conn.remoteAddress);
     if (conn.closeInfo !== undefined) return;
@@ -175,19 +243,21 @@ export class PeerExchange {
    * whose address is taken from the table. Always dials a new connection.
    */
   async connect(target: DialTarget | Uint8Array, opts: ConnectOptions = {}): Promise<PeerConnection> {
+    const { socket } = this.#installed();
     let t: DialTarget;
     if (target instanceof Uint8Array) {
       const e = this.#table.get(hex(assertKey(target, 'publicKey')));
       if (e === undefined) throw new InvalidArgumentError('that key is not in the peer table');
       t = { publicKey: e.publicKey, host: e.address, port: e.port };
     } else t = target;
-    const conn = await this.#socket.connect(t, opts);
+    const conn = await socket.connect(t, opts);
     this.observe(conn);
     return conn;
   }
 
   /** Asks the peer on `conn` for what changed since its last reply to us, and merges it. */
   async sync(conn: PeerConnection, opts: { timeout?: number; signal?: AbortSignal } = {}): Promise<SyncResult> {
+    const { dispatcher } = this.#installed();
     this.observe(conn);
     const from = hex(conn.remotePublicKey);
     const result: SyncResult = { received: 0, added: 0, updated: 0, requests: 0 };
@@ -195,7 +265,7 @@ export class PeerExchange {
       const cur = this.#cursors.get(from);
       const req = Request.create({ since: cur?.seq ?? 0, epoch: cur?.epoch ?? 0, limit: this.maxPeers });
       const timeout = opts.timeout ?? this.#timeout;
-      const reply = await this.#dispatcher.request<peersock.pex.Reply>(conn, req, {
+      const reply = await dispatcher.request<peersock.pex.Reply>(conn, req, {
         reply: Reply,
         ...(timeout !== undefined ? { timeout } : {}),
         ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
@@ -214,6 +284,7 @@ export class PeerExchange {
 
   /** Syncs with every live connection recorded here, concurrently; failures are counted, not thrown. */
   async syncAll(opts: { timeout?: number; signal?: AbortSignal } = {}): Promise<SyncResult & { failed: number }> {
+    this.#installed();
     const total = { received: 0, added: 0, updated: 0, requests: 0, failed: 0 };
     const results = await Promise.allSettled([...this.#watched.keys()].map((c) => this.sync(c, opts)));
     for (const r of results) {
@@ -228,13 +299,19 @@ export class PeerExchange {
     return total;
   }
 
-  /** Stops answering and recording; the table stays readable. */
+  /**
+   * Stops answering and recording; the table stays readable. The socket's
+   * protocol is free again: another exchange may be installed on it (`new
+   * PeerExchange(socket)`, say, after a restart).
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#dispatcher.close();
-    this.#socket.off('connection', this.#onConnection);
+    this.#dispatcher?.close();
+    this.#socket?.off('connection', this.#onConnection);
     for (const stop of [...this.#watched.values()]) stop();
+    const mine = this.#socket !== undefined ? installed.get(this.#socket) : undefined;
+    if (mine?.get(this.protocol) === this) mine.delete(this.protocol);
   }
 
   /** Entries changed after the requester's `since`, oldest change first, at most `limit`. */
@@ -314,6 +391,14 @@ export class PeerExchange {
     for (const [k, e] of this.#table) if (k !== except && (min === undefined || e.lastSeen < min.lastSeen)) min = e;
     return min;
   }
+}
+
+/**
+ * The peer exchange extension, for `PeerSocket.bind({ extensions: [peerExchange(opts)] })`:
+ * returns the exchange itself (use it once installed, or find it with `PeerExchange.of(socket)`).
+ */
+export function peerExchange(opts: PeerExchangeOptions = {}): PeerExchange {
+  return new PeerExchange(opts);
 }
 
 function info(e: Entry): PeerInfo {

@@ -8,11 +8,11 @@ import { EventEmitter } from 'node:events';
 import test, { type ExecutionContext } from 'ava';
 
 
-import { InvalidArgumentError } from '../src/errors';
+import { ClosedError, InvalidArgumentError } from '../src/errors';
 import { Dispatcher } from '../src/messages/dispatcher';
 import { DecodeError, NoHandlerError } from '../src/messages/errors';
 import { classifyNat, classifyObservations, type NatClassification, type Observation } from '../src/nat/classify';
-import { NatObserver, decodeObserved, encodeObserved, enableObserve, observeAddress } from '../src/nat/observed';
+import { NatObserver, decodeObserved, encodeObserved, enableObserve, observeAddress, observedAddress } from '../src/nat/observed';
 import { DIRECT_HOLD_MS, MOVE_SILENCE_MS, NatPaths, VIRTUAL_PORT } from '../src/nat/paths';
 import { RELAY_FROM, relayFrame } from '../src/nat/wire';
 import type { AddressInfo, DatagramTransport } from '../src/transport';
@@ -21,24 +21,75 @@ import { NatLab, type LabProcess, type NatKind } from './lab/netns';
 
 // Without the lab: the protocol on loopback, and the classification rules.
 
-test('observeAddress over loopback returns the address the peer sees', async (t) => {
+test('observedAddress() installed at bind: each side asks where the other sees it, and answers', async (t) => {
+  const [oa, ob] = [observedAddress(), observedAddress({ timeout: 5000 })];
+  const { a, b, connAB, connBA } = await pair(t, { a: { extensions: [oa] }, b: { extensions: [ob] } });
+  t.is(NatObserver.of(a), oa, 'the object passed to bind is the installed observer');
+  t.is(NatObserver.of(b), ob);
+  t.is(oa.socket, a);
+  t.deepEqual(await observeAddress(b, connAB), { address: '127.0.0.1', port: b.address().port, family: 'IPv4' });
+  t.deepEqual(await oa.observe(connBA), { address: '127.0.0.1', port: a.address().port, family: 'IPv4' });
+  t.deepEqual(oa.stats, { answered: 1, asked: 1 });
+  t.deepEqual(ob.stats, { answered: 1, asked: 1 });
+});
+
+test('without observedAddress(): asking is an InvalidArgumentError naming the extension; the peer does not answer', async (t) => {
+  const { a, b, connAB, connBA } = await pair(t, { a: { extensions: [observedAddress()] } });
+  t.is(NatObserver.of(b), undefined);
+  for (const p of [observeAddress(b, connAB), classifyNat(b, [connAB, { ...connAB, remoteAddress: { address: '127.0.0.2', port: 1, family: 'IPv4' } } as typeof connAB])]) {
+    const err = await t.throwsAsync(p, { instanceOf: InvalidArgumentError });
+    t.regex(err!.message, /observedAddress\(\)/);
+  }
+  // b speaks no messages protocol at all: a's request is not answered.
+  await t.throwsAsync(observeAddress(a, connBA, { timeout: 500 }));
+  t.is(NatObserver.of(a)!.stats.asked, 1);
+  // An observer made but not installed cannot ask either.
+  await t.throwsAsync(observedAddress().observe(connAB), { instanceOf: InvalidArgumentError });
+});
+
+test('observedAddress(): one per socket, one socket each, options checked; closing the socket closes it', async (t) => {
+  t.throws(() => observedAddress({ timeout: 0 }), { instanceOf: InvalidArgumentError });
+  t.throws(() => observedAddress(null as never), { instanceOf: InvalidArgumentError });
+  const o = observedAddress();
+  const { a, b, connAB } = await pair(t, { a: { extensions: [observedAddress()] }, b: { extensions: [o] } });
+  t.throws(() => o.attach(a), { instanceOf: InvalidArgumentError, message: /serves one socket/ });
+  t.throws(() => observedAddress().attach(b), { instanceOf: InvalidArgumentError, message: /already installed/ });
+  // The deprecated late install finds the installed one.
+  t.is(enableObserve(b), o);
+  t.is(NatObserver.for(b), o);
+  await b.close();
+  await t.throwsAsync(o.observe(connAB), { instanceOf: ClosedError });
+});
+
+test('enableObserve (deprecated) still installs the protocol on a bound socket, once', async (t) => {
   const { a, b, connAB, connBA } = await pair(t);
-  enableObserve(a);
+  const oa = enableObserve(a);
+  t.is(enableObserve(a), oa, 'idempotent');
+  t.is(NatObserver.of(a), oa);
+  const ob = NatObserver.for(b);
   t.deepEqual(await observeAddress(b, connAB), { address: '127.0.0.1', port: b.address().port, family: 'IPv4' });
   t.deepEqual(await observeAddress(a, connBA), { address: '127.0.0.1', port: a.address().port, family: 'IPv4' });
-  t.is(NatObserver.for(a).stats.answered, 1);
-  t.is(NatObserver.for(b).stats.asked, 1);
+  t.is(oa.stats.answered, 1);
+  t.is(ob.stats.asked, 1);
+  // Closed, it frees the protocol: NatObserver.for installs a fresh one.
+  oa.close();
+  await t.throwsAsync(observeAddress(a, connBA), { instanceOf: ClosedError });
+  const again = NatObserver.for(a);
+  t.not(again, oa);
+  t.is(NatObserver.of(a), again);
+  t.deepEqual(await observeAddress(b, connAB), { address: '127.0.0.1', port: b.address().port, family: 'IPv4' });
+  t.is(again.stats.answered, 1);
 });
 
 test('a peer that does not answer the protocol gives NoHandlerError', async (t) => {
-  const { a, b, connAB } = await pair(t);
+  const { a, b, connAB } = await pair(t, { b: { extensions: [observedAddress()] } });
   // a takes messages, but of another protocol only.
   new Dispatcher(a, { protocol: 'other/1' });
   await t.throwsAsync(observeAddress(b, connAB, { timeout: 5000 }), { instanceOf: NoHandlerError });
 });
 
 test('classifyNat needs peers at two different IP addresses', async (t) => {
-  const { b, connAB } = await pair(t);
+  const { b, connAB } = await pair(t, { b: { extensions: [observedAddress()] } });
   await t.throwsAsync(classifyNat(b, [connAB, connAB]), { instanceOf: InvalidArgumentError });
 });
 

@@ -3,23 +3,25 @@
  * whole network, syncs are incremental (only changes travel), the table is
  * bounded and most recent first, replies come in pages, a restarted table
  * is sent whole, and second-hand claims never beat fresher first-hand ones.
+ * Installed as the peerExchange() extension at bind (and the deprecated
+ * `new PeerExchange(socket)`, which installs at once).
  */
 import test, { type ExecutionContext } from 'ava';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 
-import { Dispatcher, PeerExchange, encodeKey, keysEqual, type PeerSocket, type SyncResult } from '../src/index';
-import { createSocket } from './helpers';
+import { Dispatcher, InvalidArgumentError, PEX_PROTOCOL, PeerExchange, encodeKey, keysEqual, peerExchange, type PeerSocket, type SyncResult } from '../src/index';
+import { createSocket, pair } from './helpers';
 
 interface Node {
   socket: PeerSocket;
   pex: PeerExchange;
 }
 
+/** A socket with the peerExchange() extension (closed with the socket). */
 async function node(t: ExecutionContext, maxPeers?: number): Promise<Node> {
-  const socket = await createSocket(t);
-  const pex = new PeerExchange(socket, maxPeers !== undefined ? { maxPeers } : {});
-  t.teardown(() => pex.close());
+  const pex = peerExchange(maxPeers !== undefined ? { maxPeers } : {});
+  const socket = await createSocket(t, { extensions: [pex] });
   return { socket, pex };
 }
 
@@ -154,8 +156,11 @@ test('replies come in pages of the requester\'s size; a restarted table is sent 
   // The hub restarts its exchange (new epoch, counter from zero): the
   // requester's old position means nothing and it gets everything again.
   hub.pex.close();
+  t.is(PeerExchange.of(hub.socket), undefined, 'closed: no longer installed');
+  // The deprecated form installs on the bound socket at once.
   const again = new PeerExchange(hub.socket);
   t.teardown(() => again.close());
+  t.is(PeerExchange.of(hub.socket), again);
   t.is(again.peers().length, 4, 'a new table starts from the live connections');
   t.is(again.seq, 4);
   const r = await small.pex.sync(conn);
@@ -199,4 +204,58 @@ test('second-hand claims: invalid ones are dropped, older ones never beat first-
   const e = us.pex.get(friend.socket.publicKey)!;
   t.like(e, { ...bogus, direct: false });
   t.true(e.lastSeen <= Date.now());
+});
+
+test('peerExchange() installed at bind: the object passed is the installed exchange; closing the socket stops it', async (t) => {
+  const pa = peerExchange();
+  const pb = peerExchange({ maxPeers: 8, timeout: 2000 });
+  t.is(pa.socket, undefined);
+  const { a, b, connAB } = await pair(t, { a: { extensions: [pa] }, b: { extensions: [pb] } });
+  t.is(PeerExchange.of(a), pa);
+  t.is(PeerExchange.of(b, PEX_PROTOCOL), pb);
+  t.is(pa.socket, a);
+  t.is(pb.maxPeers, 8);
+  // Both recorded the connection from the socket's own 'connection' (a) and the dial (b, once it syncs).
+  await until(() => pa.get(b.publicKey) !== undefined);
+  t.like(await pb.sync(connAB), { requests: 1, received: 0 });
+  t.true(pb.get(a.publicKey)!.direct);
+  t.is(pa.stats.requestsAnswered, 1);
+  await a.close();
+  t.is(PeerExchange.of(a), undefined, 'the socket closed it (detach)');
+  t.is(pa.peers().length, 1, 'the table stays readable');
+});
+
+test('a peer exchange that is not installed throws InvalidArgumentError naming peerExchange(); nothing answers for it', async (t) => {
+  const pex = peerExchange();
+  const { a, b, connAB } = await pair(t, { b: { extensions: [peerExchange()] } });
+  t.is(PeerExchange.of(a), undefined);
+  t.deepEqual(pex.peers(), []);
+  t.is(pex.get(a.publicKey), undefined);
+  t.throws(() => pex.observe(connAB), { instanceOf: InvalidArgumentError, message: /peerExchange\(\)/ });
+  for (const p of [pex.sync(connAB), pex.syncAll(), pex.connect(a.publicKey)]) {
+    await t.throwsAsync(p, { instanceOf: InvalidArgumentError, message: /peerExchange\(\)/ });
+  }
+  // b asks a, which has no exchange: the request fails.
+  await t.throwsAsync(PeerExchange.of(b)!.sync(connAB, { timeout: 500 }));
+});
+
+test('peerExchange(): options checked at the factory; one socket per exchange, one exchange per protocol per socket', async (t) => {
+  for (const bad of [{ maxPeers: 0 }, { maxPeers: 1.5 }, { protocol: '' }, { protocol: 'x'.repeat(129) }, { timeout: 0 }]) {
+    t.throws(() => peerExchange(bad), { instanceOf: InvalidArgumentError }, JSON.stringify(bad));
+  }
+  t.throws(() => peerExchange(null as never), { instanceOf: InvalidArgumentError });
+  const pex = peerExchange();
+  const s1 = await createSocket(t, { extensions: [pex] });
+  const s2 = await createSocket(t);
+  t.throws(() => pex.attach(s2), { instanceOf: InvalidArgumentError, message: /serves one socket/ });
+  t.throws(() => new PeerExchange(s1), { instanceOf: InvalidArgumentError, message: /already installed/ });
+  // Another protocol is another exchange, with a table of its own.
+  const other = new PeerExchange(s1, { protocol: 'my-pex/1' });
+  t.is(PeerExchange.of(s1, 'my-pex/1'), other);
+  t.is(PeerExchange.of(s1), pex);
+  // A closed exchange cannot be installed again.
+  const closed = peerExchange();
+  closed.close();
+  t.throws(() => closed.attach(s2), { instanceOf: InvalidArgumentError, message: /closed/ });
+  t.is(PeerExchange.of(s2), undefined);
 });

@@ -31,7 +31,7 @@ import { classifyNat } from '../../src/nat/classify';
 import { createHash, randomBytes } from 'node:crypto';
 
 import { Dispatcher } from '../../src/messages/dispatcher';
-import { enableObserve, observeAddress } from '../../src/nat/observed';
+import { observeAddress, observedAddress } from '../../src/nat/observed';
 import { connectionPath, natTraversal, relayStats, type NatTraversalOptions } from '../../src/nat/traversal';
 import { PeerSocket, type BindOptions } from '../../src/peer-socket';
 
@@ -53,9 +53,9 @@ async function main(): Promise<void> {
   if (process.env.IDLE_TIMEOUT !== undefined) opts.idleTimeout = Number(process.env.IDLE_TIMEOUT);
   if (process.env.KEEP_ALIVE !== undefined) opts.keepAlive = Number(process.env.KEEP_ALIVE);
   if (process.env.RELAY !== undefined) nat.relay = process.env.RELAY === 'off' ? false : JSON.parse(process.env.RELAY);
-  opts.extensions = [natTraversal(nat)];
+  // Both NAT extensions: introductions (natTraversal) and observed addresses (observedAddress, for 'observe' and 'classify').
+  opts.extensions = [natTraversal(nat), observedAddress()];
   const socket = await PeerSocket.bind(opts);
-  enableObserve(socket);
   const lab = new Dispatcher(socket, { protocol: 'lab/1' });
   lab.handle('ping', (m: Uint8Array) => Buffer.concat([Buffer.from('pong:'), m]));
   socket.on('error', (e: Error) => process.stderr.write(`nat-peer socket error: ${e.message}\n`));

@@ -16,7 +16,7 @@ import type { PeerConnection } from '../connection';
 import { InvalidArgumentError } from '../errors';
 import type { PeerSocket } from '../peer-socket';
 import type { AddressInfo } from '../transport';
-import { NatObserver, normalizeAddress, type ObserveOptions } from './observed';
+import { installedObserver, normalizeAddress, type ObserveOptions } from './observed';
 
 /** How this socket's address is mapped on the way out. */
 export type NatType = 'none' | 'consistent' | 'per-destination';
@@ -73,7 +73,8 @@ export function classifyObservations(local: AddressInfo, observations: Observati
 
 /**
  * Asks every peer on `conns` where it sees this socket from, concurrently,
- * and classifies the NAT. Needs at least two connections to peers at
+ * and classifies the NAT. Needs the observedAddress() extension on this
+ * socket (else InvalidArgumentError) and at least two connections to peers at
  * different IP addresses; rejects with the first failed request's error
  * (for instance RequestTimeoutError, or NoHandlerError when a peer does not
  * answer the protocol).
@@ -82,7 +83,7 @@ export async function classifyNat(socket: PeerSocket, conns: PeerConnection[], o
   if (!Array.isArray(conns)) throw new InvalidArgumentError('conns must be an array of connections');
   const ips = new Set(conns.map((c) => normalizeAddress(c.remoteAddress.address)));
   if (ips.size < 2) throw new InvalidArgumentError('classifyNat needs connections to at least two peers at different IP addresses');
-  const observer = NatObserver.for(socket);
+  const observer = installedObserver(socket);
   const observations = await Promise.all(
     conns.map(async (c): Promise<Observation> => ({ publicKey: c.remotePublicKey, observer: c.remoteAddress, observed: await observer.observe(c, opts) })),
   );

@@ -1,9 +1,9 @@
 /**
- * NAT traversal (the natTraversal() extension): observed addresses, NAT classification, introductions with
- * hole punching, and relaying through the introducer.
+ * NAT traversal, as two extensions: observedAddress() (observed addresses, NAT classification) and
+ * natTraversal() (introductions with hole punching, and relaying through the introducer).
  */
-export { NatObserver, OBSERVE_PROTOCOL, enableObserve, observeAddress } from './observed';
-export type { NatObserverStats, ObserveOptions } from './observed';
+export { NatObserver, OBSERVE_PROTOCOL, enableObserve, observeAddress, observedAddress } from './observed';
+export type { NatObserverStats, ObserveOptions, ObservedAddressOptions } from './observed';
 export { classifyNat, classifyObservations } from './classify';
 export type { NatClassification, NatType, Observation } from './classify';
 export { INTRODUCE_PROTOCOL } from './introduce';

@@ -18,20 +18,20 @@
  *
  * The low-TTL round opens this side's own NAT mapping before full punches
  * (B first, A after its own; see punch.ts for the strategy); the offer's
- * encoding is in offer.ts.
+ * encoding is in offer.ts. This file has the dialer's and the target's
+ * roles; the introducer's is in introducer.ts.
  */
-import { randomBytes } from 'node:crypto';
-
 import type { PeerConnection } from '../connection';
 import type { PeerSocket } from '../peer-socket';
-import { AbortError, BusyError, ConnectionRefusedError, InvalidArgumentError, NotConnectedError, errorFromCode } from '../errors';
+import { AbortError, BusyError, ConnectionRefusedError, InvalidArgumentError } from '../errors';
 import { keysEqual } from '../keys';
 import { Dispatcher } from '../messages/dispatcher';
 import { DecodeError, RemoteError } from '../messages/errors';
 import type { AddressInfo } from '../transport';
 import { IntroductionError, NoPathError, type NoPathReason } from './errors';
-import { RELAY_LIMIT, RELAY_OFF, RELAY_OK, RELAY_UNWANTED, concat, decodeOffer, encodeOffer, u32, type Offer } from './offer';
-import { VIRTUAL_PORT, isVirtualAddress, type NatPaths, type RelayLeg, type Route } from './paths';
+import { INTRODUCE_TIMEOUT, Introducer } from './introducer';
+import { RELAY_LIMIT, RELAY_OK, concat, decodeOffer, u32, type Offer } from './offer';
+import { VIRTUAL_PORT, type NatPaths, type RelayLeg, type Route } from './paths';
 import { MAX_PUNCHES, Puncher } from './punch';
 import type { RelayServer } from './relay';
 import { TOKEN_LENGTH } from './wire';
@@ -47,11 +47,6 @@ export const DEFAULT_DIRECT_TIMEOUT = 2000;
 export const DEFAULT_PUNCH_TTL = 5;
 /** Routes prepared for an introduced dialer that never came are dropped after this. */
 const UNUSED_ROUTE_MS = 30_000;
-/** How long the introducer remembers a pair for 'ready' (ms). */
-const INTRO_MEMORY_MS = 30_000;
-const INTRODUCE_TIMEOUT = 5000;
-/** Introductions one connection may have in progress at the introducer, at most. */
-const MAX_CONCURRENT_PER_PEER = 4;
 /** Prepared routes nobody dialed yet, at most (as target). */
 const MAX_WAITING = 256;
 
@@ -102,40 +97,26 @@ const legVia = (via: PeerConnection, pairId: number): RelayLeg => {
   return { address: a.address, port: a.port, pairId };
 };
 
-interface Introduced {
-  a: PeerConnection;
-  b: PeerConnection;
-}
-
 /** The introduction protocol of one socket (all three roles). */
 export class Introductions {
   readonly stats: IntroductionStats = { introduced: 0, received: 0, direct: 0, relayed: 0, failed: 0, upgraded: 0, fellBack: 0 };
   readonly #host: PeerSocket;
   readonly #nat: NatPaths;
-  readonly #relay: RelayServer | undefined;
   readonly #punches: Puncher;
   readonly #d: Dispatcher;
-  /** As introducer: pairs by id, for 'ready'. */
-  readonly #pairs = new Map<number, Introduced>();
+  /** The introducer role, when this socket serves it. */
+  readonly #introducer: Introducer | undefined;
   /** As target: routes waiting for 'go', by introducer handle and pair id. */
   readonly #waiting = new Map<string, { route: Route; peer: AddressInfo; you: AddressInfo }>();
-  /** As introducer: introductions in progress per requesting connection. */
-  readonly #inFlight = new WeakMap<PeerConnection, number>();
 
   /** Introductions on `host`, over its path layer `nat` (and its relay service, as introducer). */
   constructor(host: PeerSocket, nat: NatPaths, relay: RelayServer | undefined, opts: IntroductionOptions) {
     this.#host = host;
     this.#nat = nat;
-    this.#relay = relay;
     this.#punches = new Puncher(host, nat, opts.punchTtl);
     this.#d = new Dispatcher(host, { protocol: INTRODUCE_PROTOCOL, maxMessageSize: 256 });
     // Serving others (introducing, relaying) is opt-in; being introduced is not.
-    if (opts.introducer) {
-      this.#d.handle('connect', (msg: Uint8Array, ctx) => this.#onConnect(msg, ctx.connection));
-      this.#d.handle('ready', (msg: Uint8Array, ctx) => this.#onReady(msg, ctx.connection));
-      this.#d.handle('release', (msg: Uint8Array, ctx) => this.#onRelease(msg, ctx.connection));
-      this.#d.handle('relay', (msg: Uint8Array, ctx) => this.#onRelay(msg, ctx.connection));
-    }
+    if (opts.introducer) this.#introducer = new Introducer(host, this.#d, relay, this.stats);
     this.#d.handle('introduce', (msg: Uint8Array, ctx) => this.#onIntroduce(msg, ctx.connection));
     this.#d.handle('go', (msg: Uint8Array, ctx) => this.#onGo(msg, ctx.connection));
     this.#d.handle('relayed', (msg: Uint8Array, ctx) => this.#onRelayed(msg, ctx.connection));
@@ -143,109 +124,6 @@ export class Introductions {
     host.on('connection', (c: PeerConnection) => {
       const r = nat.route(c._pathAddress.address);
       if (r !== undefined && r.owner === undefined && keysEqual(r.remoteKey, c.remotePublicKey)) this.#adopt(r, c);
-    });
-  }
-
-  // --- introducer ----------------------------------------------------------
-
-  async #onConnect(msg: Uint8Array, a: PeerConnection): Promise<Uint8Array> {
-    if (!(msg instanceof Uint8Array) || msg.length !== 33) throw new DecodeError('connect: expected key and flags');
-    const key = new Uint8Array(msg.subarray(0, 32));
-    const b = this.#peerOf(a, key);
-    return this.#limited(a, () => this.#introduce(a, b, key, (msg[32]! & 1) !== 0));
-  }
-
-  /** The introducer's connection to `key`, for a request from `a`; throws when there is none to use. */
-  #peerOf(a: PeerConnection, key: Uint8Array): PeerConnection {
-    const b = this.#host.connections.find((c) => c !== a && c.closeInfo === undefined && keysEqual(c.remotePublicKey, key));
-    if (b === undefined || keysEqual(key, a.remotePublicKey)) throw new NotConnectedError('the introducer is not connected to that peer');
-    // Addresses of introduced connections are virtual: nothing to tell, nowhere to relay to.
-    if (isVirtualAddress(a._pathAddress.address) || isVirtualAddress(b._pathAddress.address)) {
-      throw new IntroductionError('cannot introduce over an introduced connection');
-    }
-    return b;
-  }
-
-  /** Runs `work` for `a`, at most MAX_CONCURRENT_PER_PEER at a time. */
-  async #limited<T>(a: PeerConnection, work: () => Promise<T>): Promise<T> {
-    const busy = this.#inFlight.get(a) ?? 0;
-    if (busy >= MAX_CONCURRENT_PER_PEER) throw new BusyError('too many introductions in progress');
-    this.#inFlight.set(a, busy + 1);
-    try {
-      return await work();
-    } finally {
-      this.#inFlight.set(a, (this.#inFlight.get(a) ?? 1) - 1);
-    }
-  }
-
-  async #introduce(a: PeerConnection, b: PeerConnection, key: Uint8Array, wantRelay: boolean): Promise<Uint8Array> {
-    const relay = this.#relay;
-    let pairId: number | undefined;
-    let relayState = RELAY_UNWANTED;
-    if (wantRelay) {
-      if (relay === undefined) relayState = RELAY_OFF;
-      else {
-        pairId = relay.open(a, b);
-        relayState = pairId === undefined ? RELAY_LIMIT : RELAY_OK;
-      }
-    }
-    while (pairId === undefined || pairId === 0 || this.#pairs.has(pairId)) pairId = randomBytes(4).readUInt32BE(0);
-    const id = pairId;
-    this.#pairs.set(id, { a, b });
-    setTimeout(() => this.#pairs.delete(id), INTRO_MEMORY_MS).unref();
-    const token = new Uint8Array(randomBytes(TOKEN_LENGTH));
-    const aAddr = a.remoteAddress;
-    const bAddr = b.remoteAddress;
-    try {
-      await this.#d.request(b, encodeOffer({ key: a.remotePublicKey, pairId: id, relay: relayState, token, peer: aAddr, you: bAddr }), { type: 'introduce', timeout: INTRODUCE_TIMEOUT });
-    } catch (e) {
-      this.#pairs.delete(id);
-      if (relayState === RELAY_OK) relay?.drop(id);
-      // Pass the target's verdict on (refused by its accept hook, say).
-      if (e instanceof RemoteError) throw errorFromCode(e.remoteCode, e.message, { cause: e });
-      throw new IntroductionError(`the peer did not take the introduction: ${(e as Error).message}`, { cause: e });
-    }
-    this.stats.introduced++;
-    return encodeOffer({ key, pairId: id, relay: relayState, token, peer: bAddr, you: aAddr });
-  }
-
-  #onReady(msg: Uint8Array, from: PeerConnection): void {
-    if (!(msg instanceof Uint8Array) || msg.length !== 4) return;
-    const pair = this.#pairs.get(Buffer.from(msg).readUInt32BE(0));
-    if (pair === undefined || pair.a !== from || pair.b.closeInfo !== undefined) return;
-    this.#d.send(pair.b, msg, { type: 'go' }).catch(() => {});
-  }
-
-  /** The dialer went direct: its relay pair is not needed (frees a `maxPairs` slot at once). */
-  #onRelease(msg: Uint8Array, from: PeerConnection): void {
-    if (!(msg instanceof Uint8Array) || msg.length !== 4) return;
-    const id = Buffer.from(msg).readUInt32BE(0);
-    const pair = this.#pairs.get(id);
-    if (pair === undefined || pair.a !== from) return;
-    this.#relay?.drop(id);
-  }
-
-  /**
-   * A dialer whose direct path died asks for a fresh relay pair to the peer
-   * it was introduced to (its key and the introduction's token); the target
-   * checks the token against its route and takes the pair.
-   */
-  async #onRelay(msg: Uint8Array, a: PeerConnection): Promise<Uint8Array> {
-    if (!(msg instanceof Uint8Array) || msg.length !== 32 + TOKEN_LENGTH) throw new DecodeError('relay: expected key and token');
-    const relay = this.#relay;
-    if (relay === undefined) throw new NoPathError('the introducer does not relay (relay-off)', { reason: 'relay-off' });
-    const b = this.#peerOf(a, new Uint8Array(msg.subarray(0, 32)));
-    return this.#limited(a, async () => {
-      const pairId = relay.open(a, b);
-      if (pairId === undefined) throw new NoPathError('the introducer relays no more pairs (relay-limit)', { reason: 'relay-limit' });
-      try {
-        await this.#d.request(b, concat([a.remotePublicKey, msg.subarray(32), u32(pairId)]), { type: 'relayed', timeout: INTRODUCE_TIMEOUT });
-      } catch (e) {
-        relay.drop(pairId);
-        if (e instanceof RemoteError) throw errorFromCode(e.remoteCode, e.message, { cause: e });
-        throw new IntroductionError(`the peer did not take the relay: ${(e as Error).message}`, { cause: e });
-      }
-      return u32(pairId);
     });
   }
 
@@ -417,7 +295,7 @@ export class Introductions {
   /** Stops answering. */
   close(): void {
     this.#d.close();
-    this.#pairs.clear();
+    this.#introducer?.close();
     this.#waiting.clear();
   }
 }

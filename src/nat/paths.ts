@@ -15,14 +15,13 @@
  * other raw datagrams, ordinary QUIC packets) passes through unchanged.
  */
 import { UdpTransport, type AddressInfo, type DatagramHandler, type DatagramTransport } from '../transport';
+import { ProbeSockets } from './probes';
 import { VIRTUAL_PORT, VIRTUAL_PREFIX, Route, isVirtualAddress, type PathKind, type RelayLeg } from './route';
 import { PUNCH, RELAY_FROM, RELAY_HEADER, RELAY_TO, frameKind, punchFrame, punchToken, relayFrame, relayPairId } from './wire';
 
 const MAX_SLOT = 0xfffe;
 /** Punches sent back to newly seen addresses of one route, at most. */
 const MAX_PUNCH_REPLIES = 16;
-/** Probe sockets (birthday punching) open at once per socket, at most. */
-const MAX_PROBES = 512;
 /**
  * The accepting side follows the path of the peer's packets, but once a
  * direct packet arrived, relayed ones take the route back only after this
@@ -59,7 +58,7 @@ export class NatPaths implements DatagramTransport {
   readonly #byPair = new Map<string, Route>();
   readonly #byToken = new Map<string, Route>();
   #nextSlot = 1;
-  #probeCount = 0;
+  readonly #probes = new ProbeSockets();
   readonly #noop = (): void => {};
 
   /** Wraps `transport`: the socket sends and receives through this table from now on. */
@@ -190,42 +189,17 @@ export class NatPaths implements DatagramTransport {
   /**
    * Opens up to `count` extra UDP sockets for `r` (birthday punching from
    * behind a port-randomising NAT: each socket gets its own mapping). Only
-   * for the default transport; bounded per socket by MAX_PROBES.
+   * for the default transport; bounded per socket (see probes.ts).
    */
   async openProbes(r: Route, count: number): Promise<UdpTransport[]> {
     if (!(this.#transport instanceof UdpTransport)) return [];
-    const n = Math.max(0, Math.min(count, MAX_PROBES - this.#probeCount));
-    this.#probeCount += n;
     const host = this.#transport.address().address;
-    const opened = await Promise.all(Array.from({ length: n }, () => UdpTransport.bind({ host, port: 0, bufferSize: 256 * 1024 }).catch(() => undefined)));
-    const list: UdpTransport[] = [];
-    for (const p of opened) {
-      if (p === undefined) {
-        this.#probeCount--;
-        continue;
-      }
-      if (this.#bySlot.get(r.slot) !== r) {
-        this.#probeCount--;
-        void p.close();
-        continue;
-      }
-      p.onDatagram((d, address, port) => this.#onProbeDatagram(r, p, d, address, port));
-      p.onError(() => {});
-      r.probes.push(p);
-      list.push(p);
-    }
-    return list;
+    return this.#probes.open(r, count, host, () => this.#bySlot.get(r.slot) === r, (p, d, address, port) => this.#onProbeDatagram(r, p, d, address, port));
   }
 
   /** Closes `r`'s probe sockets except the one its direct path uses. */
   closeProbes(r: Route): void {
-    const keep = r.probe;
-    for (const p of r.probes) {
-      if (p === keep) continue;
-      this.#probeCount--;
-      void p.close();
-    }
-    r.probes = keep !== undefined ? [keep] : [];
+    this.#probes.close(r);
   }
 
   #onProbeDatagram(r: Route, p: UdpTransport, data: Buffer, address: string, port: number): void {

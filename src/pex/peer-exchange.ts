@@ -21,9 +21,6 @@
  * Built on public seams only: a Dispatcher of its own (L2) and the socket's
  * 'connection' event and connections (L1).
  */
-import { randomInt } from 'node:crypto';
-import { isIP } from 'node:net';
-
 import type { PeerConnection } from '../connection';
 import { InvalidArgumentError } from '../errors';
 import { assertKey } from '../keys';
@@ -31,6 +28,9 @@ import { Dispatcher } from '../messages/dispatcher';
 import { PeerSocket, type ConnectOptions, type DialTarget, type SocketExtension } from '../peer-socket';
 import type { AddressInfo } from '../transport';
 import { peersock } from './generated/peer-exchange';
+import { PeerTable, hex, info, type PeerInfo } from './table';
+
+export type { PeerInfo } from './table';
 
 const { Request, Reply } = peersock.pex;
 
@@ -49,19 +49,6 @@ export interface PeerExchangeOptions {
   protocol?: string;
   /** Request timeout of `sync()` in ms (default: the dispatcher's, 10000). */
   timeout?: number;
-}
-
-/** One entry of the peer table, as `peers()` returns it. */
-export interface PeerInfo {
-  /** The peer's Ed25519 public key: dial it by this key. */
-  publicKey: Uint8Array;
-  /** Last known IP address and UDP port (the one port it listens and dials on). */
-  address: string;
-  port: number;
-  /** When it was last connected to at that address (ms since the Unix epoch). */
-  lastSeen: number;
-  /** True when we connected to it ourselves; false when a correspondent told us. */
-  direct: boolean;
 }
 
 /** What one `sync()` (or `syncAll()`) did. */
@@ -85,25 +72,6 @@ export interface PeerExchangeStats {
   invalid: number;
 }
 
-interface Entry {
-  publicKey: Uint8Array;
-  address: string;
-  port: number;
-  lastSeen: number;
-  /** The table's counter at this entry's last change. */
-  seq: number;
-  /** Hex key of the correspondent that told us; undefined when observed directly. */
-  via: string | undefined;
-}
-
-const hex = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex');
-
-/** An IPv4-mapped IPv6 address as plain IPv4 (dialable from IPv4 sockets too). */
-function normalizeAddress(address: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return m !== null ? m[1]! : address;
-}
-
 const NOT_INSTALLED = 'peer exchange is not installed: bind with { extensions: [peerExchange()] }';
 
 /** The installed exchanges of each socket, by protocol name. */
@@ -124,12 +92,7 @@ export class PeerExchange implements SocketExtension {
   #socket: PeerSocket | undefined;
   #dispatcher: Dispatcher | undefined;
   readonly #timeout: number | undefined;
-  #self = '';
-  /** This table instance; a requester seeing a new one starts over. */
-  readonly #epoch = randomInt(1, 0x1_0000_0000);
-  #seq = 0;
-  /** Hex key → entry, in ascending `seq` order (re-inserted on every change). */
-  readonly #table = new Map<string, Entry>();
+  readonly #table: PeerTable;
   /** Hex key of a correspondent → its (epoch, seq) in its last reply to us. */
   readonly #cursors = new Map<string, { epoch: number; seq: number }>();
   /** Live connections we watch for path changes → their listener removers. */
@@ -146,7 +109,8 @@ export class PeerExchange implements SocketExtension {
   constructor(socket: PeerSocket, opts?: PeerExchangeOptions);
   constructor(socketOrOpts?: PeerSocket | PeerExchangeOptions, maybeOpts?: PeerExchangeOptions) {
     const socket = socketOrOpts instanceof PeerSocket ? socketOrOpts : undefined;
-    const opts: PeerExchangeOptions = socket !== undefined ? (maybeOpts ?? {}) : ((socketOrOpts as PeerExchangeOptions | undefined) ?? {});
+    const given = socket !== undefined ? maybeOpts : (socketOrOpts as PeerExchangeOptions | undefined);
+    const opts: PeerExchangeOptions = given === undefined ? {} : given;
     if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('options must be an object');
     const max = opts.maxPeers ?? DEFAULT_MAX_PEERS;
     if (!Number.isInteger(max) || max < 1 || max > 65536) throw new InvalidArgumentError('maxPeers must be an integer 1..65536');
@@ -157,6 +121,7 @@ export class PeerExchange implements SocketExtension {
     this.maxPeers = max;
     this.protocol = protocol;
     this.#timeout = opts.timeout;
+    this.#table = new PeerTable(max, this.stats);
     if (socket !== undefined) this.attach(socket);
   }
 
@@ -174,12 +139,13 @@ export class PeerExchange implements SocketExtension {
     const dispatcher = new Dispatcher(socket, { protocol: this.protocol, ...(this.#timeout !== undefined ? { timeout: this.#timeout } : {}) });
     this.#socket = socket;
     this.#dispatcher = dispatcher;
-    this.#self = hex(socket.publicKey);
+    this.#table.self = hex(socket.publicKey);
     if (mine === undefined) installed.set(socket, (mine = new Map()));
     mine.set(this.protocol, this);
     dispatcher.handle(Request, (req: peersock.pex.Request, ctx) => {
       this.observe(ctx.connection);
-      return this.#answer(req, hex(ctx.remotePublicKey));
+      this.stats.requestsAnswered++;
+      return Reply.create({ epoch: this.#table.epoch, ...this.#table.changesSince(req, hex(ctx.remotePublicKey)) });
     });
     socket.on('connection', this.#onConnection);
     for (const c of socket.connections) this.observe(c);
@@ -203,17 +169,17 @@ export class PeerExchange implements SocketExtension {
 
   /** The table's change counter: it grows with every added or changed entry. */
   get seq(): number {
-    return this.#seq;
+    return this.#table.seq;
   }
 
   /** The table, most recently seen first. */
   peers(): PeerInfo[] {
-    return [...this.#table.values()].sort((a, b) => b.lastSeen - a.lastSeen).map(info);
+    return this.#table.peers();
   }
 
   /** The entry of one peer, if known. */
   get(publicKey: Uint8Array): PeerInfo | undefined {
-    const e = this.#table.get(hex(assertKey(publicKey, 'publicKey')));
+    const e = this.#table.entry(hex(assertKey(publicKey, 'publicKey')));
     return e !== undefined ? info(e) : undefined;
   }
 
@@ -225,9 +191,9 @@ export class PeerExchange implements SocketExtension {
   observe(conn: PeerConnection): void {
     this.#installed();
     if (this.#closed || this.#watched.has(conn)) return;
-    this.#direct(conn.remotePublicKey, conn.remoteAddress);
+    this.#table.direct(conn.remotePublicKey, conn.remoteAddress);
     if (conn.closeInfo !== undefined) return;
-    const onPath = (addr: AddressInfo): void => this.#direct(conn.remotePublicKey, addr);
+    const onPath = (addr: AddressInfo): void => this.#table.direct(conn.remotePublicKey, addr);
     const stop = (): void => {
       conn.off('path', onPath);
       conn.off('close', stop);
@@ -246,7 +212,7 @@ export class PeerExchange implements SocketExtension {
     const { socket } = this.#installed();
     let t: DialTarget;
     if (target instanceof Uint8Array) {
-      const e = this.#table.get(hex(assertKey(target, 'publicKey')));
+      const e = this.#table.entry(hex(assertKey(target, 'publicKey')));
       if (e === undefined) throw new InvalidArgumentError('that key is not in the peer table');
       t = { publicKey: e.publicKey, host: e.address, port: e.port };
     } else t = target;
@@ -271,7 +237,7 @@ export class PeerExchange implements SocketExtension {
         ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
       });
       result.requests++;
-      this.#merge(reply.peers.slice(0, this.maxPeers), from, result);
+      this.#table.merge(reply.peers.slice(0, this.maxPeers), from, result);
       // Replies of concurrent syncs may arrive out of order: never go back.
       const same = cur !== undefined && cur.epoch === reply.epoch;
       this.#cursors.delete(from);
@@ -313,84 +279,6 @@ export class PeerExchange implements SocketExtension {
     const mine = this.#socket !== undefined ? installed.get(this.#socket) : undefined;
     if (mine?.get(this.protocol) === this) mine.delete(this.protocol);
   }
-
-  /** Entries changed after the requester's `since`, oldest change first, at most `limit`. */
-  #answer(req: peersock.pex.Request, requester: string): peersock.pex.Reply {
-    this.stats.requestsAnswered++;
-    const since = req.epoch === this.#epoch ? req.since : 0;
-    const limit = req.limit > 0 ? Math.min(req.limit, this.maxPeers) : this.maxPeers;
-    const peers: peersock.pex.IPeer[] = [];
-    let scanned = since;
-    let more = false;
-    for (const [k, e] of this.#table) {
-      if (e.seq <= since) continue;
-      // The requester knows where it is, and what it told us (at least as new).
-      if (k !== requester && e.via !== requester) {
-        if (peers.length === limit) {
-          more = true;
-          break;
-        }
-        peers.push({ publicKey: e.publicKey, address: e.address, port: e.port, lastSeen: e.lastSeen });
-      }
-      scanned = e.seq;
-    }
-    this.stats.entriesSent += peers.length;
-    return Reply.create({ epoch: this.#epoch, seq: more ? scanned : this.#seq, peers, more });
-  }
-
-  /** Learned entries: unknown ones are added; known ones replaced only by a newer `lastSeen`. */
-  #merge(peers: peersock.pex.IPeer[], from: string, result: SyncResult): void {
-    const now = Date.now();
-    for (const p of peers) {
-      result.received++;
-      this.stats.entriesReceived++;
-      const key = p.publicKey;
-      const address = typeof p.address === 'string' ? normalizeAddress(p.address) : '';
-      const port = p.port ?? 0;
-      if (!(key instanceof Uint8Array) || key.length !== 32 || isIP(address) === 0 || !(port >= 1 && port <= 65535)) {
-        this.stats.invalid++;
-        continue;
-      }
-      const k = hex(key);
-      // Ourselves, and the correspondent itself: we know better.
-      if (k === this.#self || k === from) continue;
-      // A clock ahead of ours must not make an entry unbeatable.
-      const lastSeen = Math.min(Number(p.lastSeen ?? 0), now);
-      const cur = this.#table.get(k);
-      if (cur !== undefined && !(lastSeen > cur.lastSeen)) continue;
-      if (cur === undefined && this.#table.size >= this.maxPeers && lastSeen <= this.#oldest()!.lastSeen) continue;
-      this.#put(k, { publicKey: cur?.publicKey ?? new Uint8Array(key), address, port, lastSeen, seq: 0, via: from });
-      if (cur === undefined) result.added++;
-      else result.updated++;
-    }
-  }
-
-  /** A connection we are part of: its address is first-hand and current. */
-  #direct(publicKey: Uint8Array, addr: AddressInfo): void {
-    const k = hex(publicKey);
-    if (k === this.#self) return;
-    const cur = this.#table.get(k);
-    const lastSeen = Math.max(Date.now(), cur?.lastSeen ?? 0);
-    this.#put(k, { publicKey: cur?.publicKey ?? new Uint8Array(publicKey), address: normalizeAddress(addr.address), port: addr.port, lastSeen, seq: 0, via: undefined });
-  }
-
-  /** Stores a changed entry under the next seq (last in the map) and evicts the least recently seen beyond `maxPeers`. */
-  #put(k: string, e: Entry): void {
-    e.seq = ++this.#seq;
-    this.#table.delete(k);
-    this.#table.set(k, e);
-    if (this.#table.size > this.maxPeers) {
-      const old = this.#oldest(k)!;
-      this.#table.delete(hex(old.publicKey));
-    }
-  }
-
-  /** The least recently seen entry, other than `except`. */
-  #oldest(except?: string): Entry | undefined {
-    let min: Entry | undefined;
-    for (const [k, e] of this.#table) if (k !== except && (min === undefined || e.lastSeen < min.lastSeen)) min = e;
-    return min;
-  }
 }
 
 /**
@@ -399,8 +287,4 @@ export class PeerExchange implements SocketExtension {
  */
 export function peerExchange(opts: PeerExchangeOptions = {}): PeerExchange {
   return new PeerExchange(opts);
-}
-
-function info(e: Entry): PeerInfo {
-  return { publicKey: new Uint8Array(e.publicKey), address: e.address, port: e.port, lastSeen: e.lastSeen, direct: e.via === undefined };
 }

@@ -25,6 +25,7 @@ import {
   keysEqual,
   type BindOptions,
   type DatagramTransport,
+  type SocketExtension,
 } from '../src/index';
 
 /** Binds a socket that is closed when the test ends. */
@@ -418,4 +419,25 @@ test('send errors (EMSGSIZE) hit only the connection to that address; others car
   t.true(errors.every((e) => e.code === 'ERR_PEERSOCK_SOCKET' && (e as { syscallCode?: string }).syscallCode === 'EMSGSIZE'));
   t.is(toB.closeInfo, undefined);
   t.is(bErrors.length, 0);
+});
+
+test('bind: an extension that throws in attach fails the bind and leaves nothing open', async (t) => {
+  const probe = dgram.createSocket('udp4');
+  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', r));
+  const port = probe.address().port;
+  await new Promise<void>((r) => probe.close(r));
+  const events: string[] = [];
+  const good: SocketExtension = { attach: () => events.push('good attached'), detach: () => events.push('good detached') };
+  const bad: SocketExtension = {
+    attach: () => {
+      throw new InvalidArgumentError('refused');
+    },
+    detach: () => events.push('bad detached'),
+  };
+  await t.throwsAsync(PeerSocket.bind({ host: '127.0.0.1', port, extensions: [good, bad] }), { instanceOf: InvalidArgumentError, message: 'refused' });
+  // Only what attached is detached, and the port is free again.
+  t.deepEqual(events, ['good attached', 'good detached']);
+  const again = await PeerSocket.bind({ host: '127.0.0.1', port });
+  t.is(again.address().port, port);
+  await again.close();
 });

@@ -11,13 +11,54 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** One endpoint: all QUIC connections of one UDP socket. */
 export declare class NativeEndpoint {
+  /** A connection's details. */
+  connInfo(conn: number): NativeConnInfo
+  /**
+   * Endpoint counters: `{ connections, datagramsIn, dropped, accepted,
+   * refused, refusedAlpn, refusedSignature, refusedNoCert, refusedBadCert,
+   * refusedByApp, refusedBusy, refusedPending, refusedOther, resetsSent }`.
+   */
+  stats(): NativeStats
+  /**
+   * The address behind a destination id from `flush`:
+   * `[address, port, family, local]` with family 4 or 6 and the local
+   * index to send from (0: the main socket; see `addLocalAddress`).
+   */
+  address(id: number): [string, number, number, number] | null
+  /** Milliseconds until `onTimeout` is due (0 = now), or null for none. */
+  timeout(): number | null
+  /** Runs due timers; harmless when called early. */
+  onTimeout(): void
+  /**
+   * The full event behind an `EV_DETAIL` slot of the last `pollEvents`
+   * (each can be taken once).
+   */
+  eventDetail(index: number): NativeEvent | null
+  /** Opens a stream; returns its id. */
+  openStream(conn: number, bidirectional: boolean): number
+  /** Sets a local stream's send priority (urgency 0..7, lower first). */
+  streamPriority(conn: number, stream: number, urgency: number, incremental: boolean): void
+  /** The application code of the last reset or stop reported. */
+  lastCode(): number
+  /**
+   * Abandons one direction of a stream: "read" sends STOP_SENDING,
+   * "write" sends RESET_STREAM.
+   */
+  streamShutdown(conn: number, stream: number, direction: string, code: number): void
+  /**
+   * Queues an unreliable datagram, prefixed with a one-byte channel tag;
+   * false when the queue was full.
+   */
+  sendDatagram(conn: number, channel: number, data: Uint8Array): boolean
+  /** Largest datagram payload that fits now (0 if none). */
+  maxDatagramSize(conn: number): number
   /**
    * Creates an endpoint for a 32- or 64-byte Ed25519 secret key, bound
    * (by the caller's socket) at `address:port`.
    */
   constructor(secretKey: Uint8Array, address: string, port: number, options?: NativeOptions | undefined | null)
   /** This endpoint's public key (copied). */
-  publicKey(): Array<number>
+  publicKey(): Uint8Array
   /** Tells the endpoint the address its socket is bound to. */
   setLocalAddress(address: string, port: number): void
   /** Largest datagram this endpoint sends; size `flush` buffers by it. */
@@ -47,57 +88,69 @@ export declare class NativeEndpoint {
    * returns the handle they take. Valid while this object lives.
    */
   hotHandle(): number
-  /**
-   * The address behind a destination id from `flush`:
-   * `[address, port, family, local]` with family 4 or 6 and the local
-   * index to send from (0: the main socket; see `addLocalAddress`).
-   */
-  address(id: number): [string, number, number, number] | null
-  /** Milliseconds until `onTimeout` is due (0 = now), or null for none. */
-  timeout(): number | null
-  /** Runs due timers; harmless when called early. */
-  onTimeout(): void
-  /**
-   * The full event behind an `EV_DETAIL` slot of the last `pollEvents`
-   * (each can be taken once).
-   */
-  eventDetail(index: number): NativeEvent | null
   /** Accepting side: admits the peer of an `incoming` event. */
   accept(conn: number): void
   /** Accepting side: refuses the peer of an `incoming` event. */
   refuse(conn: number, reason: string): void
   /** Closes a connection with an application code and reason. */
   close(conn: number, code: number, reason: string): void
-  /** Opens a stream; returns its id. */
-  openStream(conn: number, bidirectional: boolean): number
-  /** Sets a local stream's send priority (urgency 0..7, lower first). */
-  streamPriority(conn: number, stream: number, urgency: number, incremental: boolean): void
-  /** The application code of the last reset or stop reported. */
-  lastCode(): number
-  /**
-   * Abandons one direction of a stream: "read" sends STOP_SENDING,
-   * "write" sends RESET_STREAM.
-   */
-  streamShutdown(conn: number, stream: number, direction: string, code: number): void
-  /**
-   * Queues an unreliable datagram, prefixed with a one-byte channel tag;
-   * false when the queue was full.
-   */
-  sendDatagram(conn: number, channel: number, data: Uint8Array): boolean
-  /** Largest datagram payload that fits now (0 if none). */
-  maxDatagramSize(conn: number): number
-  /**
-   * Connection details: `[remoteKeyHex, address, port, family, rttMs,
-   * cwnd, sentPackets, recvPackets, lostPackets, sentBytes, recvBytes]`.
-   */
-  connInfo(conn: number): NativeConnInfo
-  /**
-   * Endpoint counters: `{ connections, datagramsIn, dropped, accepted,
-   * refused, refusedAlpn, refusedSignature, refusedNoCert, refusedBadCert,
-   * refusedByApp, refusedBusy, refusedPending, refusedOther, resetsSent }`.
-   */
-  stats(): NativeStats
 }
+
+/**
+ * How a connection ended (`closed` events), one name per
+ * `peersock_core::CloseKind`.
+ */
+export declare const enum CloseKind {
+  /** We closed it with an application code. */
+  Local = 'local',
+  /** The peer closed it with an application code. */
+  Peer = 'peer',
+  /** We closed it for a protocol violation by the peer. */
+  LocalTransport = 'local_transport',
+  /** The peer closed it with a transport error. */
+  PeerTransport = 'peer_transport',
+  /** No packet from the peer within the idle timeout. */
+  IdleTimeout = 'idle_timeout',
+  /** The handshake did not complete in time. */
+  HandshakeTimeout = 'handshake_timeout',
+  /** The peer's key is not the one dialed. */
+  IdentityMismatch = 'identity_mismatch',
+  /** The peer's certificate is not a single Ed25519 certificate. */
+  BadCertificate = 'bad_certificate',
+  /** The peer refused our credential during the handshake. */
+  PeerRejectedCredentials = 'peer_rejected_credentials',
+  /** The peer's accept hook or limits refused the connection. */
+  Refused = 'refused',
+  /** The peer answered with a stateless reset (it lost the connection). */
+  StatelessReset = 'stateless_reset',
+}
+
+/**
+ * `pollEvents` kind: a datagram, at `offset`/`length` of the caller's buffer
+ * (its first byte is the channel tag).
+ */
+export declare const EV_DATAGRAM: number
+
+/** `pollEvents` kind: a rare event; `offset` indexes `eventDetail`. */
+export declare const EV_DETAIL: number
+
+/** `pollEvents` kind: a stream has data, a FIN or a reset to read (new peer streams first appear so). */
+export declare const EV_READABLE: number
+
+/** `pollEvents`: numbers per event, `[kind, conn, stream, code, offset, length]`. */
+export declare const EV_SLOTS: number
+
+/** `pollEvents` kind: the peer sent STOP_SENDING (`code`). */
+export declare const EV_STOPPED: number
+
+/** `pollEvents` kind: a stream whose write was cut short can take more. */
+export declare const EV_WRITABLE: number
+
+/** `flush`: `meta[1]` bit set when everything pending was sent (else call again). */
+export declare const FLUSH_ALL_SENT: number
+
+/** `flush`: `meta[1]` bit set when `pollEvents` may have something. */
+export declare const FLUSH_EVENTS: number
 
 /**
  * The hot-path functions: `{ recv, recvOn, flush, pollEvents, streamRecv, streamSend }`,
@@ -105,9 +158,13 @@ export declare class NativeEndpoint {
  */
 export declare function hotApi(): { recv(h: number, data: Uint8Array, address: string, port: number): number; recvOn(h: number, data: Uint8Array, address: string, port: number, local: number): number; flush(h: number, out: Uint8Array, meta: Uint32Array): number; pollEvents(h: number, dgramBuf: Uint8Array, out: Float64Array): number; streamRecv(h: number, conn: number, stream: number, buf: Uint8Array): number; streamSend(h: number, conn: number, stream: number, data: Uint8Array, fin: boolean): number }
 
+/** `flush`: numbers in `meta` before the per-datagram `[length, destination]` pairs. */
+export declare const META_HEAD: number
+
 /** Connection details. */
 export interface NativeConnInfo {
-  remoteKey?: string
+  /** The peer's proven key (none before the handshake is done). */
+  remoteKey?: Uint8Array
   address: string
   port: number
   family: number
@@ -132,8 +189,8 @@ export interface NativeConnInfo {
 /** Per-dial options of `connectWith`. */
 export interface NativeDialOptions {
   handshakeTimeoutMs?: number
-  /** A session (hex) from a `session` event of the same key. */
-  session?: string
+  /** A session ticket from a `session` event of the same key. */
+  session?: Uint8Array
   /** Send early (0-RTT) data when the session allows it. */
   earlyData?: boolean
   /** Keep-alive of this connection in ms; 0 turns it off. */
@@ -146,30 +203,18 @@ export interface NativeDialOptions {
   followPeer?: boolean
 }
 
-/** One event for JavaScript; which fields are set depends on `kind`. */
-export interface NativeEvent {
-  /**
-   * incoming | connected | readable | writable | stopped | datagram |
-   * path | closed
-   */
-  kind: string
-  conn: number
-  stream?: number
-  code?: number
-  /** Datagram payload position in the caller's buffer. */
-  offset?: number
-  length?: number
-  remoteKey?: string
-  address?: string
-  port?: number
-  family?: number
-  closeKind?: string
-  reason?: string
-  expectedKey?: string
-  actualKey?: string
-  /** `session`: the session ticket, hex. */
-  session?: string
-}
+/**
+ * A rare event (the common ones cross as numbers, see `pollEvents`),
+ * taken with `eventDetail`. `family` is 4 or 6.
+ */
+export type NativeEvent =
+  | { kind: 'incoming'; conn: number; remoteKey: Uint8Array; address: string; port: number; family: number }
+  | { kind: 'connected'; conn: number; remoteKey: Uint8Array; address: string; port: number; family: number }
+  | { kind: 'path'; conn: number; address: string; port: number; family: number }
+  | { kind: 'session'; conn: number; remoteKey: Uint8Array; session: Uint8Array }
+  | { kind: 'closed'; conn: number; closeKind: CloseKind; code: number; reason: string; /** The key dialed (identity mismatch only). */
+    expectedKey?: Uint8Array; /** The key the peer proved (identity mismatch only). */
+  actualKey?: Uint8Array }
 
 /** Endpoint options as JavaScript passes them (all optional). */
 export interface NativeOptions {
@@ -225,3 +270,6 @@ export interface NativeStats {
   /** Initials dropped at the token check (retry mode): forged, expired or moved tokens. */
   invalidTokens: number
 }
+
+/** `flush`: `meta[2]` when no timer is due. */
+export declare const NO_TIMEOUT: number

@@ -836,4 +836,15 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeEndpoint = nativeBinding.NativeEndpoint
+module.exports.CloseKind = nativeBinding.CloseKind
+module.exports.EV_DATAGRAM = nativeBinding.EV_DATAGRAM
+module.exports.EV_DETAIL = nativeBinding.EV_DETAIL
+module.exports.EV_READABLE = nativeBinding.EV_READABLE
+module.exports.EV_SLOTS = nativeBinding.EV_SLOTS
+module.exports.EV_STOPPED = nativeBinding.EV_STOPPED
+module.exports.EV_WRITABLE = nativeBinding.EV_WRITABLE
+module.exports.FLUSH_ALL_SENT = nativeBinding.FLUSH_ALL_SENT
+module.exports.FLUSH_EVENTS = nativeBinding.FLUSH_EVENTS
 module.exports.hotApi = nativeBinding.hotApi
+module.exports.META_HEAD = nativeBinding.META_HEAD
+module.exports.NO_TIMEOUT = nativeBinding.NO_TIMEOUT

@@ -19,7 +19,8 @@ import {
   errorFromNative,
   type CloseInfo,
 } from './errors';
-import type { NativeEndpoint, NativeEvent } from './native';
+import type { ConnectionEvents } from './endpoint-driver';
+import type { CloseKindName, NativeEndpoint, NativeEvent } from './native';
 import type { ReceivingStream, StreamEnd } from './receive';
 import { CHANNEL_APP } from './channels';
 import { PeerReadStream, PeerStream, type IncomingStream, type StreamHost, type StreamOptions } from './stream';
@@ -74,15 +75,10 @@ export interface MigrateOptions {
   transport?: DatagramTransport;
 }
 
-export function hexToKey(hex: string): Uint8Array {
-  return new Uint8Array(Buffer.from(hex, 'hex'));
-}
-
 /** Turns a native `closed` event into CloseInfo (error set for failures). */
-export function closeInfoFromEvent(ev: NativeEvent): CloseInfo {
-  const code = ev.code ?? 0;
-  const reason = ev.reason ?? '';
-  const kind = ev.closeKind ?? 'local_transport';
+export function closeInfoFromEvent(ev: Extract<NativeEvent, { kind: 'closed' }>): CloseInfo {
+  const { code, reason } = ev;
+  const kind: CloseKindName = ev.closeKind;
   const remote = kind === 'peer' || kind === 'peer_transport' || kind === 'refused' || kind === 'peer_rejected_credentials' || kind === 'stateless_reset';
   let error: PeersockError | undefined;
   switch (kind) {
@@ -103,8 +99,8 @@ export function closeInfoFromEvent(ev: NativeEvent): CloseInfo {
       break;
     case 'identity_mismatch':
       error = new IdentityMismatchError(undefined, {
-        expected: ev.expectedKey ? hexToKey(ev.expectedKey) : undefined,
-        actual: ev.actualKey ? hexToKey(ev.actualKey) : undefined,
+        expected: ev.expectedKey !== undefined ? new Uint8Array(ev.expectedKey) : undefined,
+        actual: ev.actualKey !== undefined ? new Uint8Array(ev.actualKey) : undefined,
       });
       break;
     case 'bad_certificate':
@@ -133,7 +129,7 @@ export function closeInfoFromEvent(ev: NativeEvent): CloseInfo {
  * of a follow-peer dial also 'peerAddress' (AddressInfo: the core took the
  * peer's authentic packets from there; whoever dialed decides to follow).
  */
-export class PeerConnection extends EventEmitter implements StreamHost {
+export class PeerConnection extends EventEmitter implements StreamHost, ConnectionEvents {
   /** The peer's Ed25519 public key, proven by the handshake. */
   readonly remotePublicKey: Uint8Array;
   /** Whether this side dialed. */
@@ -392,50 +388,43 @@ export class PeerConnection extends EventEmitter implements StreamHost {
     this._onClosed({ code, reason: err?.message ?? '', remote: false, error });
   }
 
-  /** @internal Native event for this connection. */
-  _onEvent(ev: NativeEvent, dgram: Buffer): void {
-    switch (ev.kind) {
-      case 'readable': {
-        const s = this.#streamFor(ev.stream ?? -1);
-        s?._onReadable();
-        break;
-      }
-      case 'writable':
-        this.#streams.get(ev.stream ?? -1)?._onWritable();
-        break;
-      case 'stopped':
-        this.#streams.get(ev.stream ?? -1)?._onStopped(ev.code ?? 0);
-        break;
-      case 'datagram': {
-        const off = ev.offset ?? 0;
-        const len = ev.length ?? 0;
-        if (len === 0) break;
-        const bytes = new Uint8Array(dgram.subarray(off + 1, off + len));
-        const channel = dgram[off]!;
-        if (channel === CHANNEL_APP) this.emit('datagram', bytes);
-        else this.#host.channelDatagram(this, channel, bytes);
-        break;
-      }
-      case 'path': {
-        const addr: AddressInfo = { address: ev.address ?? '', port: ev.port ?? 0, family: ev.family === 6 ? 'IPv6' : 'IPv4' };
-        // A QUIC client's peer never migrates: on the dialing side this is a
-        // follow-peer dial's peer seen at a new address ('peerAddress'); what
-        // dialed it decides whether to follow.
-        if (this.isClient) {
-          this.emit('peerAddress', addr);
-          break;
-        }
-        this.#remoteAddress = addr;
-        this.emit('path', this.remoteAddress);
-        break;
-      }
-      case 'closed':
-        this._onClosed(closeInfoFromEvent(ev));
-        break;
-      default:
-        break;
-    }
+  /** @internal A stream has something to read (a new peer stream first appears so). */
+  _onReadable(stream: number): void {
+    this.#streamFor(stream)?._onReadable();
   }
+
+  /** @internal A stream whose write was cut short can take more. */
+  _onWritable(stream: number): void {
+    this.#streams.get(stream)?._onWritable();
+  }
+
+  /** @internal The peer sent STOP_SENDING on a stream. */
+  _onStopped(stream: number, code: number): void {
+    this.#streams.get(stream)?._onStopped(code);
+  }
+
+  /** @internal A datagram at `buf[offset..offset + length]`: its channel tag, then the payload. */
+  _onDatagram(buf: Buffer, offset: number, length: number): void {
+    if (length === 0) return;
+    const bytes = new Uint8Array(buf.subarray(offset + 1, offset + length));
+    const channel = buf[offset]!;
+    if (channel === CHANNEL_APP) this.emit('datagram', bytes);
+    else this.#host.channelDatagram(this, channel, bytes);
+  }
+
+  /** @internal The peer's packets now come from `addr`. */
+  _onPath(addr: AddressInfo): void {
+    // A QUIC client's peer never migrates: on the dialing side this is a
+    // follow-peer dial's peer seen at a new address ('peerAddress'); what
+    // dialed it decides whether to follow.
+    if (this.isClient) {
+      this.emit('peerAddress', addr);
+      return;
+    }
+    this.#remoteAddress = addr;
+    this.emit('path', this.remoteAddress);
+  }
+
 
   /**
    * Finds the stream, or opens it and every lower peer stream of its kind

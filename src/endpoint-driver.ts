@@ -7,16 +7,40 @@
  * with recvmmsg/sendmmsg) plugs in here with the same small surface:
  * `feed`, `feedLocal`, `kick`, `flushNow`, `stop`.
  */
-import type { PeerConnection } from './connection';
-import type { NativeEndpoint, NativeEvent } from './native';
+import {
+  EV_DATAGRAM,
+  EV_DETAIL,
+  EV_READABLE,
+  EV_SLOTS,
+  EV_STOPPED,
+  EV_WRITABLE,
+  FLUSH_ALL_SENT,
+  FLUSH_EVENTS,
+  META_HEAD,
+  NO_TIMEOUT,
+  type NativeEndpoint,
+  type NativeEvent,
+} from './native';
 import type { DatagramTransport } from './transport';
+
+/** Where a connection's common events go (a PeerConnection). */
+export interface ConnectionEvents {
+  /** A stream has data, a FIN or a reset to read (new peer streams first appear so). */
+  _onReadable(stream: number): void;
+  /** A stream whose write was cut short can take more. */
+  _onWritable(stream: number): void;
+  /** The peer sent STOP_SENDING on a stream. */
+  _onStopped(stream: number, code: number): void;
+  /** A datagram: `buf[offset]` is its channel tag, the payload follows (valid during the call). */
+  _onDatagram(buf: Buffer, offset: number, length: number): void;
+}
 
 /** What the driver needs from its socket. */
 export interface DriverHost {
-  /** The connection of a native handle: common events go to its `_onEvent`. */
-  connection(handle: number): PeerConnection | undefined;
-  /** A rare event (incoming, connected, closed, session, path…) as a full object. */
-  onDetail(ev: NativeEvent, dgram: Buffer): void;
+  /** The connection of a native handle, for its common events. */
+  connection(handle: number): ConnectionEvents | undefined;
+  /** A rare event (incoming, connected, closed, session, path) as a full object. */
+  onDetail(ev: NativeEvent): void;
   /** The transport datagrams of local socket `local` leave from (0: the socket's own). */
   transportFor(local: number): DatagramTransport;
   /** Runs right before each flush (the socket's before-flush hooks). */
@@ -32,16 +56,8 @@ interface Batch {
 }
 
 const BATCH_DATAGRAMS = 64;
-/** `flush`'s meta: numbers before the per-datagram pairs, flag bits, "no timer". */
-const META_HEAD = 3;
-const FLUSH_EVENTS = 1;
-const FLUSH_ALL_SENT = 2;
-const NO_TIMEOUT = 0xffffffff;
-/** `pollEvents` output: numbers per event, events per call, kind names by number. */
-const EV_SLOTS = 6;
+/** `pollEvents`: events per call. */
 const EV_BATCH = 256;
-const EV_DETAIL = 5;
-const EV_KINDS = ['', 'readable', 'writable', 'stopped', 'datagram'];
 /**
  * Datagrams sent per drain before yielding to the event loop: a whole
  * congestion window can be thousands of packets, and sending them in one go
@@ -65,8 +81,6 @@ export class EndpointDriver {
   #flushTimeout = NO_TIMEOUT;
   readonly #dgramBuf = Buffer.allocUnsafe(256 * 1024);
   readonly #evSlots = new Float64Array(EV_SLOTS * EV_BATCH);
-  /** The one object common events are handed on in (never kept by callees). */
-  readonly #ev: NativeEvent = { kind: '', conn: 0, stream: 0, code: 0, offset: 0, length: 0 };
   #polling = false;
   readonly #maxPayload: number;
   #flushScheduled = false;
@@ -279,7 +293,7 @@ export class EndpointDriver {
   /**
    * Takes the core's pending events and acts on them; returns how many.
    * Common events arrive as numbers (see the binding's `pollEvents`) and
-   * are handed on in one reused object; the rare ones as full objects.
+   * go to the connection's methods; the rare ones as full objects.
    */
   #poll(): number {
     if (this.#polling) return 0; // never re-entered: the slots would be overwritten
@@ -287,24 +301,35 @@ export class EndpointDriver {
     let total = 0;
     try {
       const slots = this.#evSlots;
+      const buf = this.#dgramBuf;
       for (;;) {
-        const n = this.#native.pollEvents(this.#dgramBuf, slots);
+        const n = this.#native.pollEvents(buf, slots);
         for (let i = 0; i < n; i++) {
           const o = i * EV_SLOTS;
           const kind = slots[o]!;
           if (kind === EV_DETAIL) {
             const detail = this.#native.eventDetail(slots[o + 4]!);
-            if (detail !== null && detail !== undefined) this.#host.onDetail(detail, this.#dgramBuf);
+            if (detail !== null && detail !== undefined) this.#host.onDetail(detail);
             continue;
           }
-          const ev = this.#ev;
-          ev.kind = EV_KINDS[kind] ?? 'unknown';
-          ev.conn = slots[o + 1]!;
-          ev.stream = slots[o + 2]!;
-          ev.code = slots[o + 3]!;
-          ev.offset = slots[o + 4]!;
-          ev.length = slots[o + 5]!;
-          this.#host.connection(ev.conn)?._onEvent(ev, this.#dgramBuf);
+          const conn = this.#host.connection(slots[o + 1]!);
+          if (conn === undefined) continue;
+          switch (kind) {
+            case EV_READABLE:
+              conn._onReadable(slots[o + 2]!);
+              break;
+            case EV_WRITABLE:
+              conn._onWritable(slots[o + 2]!);
+              break;
+            case EV_STOPPED:
+              conn._onStopped(slots[o + 2]!, slots[o + 3]!);
+              break;
+            case EV_DATAGRAM:
+              conn._onDatagram(buf, slots[o + 4]!, slots[o + 5]!);
+              break;
+            default:
+              break;
+          }
         }
         total += n;
         if (n < EV_BATCH) return total;
@@ -313,5 +338,4 @@ export class EndpointDriver {
       this.#polling = false;
     }
   }
-
 }

@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 
-import { PeerConnection, closeInfoFromEvent, hexToKey, type ConnectionHost } from './connection';
+import { PeerConnection, closeInfoFromEvent, type ConnectionHost } from './connection';
 import { ChannelRegistry, type ChannelHandler } from './channels';
 import type { IncomingStream } from './stream';
 import {
@@ -90,7 +90,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     this.publicKey = publicKey;
     this.#driver = new EndpointDriver(native, {
       connection: (handle) => this.#conns.get(handle),
-      onDetail: (ev, dgram) => this.#dispatch(ev, dgram),
+      onDetail: (ev) => this.#dispatch(ev),
       transportFor: (local) => this.#locals.get(local) ?? this.#transport,
       beforeFlush: () => {
         for (const fn of this.#beforeFlush) fn();
@@ -122,13 +122,29 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     } catch (e) {
       throw errorFromNative(e);
     }
-    let transport = opts.transport ?? (await UdpTransport.bind({ host, port: opts.port ?? 0 }));
-    for (const e of extensions) if (e.wrapTransport !== undefined) transport = e.wrapTransport(transport);
-    const a = transport.address();
-    native.setLocalAddress(a.address, a.port);
-    const socket = new PeerSocket(native, transport, opts, new Uint8Array(kp.publicKey), extensions);
-    for (const e of extensions) e.attach(socket);
-    return socket;
+    const own = opts.transport === undefined;
+    const bound = opts.transport ?? (await UdpTransport.bind({ host, port: opts.port ?? 0 }));
+    let transport = bound;
+    let socket: PeerSocket | undefined;
+    try {
+      for (const e of extensions) if (e.wrapTransport !== undefined) transport = e.wrapTransport(transport);
+      const a = transport.address();
+      native.setLocalAddress(a.address, a.port);
+      // Filled as each attaches: the socket's close detaches only those.
+      const attached: SocketExtension[] = [];
+      socket = new PeerSocket(native, transport, opts, new Uint8Array(kp.publicKey), attached);
+      for (const e of extensions) {
+        e.attach(socket);
+        attached.push(e);
+      }
+      return socket;
+    } catch (e) {
+      // An extension refused (installed twice, already used elsewhere):
+      // nothing of this bind may outlive it.
+      if (socket !== undefined) socket.destroy();
+      else if (own) void bound.close().catch(() => {});
+      throw e;
+    }
   }
 
   /** The bound local address. */
@@ -230,7 +246,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
           ? this.native.connectWith(key, address, port, {
               handshakeTimeoutMs: timeout,
               earlyData: extra.early,
-              session: ticket === undefined ? undefined : Buffer.from(ticket).toString('hex'),
+              session: ticket,
               keepAliveMs: extra.keepAlive,
               followPeer,
             })
@@ -436,14 +452,14 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     }
   }
 
-  #dispatch(ev: NativeEvent, dgram: Buffer): void {
+  #dispatch(ev: NativeEvent): void {
     switch (ev.kind) {
       case 'incoming':
         this.#onIncoming(ev);
         return;
       case 'session':
         try {
-          if (ev.remoteKey !== undefined && ev.session !== undefined) this.sessions.set(hexToKey(ev.remoteKey), new Uint8Array(Buffer.from(ev.session, 'hex')));
+          this.sessions.set(new Uint8Array(ev.remoteKey), new Uint8Array(ev.session));
         } catch {
           // A store that refuses it: the next dial is a full handshake.
         }
@@ -458,6 +474,9 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
         d.resolve(conn);
         return;
       }
+      case 'path':
+        this.#conns.get(ev.conn)?._onPath(addressOf(ev));
+        return;
       case 'closed': {
         const d = this.#dials.take(ev.conn);
         if (d !== undefined) {
@@ -465,17 +484,15 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
           d.reject(info.error ?? new ClosedError(`connection closed during handshake (code ${info.code})`));
           return;
         }
-        break;
+        this.#conns.get(ev.conn)?._onClosed(closeInfoFromEvent(ev));
+        return;
       }
-      default:
-        break;
     }
-    this.#conns.get(ev.conn)?._onEvent(ev, dgram);
   }
 
-  #onIncoming(ev: NativeEvent): void {
-    const key = hexToKey(ev.remoteKey ?? '');
-    const addr = this.displayAddress({ address: ev.address ?? '', port: ev.port ?? 0, family: ev.family === 6 ? 'IPv6' : 'IPv4' });
+  #onIncoming(ev: IncomingEvent): void {
+    const key = new Uint8Array(ev.remoteKey);
+    const addr = this.displayAddress(addressOf(ev));
     let ok = true;
     if (this.#accept !== undefined) {
       try {
@@ -501,10 +518,17 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     this.emit('connection', conn);
   }
 
-  #newConnection(ev: NativeEvent, isClient: boolean): PeerConnection {
-    const addr: AddressInfo = { address: ev.address ?? '', port: ev.port ?? 0, family: ev.family === 6 ? 'IPv6' : 'IPv4' };
-    const conn = new PeerConnection(this, ev.conn, hexToKey(ev.remoteKey ?? ''), addr, isClient);
+  #newConnection(ev: IncomingEvent | ConnectedEvent, isClient: boolean): PeerConnection {
+    const conn = new PeerConnection(this, ev.conn, new Uint8Array(ev.remoteKey), addressOf(ev), isClient);
     this.#conns.set(ev.conn, conn);
     return conn;
   }
+}
+
+type IncomingEvent = Extract<NativeEvent, { kind: 'incoming' }>;
+type ConnectedEvent = Extract<NativeEvent, { kind: 'connected' }>;
+
+/** The peer address of an event that carries one. */
+function addressOf(ev: { address: string; port: number; family: number }): AddressInfo {
+  return { address: ev.address, port: ev.port, family: ev.family === 6 ? 'IPv6' : 'IPv4' };
 }

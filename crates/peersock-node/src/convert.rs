@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use peersock_core::{EndpointConfig, Event};
+use peersock_core::EndpointConfig;
 
 /// Endpoint options as JavaScript passes them (all optional).
 #[napi(object)]
@@ -34,12 +34,12 @@ pub struct NativeOptions {
 }
 
 /// Per-dial options of `connectWith`.
-#[napi(object)]
+#[napi(object, object_to_js = false)]
 #[derive(Default)]
 pub struct NativeDialOptions {
     pub handshake_timeout_ms: Option<f64>,
-    /// A session (hex) from a `session` event of the same key.
-    pub session: Option<String>,
+    /// A session ticket from a `session` event of the same key.
+    pub session: Option<Uint8Array>,
     /// Send early (0-RTT) data when the session allows it.
     pub early_data: Option<bool>,
     /// Keep-alive of this connection in ms; 0 turns it off.
@@ -48,173 +48,6 @@ pub struct NativeDialOptions {
     /// virtual address): authentic packets from other addresses are taken
     /// and reported as `path` events.
     pub follow_peer: Option<bool>,
-}
-
-/// One event for JavaScript; which fields are set depends on `kind`.
-#[napi(object)]
-pub struct NativeEvent {
-    /// incoming | connected | readable | writable | stopped | datagram |
-    /// path | closed
-    pub kind: String,
-    pub conn: u32,
-    pub stream: Option<f64>,
-    pub code: Option<f64>,
-    /// Datagram payload position in the caller's buffer.
-    pub offset: Option<u32>,
-    pub length: Option<u32>,
-    pub remote_key: Option<String>,
-    pub address: Option<String>,
-    pub port: Option<u32>,
-    pub family: Option<u32>,
-    pub close_kind: Option<String>,
-    pub reason: Option<String>,
-    pub expected_key: Option<String>,
-    pub actual_key: Option<String>,
-    /// `session`: the session ticket, hex.
-    pub session: Option<String>,
-}
-
-/// Connection details.
-#[napi(object)]
-pub struct NativeConnInfo {
-    pub remote_key: Option<String>,
-    pub address: String,
-    pub port: u32,
-    pub family: u32,
-    pub rtt_ms: f64,
-    pub cwnd: f64,
-    pub sent_packets: f64,
-    pub recv_packets: f64,
-    pub lost_packets: f64,
-    pub sent_bytes: f64,
-    pub recv_bytes: f64,
-    /// The handshake resumed a session.
-    pub resumed: bool,
-    /// Dialed with early data: may send before the handshake completes.
-    pub early: bool,
-    /// The peer accepted our 0-RTT data.
-    pub early_data_accepted: bool,
-    /// The local address this connection sends from.
-    pub local_address: String,
-    pub local_port: u32,
-}
-
-/// Endpoint counters (see `peersock_core::EndpointStats` for each one).
-#[napi(object)]
-pub struct NativeStats {
-    pub connections: u32,
-    pub datagrams_in: f64,
-    pub dropped: f64,
-    pub accepted: f64,
-    /// Incoming handshakes refused, all reasons (the sum of `refused*`).
-    pub refused: f64,
-    /// Refused: no common ALPN (0x178).
-    pub refused_alpn: f64,
-    /// Refused: handshake_failure (0x128), no Ed25519 signature algorithm.
-    pub refused_signature: f64,
-    /// Refused: no client certificate (0x174).
-    pub refused_no_cert: f64,
-    /// Refused: not one Ed25519 certificate, or a signature by another key.
-    pub refused_bad_cert: f64,
-    /// Refused by the accept hook (CONNECTION_REFUSED).
-    pub refused_by_app: f64,
-    /// Refused: `maxConnections` reached (CONNECTION_REFUSED).
-    pub refused_busy: f64,
-    /// Refused: `maxPendingHandshakes` reached (CONNECTION_REFUSED).
-    pub refused_pending: f64,
-    /// Refused: any other handshake error of ours.
-    pub refused_other: f64,
-    pub resets_sent: f64,
-    /// Retry packets sent (retry mode).
-    pub retries_sent: f64,
-    /// Initials dropped at the token check (retry mode): forged, expired or moved tokens.
-    pub invalid_tokens: f64,
-}
-
-impl NativeEvent {
-    fn base(kind: &str, conn: u32) -> NativeEvent {
-        NativeEvent {
-            kind: kind.into(),
-            conn,
-            stream: None,
-            code: None,
-            offset: None,
-            length: None,
-            remote_key: None,
-            address: None,
-            port: None,
-            family: None,
-            close_kind: None,
-            reason: None,
-            expected_key: None,
-            actual_key: None,
-            session: None,
-        }
-    }
-
-    fn with_addr(mut self, a: SocketAddr) -> NativeEvent {
-        self.address = Some(a.ip().to_string());
-        self.port = Some(a.port() as u32);
-        self.family = Some(if a.is_ipv4() { 4 } else { 6 });
-        self
-    }
-
-    pub fn from_event(ev: Event) -> NativeEvent {
-        match ev {
-            Event::Incoming {
-                conn,
-                remote_key,
-                remote_addr,
-            } => NativeEvent {
-                remote_key: Some(hex(&remote_key)),
-                ..NativeEvent::base("incoming", conn)
-            }
-            .with_addr(remote_addr),
-            Event::Connected {
-                conn,
-                remote_key,
-                remote_addr,
-            } => NativeEvent {
-                remote_key: Some(hex(&remote_key)),
-                ..NativeEvent::base("connected", conn)
-            }
-            .with_addr(remote_addr),
-            Event::StreamReadable { conn, stream } => NativeEvent {
-                stream: Some(stream as f64),
-                ..NativeEvent::base("readable", conn)
-            },
-            Event::StreamWritable { conn, stream } => NativeEvent {
-                stream: Some(stream as f64),
-                ..NativeEvent::base("writable", conn)
-            },
-            Event::StreamStopped { conn, stream, code } => NativeEvent {
-                stream: Some(stream as f64),
-                code: Some(code as f64),
-                ..NativeEvent::base("stopped", conn)
-            },
-            Event::Datagram { conn, .. } => NativeEvent::base("datagram", conn),
-            Event::PathChanged { conn, remote_addr } => {
-                NativeEvent::base("path", conn).with_addr(remote_addr)
-            }
-            Event::Session {
-                conn,
-                remote_key,
-                session,
-            } => NativeEvent {
-                remote_key: Some(hex(&remote_key)),
-                session: Some(hex(&session)),
-                ..NativeEvent::base("session", conn)
-            },
-            Event::Closed { conn, reason } => NativeEvent {
-                code: Some(reason.code as f64),
-                close_kind: Some(reason.kind.as_str().into()),
-                reason: Some(reason.reason),
-                expected_key: reason.expected_key.map(|k| hex(&k)),
-                actual_key: reason.actual_key.map(|k| hex(&k)),
-                ..NativeEvent::base("closed", conn)
-            },
-        }
-    }
 }
 
 /// A core error as a JavaScript error whose `code` is the core's stable code.
@@ -233,16 +66,6 @@ pub fn parse_addr(address: &str, port: u32) -> Result<SocketAddr, String> {
         .map_err(|_| invalid("address must be an IP literal"))?;
     let port = u16::try_from(port).map_err(|_| invalid("port must be 0..65535"))?;
     Ok(SocketAddr::new(ip, port))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
 }
 
 fn ms(v: Option<f64>, default: Duration, name: &str) -> Result<Duration, String> {
@@ -266,8 +89,8 @@ fn count(v: Option<f64>, default: u64, name: &str) -> Result<u64, String> {
 /// Per-dial options from JavaScript's.
 pub fn dial_from(o: NativeDialOptions) -> Result<peersock_core::DialOptions, String> {
     let session = match o.session {
-        None => None,
-        Some(h) => Some(unhex(&h).ok_or_else(|| invalid("session must be hex"))?),
+        Some(s) if s.len() > MAX_SESSION => return Err(invalid("session ticket too large")),
+        s => s.map(|s| s.to_vec()),
     };
     Ok(peersock_core::DialOptions {
         handshake_timeout: match o.handshake_timeout_ms {
@@ -285,15 +108,8 @@ pub fn dial_from(o: NativeDialOptions) -> Result<peersock_core::DialOptions, Str
     })
 }
 
-fn unhex(h: &str) -> Option<Vec<u8>> {
-    if !h.len().is_multiple_of(2) || h.len() > 64 * 1024 {
-        return None;
-    }
-    (0..h.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok())
-        .collect()
-}
+/// Largest session ticket taken back from JavaScript.
+const MAX_SESSION: usize = 32 * 1024;
 
 pub fn config_from(o: NativeOptions) -> Result<EndpointConfig, String> {
     let d = EndpointConfig::default();

@@ -19,7 +19,7 @@ import boundaries from 'eslint-plugin-boundaries';
 const LAYERS = [
   ['api', ['src/index.ts']],
   ['l4-cli', ['src/cli.ts', 'src/cli/']],
-  ['base', ['src/errors.ts', 'src/keys.ts', 'src/native.ts']],
+  ['base', ['src/errors.ts', 'src/errors/', 'src/keys.ts', 'src/native.ts']],
   ['l0-transport', ['src/transport.ts', 'src/nat/wire.ts', 'src/nat/paths.ts', 'src/nat/probes.ts', 'src/nat/route.ts']],
   ['l3-protocols', ['src/nat/', 'src/pex/']],
   ['l2-messages', ['src/messages/']],

@@ -9,8 +9,9 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 
 import type { PeerConnection } from './connection';
-import { AbortError, InvalidArgumentError, type PeersockError } from './errors';
+import { AbortError, InvalidArgumentError, errorFromNative, type PeersockError } from './errors';
 import { assertKey, keyPair as makeKeyPair, parseDialString, type KeyPair } from './keys';
+import type { NativeEndpoint } from './native';
 import { checkPort, type BindOptions, type DialTarget, type IntroducedTarget, type SocketExtension } from './options';
 import type { AddressInfo } from './transport';
 
@@ -112,5 +113,37 @@ export class PendingDials {
       each?.(h);
       d?.reject(err());
     }
+  }
+}
+
+/** Per-dial choices beyond key, address and timeout. */
+export interface DialExtras {
+  /** Send 0-RTT data when a session ticket allows it. */
+  early: boolean;
+  /** Keep-alive in ms (0: off), undefined for the socket's. */
+  keepAlive: number | undefined;
+  /**
+   * A peer whose packets reach the core as from an address a transport gave
+   * it: the core reports authentic ones from elsewhere ('peerAddress').
+   */
+  followPeer?: boolean;
+}
+
+/** Starts a native dial; returns its handle. Native failures become PeersockErrors. */
+export function openDial(
+  native: NativeEndpoint,
+  key: Uint8Array,
+  address: string,
+  port: number,
+  timeout: number | undefined,
+  ticket: Uint8Array | undefined,
+  extra: DialExtras,
+): number {
+  const followPeer = extra.followPeer === true;
+  try {
+    if (!extra.early && extra.keepAlive === undefined && !followPeer) return native.connect(key, address, port, timeout);
+    return native.connectWith(key, address, port, { handshakeTimeoutMs: timeout, earlyData: extra.early, session: ticket, keepAliveMs: extra.keepAlive, followPeer });
+  } catch (e) {
+    throw errorFromNative(e);
   }
 }

@@ -156,3 +156,13 @@ export function nativeOptions(o: BindOptions): NativeOptions {
   if (o.earlyData !== undefined) n.earlyData = o.earlyData === true;
   return n;
 }
+
+/** Options of `_dialAddress` (dials made by extensions). */
+export interface AddressDialOptions {
+  /** Handshake time limit in ms (default: the socket's). */
+  timeout?: number | undefined;
+  /** Abort the dial. */
+  signal?: AbortSignal | undefined;
+  /** Follow the peer to addresses it sends authentic packets from ('peerAddress' reports them). */
+  followPeer?: boolean;
+}

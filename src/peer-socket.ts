@@ -2,26 +2,23 @@
  * PeerSocket: one UDP port that both listens and dials, a facade over the
  * EndpointDriver (src/endpoint-driver.ts: the I/O pump, timer and native
  * event decoding). It owns the connections, the channel registry, the
- * before-flush hooks, raw datagrams and the extensions installed at bind;
- * argument checks, DNS and pending dials are in src/dialing.ts.
+ * before-flush hooks, raw datagrams and the extensions installed at bind.
+ * Argument checks, DNS and starting a dial are in src/dialing.ts; the
+ * connections by handle, pending dials and what the handshake events do to
+ * them in src/connection-table.ts.
  */
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 
-import { PeerConnection, closeInfoFromEvent, type ConnectionHost } from './connection';
+import { PeerConnection, type ConnectionHost } from './connection';
 import { ChannelRegistry, type ChannelHandler } from './channels';
 import type { IncomingStream } from './stream';
-import {
-  AbortError,
-  ClosedError,
-  InvalidArgumentError,
-  SocketError,
-  errorFromNative,
-} from './errors';
+import { AbortError, ClosedError, InvalidArgumentError, SocketError, errorFromNative } from './errors';
 import { EndpointDriver } from './endpoint-driver';
-import { PendingDials, checkBindOptions, parseTarget, resolveHost } from './dialing';
+import { checkBindOptions, openDial, parseTarget, resolveHost, type DialExtras } from './dialing';
+import { ConnectionTable } from './connection-table';
 import { socketStats, type SocketStats } from './socket-stats';
-import { createNativeEndpoint, type NativeEndpoint, type NativeEvent } from './native';
+import { createNativeEndpoint, type NativeEndpoint } from './native';
 import { UdpTransport, type AddressInfo, type DatagramTransport } from './transport';
 import { MemorySessionStore, type SessionStore } from './sessions';
 import { LocalSockets } from './local-sockets';
@@ -30,6 +27,7 @@ import {
   checkPort,
   nativeOptions,
   type AcceptHook,
+  type AddressDialOptions,
   type BindOptions,
   type ConnectOptions,
   type DialTarget,
@@ -38,17 +36,7 @@ import {
 } from './options';
 
 export type { SocketStats } from './socket-stats';
-export type { AcceptHook, BindOptions, ConnectOptions, DialTarget, IntroducedDialer, IntroducedTarget, SocketExtension } from './options';
-
-/** Options of `_dialAddress` (dials made by extensions). */
-export interface AddressDialOptions {
-  /** Handshake time limit in ms (default: the socket's). */
-  timeout?: number | undefined;
-  /** Abort the dial. */
-  signal?: AbortSignal | undefined;
-  /** Follow the peer to addresses it sends authentic packets from ('peerAddress' reports them). */
-  followPeer?: boolean;
-}
+export type { AcceptHook, AddressDialOptions, BindOptions, ConnectOptions, DialTarget, IntroducedDialer, IntroducedTarget, SocketExtension } from './options';
 
 /**
  * A peer-to-peer QUIC socket. Events: 'connection' (PeerConnection),
@@ -71,8 +59,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
   #introducedDialer: IntroducedDialer | undefined;
   readonly #accept: AcceptHook | undefined;
   readonly #handshakeTimeout: number | undefined;
-  readonly #conns = new Map<number, PeerConnection>();
-  readonly #dials = new PendingDials();
+  readonly #table: ConnectionTable;
   readonly #driver: EndpointDriver;
   #closing: Promise<void> | undefined;
   readonly #channels = new ChannelRegistry();
@@ -88,20 +75,29 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     this.#accept = opts.accept;
     this.#handshakeTimeout = opts.handshakeTimeout;
     this.publicKey = publicKey;
+    this.sessions = opts.sessionStore ?? new MemorySessionStore();
+    this.#table = new ConnectionTable({
+      native,
+      sessions: this.sessions,
+      closingReason: () => (this.#closing !== undefined ? 'socket closing' : undefined),
+      admits: (key, addr) => this.#admits(key, addr),
+      displayAddress: (addr) => this.displayAddress(addr),
+      create: (handle, key, addr, isClient) => new PeerConnection(this, handle, key, addr, isClient),
+      accepted: (conn) => this.emit('connection', conn),
+    });
     this.#driver = new EndpointDriver(native, {
-      connection: (handle) => this.#conns.get(handle),
-      onDetail: (ev) => this.#dispatch(ev),
+      connection: (handle) => this.#table.get(handle),
+      onDetail: (ev) => this.#table.onEvent(ev),
       transportFor: (local) => this.#locals.get(local) ?? this.#transport,
       beforeFlush: () => {
         for (const fn of this.#beforeFlush) fn();
       },
-      sendFailed: (err, address, port) => this.#onSendError(err, address, port),
+      sendFailed: (err, address, port) => this.#table.sendFailed(err, address, port),
     });
     this.closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
     this.#extensions = extensions;
-    this.sessions = opts.sessionStore ?? new MemorySessionStore();
     this.#locals = new LocalSockets(native, (data, address, port, local) => {
       if (!this.#closedFlag) this.#driver.feedLocal(data, address, port, local);
     });
@@ -109,7 +105,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     transport.onError((err) => {
       if (this.listenerCount('error') > 0) this.emit('error', new SocketError(err.message, { cause: err }));
     });
-    transport.onPathChange?.((address, port) => this.#pathChanged(address, port));
+    transport.onPathChange?.((address, port) => this.#table.pathChanged(address, port));
   }
 
   /** Binds a socket that can accept and dial at once. */
@@ -154,7 +150,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
 
   /** Live connections (dialed and accepted). */
   get connections(): PeerConnection[] {
-    return [...this.#conns.values()];
+    return this.#table.values();
   }
 
   /** Endpoint counters: datagrams in, dropped, accepted, refused (and why)… */
@@ -214,7 +210,10 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
 
   /** @internal Asks the accept hook about a peer before it dials us (introductions). */
   _acceptPeer(key: Uint8Array, addr: AddressInfo): boolean {
-    if (this.#closing !== undefined) return false;
+    return this.#closing === undefined && this.#admits(key, addr);
+  }
+
+  #admits(key: Uint8Array, addr: AddressInfo): boolean {
     if (this.#accept === undefined) return true;
     try {
       return this.#accept(key, addr) === true;
@@ -230,39 +229,21 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     timeout: number | undefined,
     signal: AbortSignal | undefined,
     resolved = false,
-    extra: { early: boolean; keepAlive: number | undefined; followPeer?: boolean } = { early: false, keepAlive: undefined },
+    extra: DialExtras = { early: false, keepAlive: undefined },
   ): Promise<PeerConnection> {
     const address = resolved ? host : await resolveHost(host, this.#transport.address());
     if (signal?.aborted) throw new AbortError();
     if (this.#closing !== undefined) throw new ClosedError('socket is closed');
-    let handle: number;
-    const ticket = extra.early ? this.sessions.get(key) : undefined;
-    // A peer whose packets reach the core as from an address a transport
-    // gave it: the core reports authentic ones from elsewhere ('peerAddress').
-    const followPeer = extra.followPeer === true;
-    try {
-      handle =
-        extra.early || extra.keepAlive !== undefined || followPeer
-          ? this.native.connectWith(key, address, port, {
-              handshakeTimeoutMs: timeout,
-              earlyData: extra.early,
-              session: ticket,
-              keepAliveMs: extra.keepAlive,
-              followPeer,
-            })
-          : this.native.connect(key, address, port, timeout);
-    } catch (e) {
-      throw errorFromNative(e);
-    }
+    const handle = openDial(this.native, key, address, port, timeout, extra.early ? this.sessions.get(key) : undefined, extra);
     this.#kick();
     // Resumed with early data: usable now; the handshake confirms later.
     if (extra.early && this.native.connInfo(handle).early) {
       const family = isIP(address) === 6 ? 'IPv6' : 'IPv4';
       const conn = new PeerConnection(this, handle, new Uint8Array(key), { address, port, family }, true, true);
-      this.#conns.set(handle, conn);
+      this.#table.add(conn);
       return conn;
     }
-    return this.#dials.wait(handle, signal, () => {
+    return this.#table.dials.wait(handle, signal, () => {
       try {
         this.native.close(handle, 0, 'aborted');
         this.#kick();
@@ -289,28 +270,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     this.#closing = (async () => {
-      this.#dials.rejectAll(
-        () => new ClosedError('socket closed while dialing'),
-        (h) => {
-          try {
-            this.native.close(h, 0, 'socket closed');
-          } catch {
-            // Already gone.
-          }
-        },
-      );
-      const conns = [...this.#conns.values()];
-      for (const c of conns) void c.close({ code: 0, reason: 'socket closed' });
-      this.#kick();
-      if (conns.length > 0) {
-        let timer: NodeJS.Timeout | undefined;
-        const limit = new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, 1000);
-        });
-        await Promise.race([Promise.all(conns.map((c) => c.closed)), limit]);
-        clearTimeout(timer);
-        for (const c of this.#conns.values()) c.destroy();
-      }
+      await this.#table.closeAll(() => this.#kick());
       this.#shutdown();
       await Promise.all([this.#transport.close(), this.#locals.close()]);
       this.emit('close');
@@ -322,8 +282,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
   /** Closes at once: connections fail with `err` (or ClosedError). */
   destroy(err?: Error): void {
     if (this.#closedFlag) return;
-    for (const c of [...this.#conns.values()]) c.destroy(err);
-    this.#dials.rejectAll(() => new ClosedError('socket destroyed'));
+    this.#table.destroyAll(err);
     // Let the close frames go out, then stop.
     this.#driver.flushNow();
     this.#shutdown();
@@ -353,7 +312,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
 
   /** @internal */
   connectionClosed(handle: number): void {
-    this.#conns.delete(handle);
+    this.#table.delete(handle);
   }
 
   /**
@@ -401,14 +360,6 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     return this.#transport.displayAddress?.(addr.address, addr.port) ?? addr;
   }
 
-  /** The transport says where `address:port` leads changed: its connections report 'path'. */
-  #pathChanged(address: string, port: number): void {
-    for (const c of this.#conns.values()) {
-      const p = c._pathAddress;
-      if (p.port === port && p.address === address && c.closeInfo === undefined) c.emit('path', c.remoteAddress);
-    }
-  }
-
   #kick(): void {
     this.#driver.kick();
   }
@@ -438,97 +389,4 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     this.#kick();
     return this.#locals.get(local)!.address();
   }
-
-  /**
-   * A failed send (EMSGSIZE, ENETUNREACH, EINVAL…) is a lost packet: QUIC
-   * retransmits or times out. It is reported as 'error' on the connections
-   * to that address only (when they listen), never thrown.
-   */
-  #onSendError(err: Error, address: string, port: number): void {
-    const wrapped = new SocketError(`send to ${address}:${port} failed: ${err.message}`, { cause: err });
-    for (const c of this.#conns.values()) {
-      const r = c._pathAddress;
-      if (r.port === port && r.address === address && c.listenerCount('error') > 0) c.emit('error', wrapped);
-    }
-  }
-
-  #dispatch(ev: NativeEvent): void {
-    switch (ev.kind) {
-      case 'incoming':
-        this.#onIncoming(ev);
-        return;
-      case 'session':
-        try {
-          this.sessions.set(new Uint8Array(ev.remoteKey), new Uint8Array(ev.session));
-        } catch {
-          // A store that refuses it: the next dial is a full handshake.
-        }
-        return;
-      case 'connected': {
-        const d = this.#dials.take(ev.conn);
-        if (d === undefined) {
-          this.#conns.get(ev.conn)?._handshakeDone();
-          return;
-        }
-        const conn = this.#newConnection(ev, true);
-        d.resolve(conn);
-        return;
-      }
-      case 'path':
-        this.#conns.get(ev.conn)?._onPath(addressOf(ev));
-        return;
-      case 'closed': {
-        const d = this.#dials.take(ev.conn);
-        if (d !== undefined) {
-          const info = closeInfoFromEvent(ev);
-          d.reject(info.error ?? new ClosedError(`connection closed during handshake (code ${info.code})`));
-          return;
-        }
-        this.#conns.get(ev.conn)?._onClosed(closeInfoFromEvent(ev));
-        return;
-      }
-    }
-  }
-
-  #onIncoming(ev: IncomingEvent): void {
-    const key = new Uint8Array(ev.remoteKey);
-    const addr = this.displayAddress(addressOf(ev));
-    let ok = true;
-    if (this.#accept !== undefined) {
-      try {
-        ok = this.#accept(key, addr) === true;
-      } catch {
-        ok = false;
-      }
-    }
-    if (!ok || this.#closing !== undefined) {
-      try {
-        this.native.refuse(ev.conn, this.#closing !== undefined ? 'socket closing' : 'refused by accept hook');
-      } catch {
-        // Already gone.
-      }
-      return;
-    }
-    try {
-      this.native.accept(ev.conn);
-    } catch {
-      return;
-    }
-    const conn = this.#newConnection(ev, false);
-    this.emit('connection', conn);
-  }
-
-  #newConnection(ev: IncomingEvent | ConnectedEvent, isClient: boolean): PeerConnection {
-    const conn = new PeerConnection(this, ev.conn, new Uint8Array(ev.remoteKey), addressOf(ev), isClient);
-    this.#conns.set(ev.conn, conn);
-    return conn;
-  }
-}
-
-type IncomingEvent = Extract<NativeEvent, { kind: 'incoming' }>;
-type ConnectedEvent = Extract<NativeEvent, { kind: 'connected' }>;
-
-/** The peer address of an event that carries one. */
-function addressOf(ev: { address: string; port: number; family: number }): AddressInfo {
-  return { address: ev.address, port: ev.port, family: ev.family === 6 ? 'IPv6' : 'IPv4' };
 }

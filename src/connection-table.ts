@@ -6,9 +6,10 @@
  * change or a close reaches its connection. Failed sends and transport path
  * changes are reported to the connections of that address.
  */
-import { closeInfoFromEvent, type PeerConnection } from './connection';
+import type { PeerConnection } from './connection';
 import { PendingDials } from './dialing';
 import { ClosedError, SocketError } from './errors';
+import { closeInfoFromEvent } from './errors/convert';
 import type { NativeEndpoint, NativeEvent } from './native';
 import type { SessionStore } from './sessions';
 import type { AddressInfo } from './transport';

@@ -4,123 +4,19 @@
  */
 import { EventEmitter } from 'node:events';
 
-import {
-  CertificateError,
-  ClosedError,
-  ConnectionRefusedError,
-  HandshakeTimeoutError,
-  IdentityMismatchError,
-  IdleTimeoutError,
-  InvalidArgumentError,
-  PeerRejectedError,
-  PeersockError,
-  TransportError,
-  closeError,
-  errorFromNative,
-  type CloseInfo,
-} from './errors';
+import type { CloseOptions, ConnectionHost, ConnectionStats, MigrateOptions } from './connection-host';
+import { ClosedError, InvalidArgumentError, PeersockError, closeError, errorFromNative, type CloseInfo } from './errors';
 import type { ConnectionEvents } from './endpoint-driver';
-import type { CloseKindName, NativeEndpoint, NativeEvent } from './native';
+import type { NativeEndpoint } from './native';
 import type { ReceivingStream, StreamEnd } from './receive';
 import { CHANNEL_APP } from './channels';
 import { PeerReadStream, PeerStream, type IncomingStream, type StreamHost, type StreamOptions } from './stream';
-import type { AddressInfo, DatagramTransport } from './transport';
+import type { AddressInfo } from './transport';
 
 export type { CloseInfo };
 
-/** Options of `close()`. */
-export interface CloseOptions {
-  /** Application error code sent to the peer (default 0). */
-  code?: number;
-  /** Reason phrase sent to the peer (default ''). */
-  reason?: string;
-}
+export type { CloseOptions, ConnectionHost, ConnectionStats, MigrateOptions } from './connection-host';
 
-/** Connection counters read from the native side. */
-export interface ConnectionStats {
-  rttMs: number;
-  cwnd: number;
-  sentPackets: number;
-  recvPackets: number;
-  lostPackets: number;
-  sentBytes: number;
-  recvBytes: number;
-}
-
-/** What a connection needs from its socket. */
-export interface ConnectionHost {
-  readonly native: NativeEndpoint;
-  readonly scratch: Buffer;
-  kick(): void;
-  connectionClosed(handle: number): void;
-  /** A peer stream on a channel other than the application's: true if a subsystem claimed it. */
-  channelStream(conn: PeerConnection, channel: number, stream: IncomingStream): boolean;
-  /** A peer datagram on a channel other than the application's (dropped when unclaimed). */
-  channelDatagram(conn: PeerConnection, channel: number, data: Uint8Array): void;
-  /**
-   * What `remoteAddress` reports for the core's peer address (the transport's
-   * view: an introduced peer's virtual address becomes its real one once its
-   * path is direct).
-   */
-  displayAddress?(addr: AddressInfo): AddressInfo;
-  /** Moves a dialed connection to a new local socket. */
-  _migrate?(conn: PeerConnection, host: string | undefined, transport: DatagramTransport | undefined): Promise<AddressInfo>;
-}
-
-/** Options of `migrate()`. */
-export interface MigrateOptions {
-  /** Local IP of the new socket (default: the socket's bound address). */
-  host?: string;
-  /** Use this transport instead of binding a UDP socket. */
-  transport?: DatagramTransport;
-}
-
-/** Turns a native `closed` event into CloseInfo (error set for failures). */
-export function closeInfoFromEvent(ev: Extract<NativeEvent, { kind: 'closed' }>): CloseInfo {
-  const { code, reason } = ev;
-  const kind: CloseKindName = ev.closeKind;
-  const remote = kind === 'peer' || kind === 'peer_transport' || kind === 'refused' || kind === 'peer_rejected_credentials' || kind === 'stateless_reset';
-  let error: PeersockError | undefined;
-  switch (kind) {
-    case 'local':
-    case 'peer':
-      break;
-    case 'peer_transport':
-    case 'local_transport':
-      if (code !== 0 || kind === 'local_transport') {
-        error = new TransportError(`connection closed by ${remote ? 'peer' : 'us'} with transport error 0x${code.toString(16)}${reason ? `: ${reason}` : ''}`, { errorCode: code, reason, local: !remote });
-      }
-      break;
-    case 'idle_timeout':
-      error = new IdleTimeoutError();
-      break;
-    case 'handshake_timeout':
-      error = new HandshakeTimeoutError();
-      break;
-    case 'identity_mismatch':
-      error = new IdentityMismatchError(undefined, {
-        expected: ev.expectedKey !== undefined ? new Uint8Array(ev.expectedKey) : undefined,
-        actual: ev.actualKey !== undefined ? new Uint8Array(ev.actualKey) : undefined,
-      });
-      break;
-    case 'bad_certificate':
-      error = new CertificateError(`peer presented an unusable certificate: ${reason}`);
-      break;
-    case 'peer_rejected_credentials':
-      error = new PeerRejectedError(`peer rejected our credentials (TLS alert ${code - 0x100})`);
-      break;
-    case 'stateless_reset':
-      // The peer lost the connection's state (it restarted): it said so.
-      error = new TransportError(`peer reset the connection (stateless reset: it no longer knows it)${reason ? `: ${reason}` : ''}`, { errorCode: code, reason, local: false });
-      break;
-    case 'refused':
-      error = new ConnectionRefusedError(`connection refused by peer${reason ? `: ${reason}` : ''}`, { reason });
-      break;
-    default:
-      error = new TransportError(`connection closed (${kind})`, { errorCode: code, reason, local: true });
-  }
-  return { code, reason, remote, error };
-}
 
 /**
  * One authenticated QUIC connection. Events: 'stream' (a peer's bidirectional

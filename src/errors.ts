@@ -7,4 +7,4 @@
 export { PeersockError, type PeersockErrorOptions } from './errors/base';
 export * from './errors/connection';
 export * from './errors/protocol';
-export * from './errors/convert';
+export { closeError, errorFromCode, errorFromNative, type CloseInfo, type ClosedBy, type NativeErrorContext } from './errors/convert';

@@ -2,6 +2,7 @@
  * Errors from elsewhere: a connection's close, a code that crossed the wire,
  * a native error's code.
  */
+import type { CloseKindName, NativeEvent } from '../native';
 import { PeersockError, type PeersockErrorOptions } from './base';
 import {
   AbortError,
@@ -21,6 +22,7 @@ import {
   PeerRejectedError,
   SocketError,
   StreamLimitError,
+  TransportError,
 } from './connection';
 import { ConversationEndedError, DecodeError, IntroductionError, NoHandlerError, RequestTimeoutError } from './protocol';
 
@@ -128,4 +130,51 @@ export function errorFromNative(err: unknown, context: NativeErrorContext = {}):
   const mapper = typeof code === 'string' ? nativeCodes.get(code) : undefined;
   if (mapper !== undefined) return mapper(message, err, context);
   return new InternalError(message === '' ? 'internal error' : message, { cause: err });
+}
+
+/** @internal Turns a native `closed` event into CloseInfo (error set for failures). */
+export function closeInfoFromEvent(ev: Extract<NativeEvent, { kind: 'closed' }>): CloseInfo {
+  const { code, reason } = ev;
+  const kind: CloseKindName = ev.closeKind;
+  const remote = kind === 'peer' || kind === 'peer_transport' || kind === 'refused' || kind === 'peer_rejected_credentials' || kind === 'stateless_reset';
+  let error: PeersockError | undefined;
+  switch (kind) {
+    case 'local':
+    case 'peer':
+      break;
+    case 'peer_transport':
+    case 'local_transport':
+      if (code !== 0 || kind === 'local_transport') {
+        error = new TransportError(`connection closed by ${remote ? 'peer' : 'us'} with transport error 0x${code.toString(16)}${reason ? `: ${reason}` : ''}`, { errorCode: code, reason, local: !remote });
+      }
+      break;
+    case 'idle_timeout':
+      error = new IdleTimeoutError();
+      break;
+    case 'handshake_timeout':
+      error = new HandshakeTimeoutError();
+      break;
+    case 'identity_mismatch':
+      error = new IdentityMismatchError(undefined, {
+        expected: ev.expectedKey !== undefined ? new Uint8Array(ev.expectedKey) : undefined,
+        actual: ev.actualKey !== undefined ? new Uint8Array(ev.actualKey) : undefined,
+      });
+      break;
+    case 'bad_certificate':
+      error = new CertificateError(`peer presented an unusable certificate: ${reason}`);
+      break;
+    case 'peer_rejected_credentials':
+      error = new PeerRejectedError(`peer rejected our credentials (TLS alert ${code - 0x100})`);
+      break;
+    case 'stateless_reset':
+      // The peer lost the connection's state (it restarted): it said so.
+      error = new TransportError(`peer reset the connection (stateless reset: it no longer knows it)${reason ? `: ${reason}` : ''}`, { errorCode: code, reason, local: false });
+      break;
+    case 'refused':
+      error = new ConnectionRefusedError(`connection refused by peer${reason ? `: ${reason}` : ''}`, { reason });
+      break;
+    default:
+      error = new TransportError(`connection closed (${kind})`, { errorCode: code, reason, local: true });
+  }
+  return { code, reason, remote, error };
 }

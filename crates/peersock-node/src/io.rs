@@ -134,12 +134,22 @@ impl NativeEndpoint {
             };
             let slot = &mut out[n * SLOTS..(n + 1) * SLOTS];
             match ev {
-                Event::StreamReadable { conn, stream } => {
-                    slot.copy_from_slice(&[EV_READABLE as f64, conn as f64, stream as f64, 0.0, 0.0, 0.0])
-                }
-                Event::StreamWritable { conn, stream } => {
-                    slot.copy_from_slice(&[EV_WRITABLE as f64, conn as f64, stream as f64, 0.0, 0.0, 0.0])
-                }
+                Event::StreamReadable { conn, stream } => slot.copy_from_slice(&[
+                    EV_READABLE as f64,
+                    conn as f64,
+                    stream as f64,
+                    0.0,
+                    0.0,
+                    0.0,
+                ]),
+                Event::StreamWritable { conn, stream } => slot.copy_from_slice(&[
+                    EV_WRITABLE as f64,
+                    conn as f64,
+                    stream as f64,
+                    0.0,
+                    0.0,
+                    0.0,
+                ]),
                 Event::StreamStopped { conn, stream, code } => slot.copy_from_slice(&[
                     EV_STOPPED as f64,
                     conn as f64,
@@ -191,5 +201,4 @@ impl NativeEndpoint {
     pub fn event_detail(&mut self, index: u32) -> Option<NativeEvent> {
         self.details.get_mut(index as usize).and_then(Option::take)
     }
-
 }

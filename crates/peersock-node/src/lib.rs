@@ -207,7 +207,6 @@ impl NativeEndpoint {
             .close(conn, to_code(code)?, reason.as_bytes())
             .map_err(core_err)
     }
-
 }
 
 impl Drop for NativeEndpoint {

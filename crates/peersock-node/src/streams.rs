@@ -123,5 +123,4 @@ impl NativeEndpoint {
             .map_err(core_err)?
             .unwrap_or(0) as u32)
     }
-
 }

@@ -1,17 +1,21 @@
 /**
  * Conversation: a long-lived exchange (in-regards-to) on its own QUIC
  * stream, so each has its own flow control and a stalled one never delays
- * another. Both sides see the other's messages in order.
+ * another. Both sides see the other's messages in order. Its lifecycle is
+ * every resource's: `close()`, `destroy(err?)`, `closed` and a `signal`
+ * (lifecycle.ts).
  */
 import { EventEmitter } from 'node:events';
 
 import type { PeerConnection } from '../connection';
-import { ClosedError, PeersockError, closeError } from '../errors';
+import { ClosedError, PeersockError } from '../errors';
 import type { PeerStream } from '../stream';
 import { ConversationEndedError, DecodeError, remoteError } from './errors';
 import { FrameReader, frame } from './framing';
 import type { peersock } from './generated/envelope';
+import { Lifecycle, abortError } from './lifecycle';
 import { Control, Envelope, LARGE, largeHead } from './router';
+import { SendWaits } from './send-waits';
 
 /** What a message handler learns about the message. */
 export interface MessageContext {
@@ -39,6 +43,10 @@ export interface ConversationHost {
   decode(type: string, payload: Uint8Array): unknown;
   /** Counts something dropped. */
   _count(what: 'malformed'): void;
+  /** The conversation rides on `conn` now (its close ends the conversation: `_connectionClosed`). */
+  _conversationAttached(conv: Conversation, conn: PeerConnection): void;
+  /** The conversation ended ('end' was emitted). */
+  _conversationEnded(conv: Conversation): void;
 }
 
 /** A conversation's connection, stream, frame reader and id. */
@@ -55,11 +63,23 @@ const HIGH_WATER = 64;
 /**
  * One side of a conversation. Events: 'message' (msg, ctx), 'end', 'error'.
  * Also an async iterable of messages, one at a time.
+ *
+ * Lifecycle: `close()` ends it gracefully (as `end()`), `destroy(err?)` at
+ * once, `closed` resolves once it is over (with 'end'; never rejects), and
+ * the `signal` given to `dispatcher.conversation()` destroys it with
+ * AbortError.
  */
 export class Conversation extends EventEmitter {
   readonly #host: ConversationHost;
-  /** Senders waiting for the stream to drain. */
-  readonly #drainWaiters: Array<() => void> = [];
+  /** Sends waiting for the stream, or for it to drain. */
+  readonly #waits = new SendWaits();
+  readonly #life: Lifecycle;
+  /**
+   * Resolves once the conversation is over: ended by either side (`close()`,
+   * `end()`, the peer's end), failed, or destroyed; with the 'end' event.
+   * Never rejects.
+   */
+  readonly closed: Promise<void>;
   #id = 0;
   #conn: PeerConnection | undefined;
   #stream: PeerStream | undefined;
@@ -68,24 +88,36 @@ export class Conversation extends EventEmitter {
   #queue: Array<{ msg: unknown; ctx: MessageContext }> = [];
   #wake: (() => void) | undefined;
   #ended = false;
-  #error: PeersockError | undefined;
+  /** Why it ended, if not gracefully: what sends reject with. */
+  #error: Error | undefined;
+  /** Destroyed without an error: the iterator ends quietly. */
+  #quiet = false;
   #endSent = false;
+  #closing = false;
 
   /**
    * @internal `link` is the stream (the accepting side has it at once) or a
-   * promise of it (the opening side may have to dial first).
+   * promise of it (the opening side may have to dial first). `signal`'s
+   * abort destroys the conversation.
    */
-  constructor(host: ConversationHost, link: ConversationLink | Promise<ConversationLink>, opened: boolean) {
+  constructor(host: ConversationHost, link: ConversationLink | Promise<ConversationLink>, opened: boolean, signal?: AbortSignal) {
     super();
     this.#host = host;
     this.#opened = opened;
+    this.#life = new Lifecycle(signal, (err) => this.destroy(err));
+    this.closed = this.#life.closed;
     if (link instanceof Promise) {
-      this.#ready = link.then((l) => this.#attach(l));
+      this.#ready = link.then((l) => {
+        // Destroyed while dialing: the stream is not needed any more.
+        if (this.#ended) l.stream.destroy();
+        else this.#attach(l);
+      });
       this.#ready.catch((e: unknown) => this.#fail(e instanceof PeersockError ? e : new ClosedError(String(e))));
     } else {
       this.#attach(link);
       this.#ready = Promise.resolve();
     }
+    if (signal?.aborted) this.destroy(abortError(signal));
   }
 
   /** The conversation id (the id of its first message); 0 until connected. */
@@ -128,10 +160,13 @@ export class Conversation extends EventEmitter {
     stream.on('close', () => {
       if (!this.#ended) this.#fail(new ConversationEndedError('conversation stream closed', { cause: stream.closeError }));
     });
-    void conn.closed.then((info) => {
-      if (!this.#ended) this.#fail(new ConversationEndedError('connection closed', { cause: closeError(info) }));
-    });
+    this.#host._conversationAttached(this, conn);
     stream.resume();
+  }
+
+  /** @internal Its connection closed with `err`. */
+  _connectionClosed(err: PeersockError): void {
+    if (!this.#ended) this.#fail(new ConversationEndedError('connection closed', { cause: err }));
   }
 
   /** @internal Frames read by the router before the conversation existed, or from the stream. */
@@ -197,7 +232,10 @@ export class Conversation extends EventEmitter {
   async send(msg: unknown, opts: { type?: string } = {}): Promise<void> {
     if (this.#ended || this.#endSent) throw this.#error ?? new ConversationEndedError();
     const { type, payload } = this.#host.encode(msg, opts.type);
-    await this.#ready;
+    // Waiting for the stream, or behind sends that are: in order, and a
+    // destroy() rejects at once.
+    if (this.#stream === undefined || this.#waits.readyWaiting) await this.#waits.forReady(this.#ready);
+    else await this.#ready;
     if (this.#ended) throw this.#error ?? new ConversationEndedError();
     const conn = this.#conn!;
     const fields = {
@@ -226,14 +264,8 @@ export class Conversation extends EventEmitter {
         if (err) reject(err instanceof PeersockError ? err : new ClosedError(err.message));
       });
       if (ok) resolve();
-      else this.#afterDrain(s, resolve);
+      else this.#waits.afterDrain(s, resolve, reject);
     });
-  }
-
-  /** Runs `fn` at the stream's next 'drain', with one listener for all senders waiting. */
-  #afterDrain(s: PeerStream, fn: () => void): void {
-    this.#drainWaiters.push(fn);
-    if (this.#drainWaiters.length === 1) s.once('drain', () => this.#drainWaiters.splice(0).forEach((r) => r()));
   }
 
   /** Ends the conversation for both sides (graceful). Idempotent. */
@@ -241,6 +273,30 @@ export class Conversation extends EventEmitter {
     if (this.#endSent || this.#ended) return;
     await this.#sendEnd();
     this.#finish();
+  }
+
+  /**
+   * Ends the conversation gracefully, as `end()`: messages already sent still
+   * arrive, the peer sees a graceful end. Idempotent; resolves with `closed`.
+   */
+  close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = true;
+      this.end().catch((e: unknown) => this.destroy(e instanceof Error ? e : new ClosedError(String(e))));
+    }
+    return this.closed;
+  }
+
+  /**
+   * Ends the conversation at once and resets its stream: sends still waiting
+   * reject with `err` (ClosedError when none is given), as do later ones;
+   * with `err`, 'error' is emitted and the iterator throws it, without, the
+   * iterator just ends. 'end' is emitted and `closed` resolves. Idempotent.
+   */
+  destroy(err?: Error): void {
+    if (this.#ended) return;
+    this.#quiet = err === undefined;
+    this.#fail(err ?? new ClosedError('conversation destroyed'));
   }
 
   /** Ends our side of the stream (with an END envelope once we have spoken). */
@@ -263,19 +319,29 @@ export class Conversation extends EventEmitter {
     // The peer ended it: end our side too, so the stream completes and QUIC
     // frees it (`end()` would return at once now that #ended is set).
     if (!this.#endSent) void this.#sendEnd();
+    this.#over();
   }
 
-  #fail(err: PeersockError): void {
+  #fail(err: Error): void {
     if (this.#ended) return;
     this.#ended = true;
     this.#error = err;
     this.#wake?.();
-    this.#emitError(err);
+    // Sends waiting for the stream or for it to drain would wait forever.
+    this.#waits.fail(err);
+    if (!this.#quiet) this.#emitError(err);
     this.emit('end');
     this.#stream?.destroy();
+    this.#over();
   }
 
-  #emitError(err: PeersockError): void {
+  /** It ended: its host forgets it, `closed` resolves. */
+  #over(): void {
+    this.#host._conversationEnded(this);
+    this.#life.finish();
+  }
+
+  #emitError(err: Error): void {
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
@@ -289,7 +355,7 @@ export class Conversation extends EventEmitter {
         continue;
       }
       if (this.#ended) {
-        if (this.#error !== undefined && !(this.#error instanceof ConversationEndedError && this.#endSent)) throw this.#error;
+        if (this.#error !== undefined && !this.#quiet && !(this.#error instanceof ConversationEndedError && this.#endSent)) throw this.#error;
         return;
       }
       await new Promise<void>((resolve) => {

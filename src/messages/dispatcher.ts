@@ -1,145 +1,41 @@
 /**
  * Dispatcher: typed message handlers, request/reply, one-way sends and
  * conversations for one protocol on a PeerSocket. Several dispatchers
- * (protocols) can share a socket.
+ * (protocols) can share a socket. Its lifecycle is every resource's:
+ * `close()`, `destroy(err?)`, `closed` and a `signal` option (lifecycle.ts).
  */
 import type { PeerConnection } from '../connection';
 import { AbortError, ClosedError, HandlerFailedError, InvalidArgumentError, PeersockError } from '../errors';
-import { keysEqual, parseDialString } from '../keys';
 import type { PeerStream } from '../stream';
 import { Conversation, type ConversationHost, type MessageContext } from './conversation';
-import { DecodeError, MessageTooLargeError, NoHandlerError, RequestTimeoutError, remoteError } from './errors';
+import { checkDispatcherOptions, type ConversationOptions, type DispatcherOptions, type DispatcherStats, type Handler, type Peer, type RequestOptions, type SendOptions } from './dispatcher-options';
+import { DecodeError, NoHandlerError, remoteError } from './errors';
 import { FrameReader, frame } from './framing';
 import type { peersock } from './generated/envelope';
-import { Deadline } from './deadlines';
 import { CHANNEL_MESSAGES, type MessageHost } from './host';
-import { Control, Envelope, MessageRouter, type Endpoint, type Waiter } from './router';
-import { codecOf, typeOfMessage, type Codec, type RawMessage, type TypeLike } from './types';
+import { InFlight } from './in-flight';
+import { Lifecycle, abortError, checkSignal } from './lifecycle';
+import { PendingRequest, type RequestOwner } from './pending-request';
+import { isConnection, resolvePeer } from './peers';
+import { Control, Envelope, MessageRouter, type Endpoint } from './router';
+import { TypeRegistry } from './type-registry';
+import { typeOfMessage, type Codec, type TypeLike } from './types';
 
-/** Who to talk to: a connection, a dial string, or a key plus address (dialed when needed). */
-export type Peer = PeerConnection | string | { publicKey: Uint8Array; host: string; port: number };
+export type { ConversationOptions, DispatcherOptions, DispatcherStats, Handler, Peer, RequestOptions, SendOptions } from './dispatcher-options';
 
-/** Options of a Dispatcher. */
-export interface DispatcherOptions {
-  /** Protocol name, e.g. 'chat/1'; messages of other protocols never reach this dispatcher. */
-  protocol: string;
-  /** Largest message payload sent or accepted, in bytes (default 16 MiB). */
-  maxMessageSize?: number;
-  /** Default request timeout in ms (default 10000). */
-  timeout?: number;
-}
-
-/** Options of `request()`. */
-export interface RequestOptions {
-  /** The reply's type, for decoding (else: the registered type of its name, or raw). */
-  reply?: TypeLike;
-  /** The request's type when `msg` is a Uint8Array (a string type). */
-  type?: string;
-  /** Give up after this many ms. */
-  timeout?: number;
-  /** Abort the request. */
-  signal?: AbortSignal;
-  /** Send it in a datagram if it fits (default false). */
-  reliable?: boolean;
-  /**
-   * Safe to handle twice: may ride in 0-RTT early data on a connection from
-   * `connect({ earlyData: true })`. Anything else waits for the handshake
-   * (default false).
-   */
-  idempotent?: boolean;
-}
-
-/** Options of `send()`. */
-export interface SendOptions {
-  /** Use a QUIC stream (true, default) or a datagram (false; falls back to a stream if too big). */
-  reliable?: boolean;
-  /** The message's type when `msg` is a Uint8Array. */
-  type?: string;
-  /** Safe to handle twice: may ride in 0-RTT early data (see RequestOptions.idempotent). */
-  idempotent?: boolean;
-}
-
-/** A handler: returns the reply (or nothing), or throws a PeersockError for an error reply. */
-export type Handler<T = any, R = unknown> = (msg: T, ctx: MessageContext) => R | Promise<R>;
-
-/** Counters of a dispatcher. */
-export interface DispatcherStats {
-  requestsSent: number;
-  repliesReceived: number;
-  /** Replies nobody waited for (late, duplicate, unknown id). */
-  droppedReplies: number;
-  handled: number;
-  noHandler: number;
-  handlerErrors: number;
-  decodeErrors: number;
-  malformed: number;
-  tooLarge: number;
-  sentReliable: number;
-  sentUnreliable: number;
-  /** Unreliable sends too big for a datagram, sent reliably instead. */
-  fellBackToReliable: number;
-  conversations: number;
-}
-
-const DEFAULT_MAX = 16 * 1024 * 1024;
 const RESOLVED = Promise.resolve();
 const EMPTY = new Uint8Array(0);
 
+const closedError = (): ClosedError => new ClosedError('dispatcher is closed');
+
 /**
- * A request waiting for its reply: the router's waiter, a deadline, and the
- * abort listener (`handleEvent`) in one object.
+ * Typed handlers, requests, sends and conversations for one protocol.
+ *
+ * Lifecycle: `close()` stops taking new work and resolves `closed` once what
+ * is in flight is done; `destroy(err?)` fails it at once; `closed` never
+ * rejects; `opts.signal`'s abort destroys it with AbortError.
  */
-class PendingRequest extends Deadline implements Waiter {
-  readonly protocol: string;
-  #done = false;
-
-  constructor(
-    private readonly d: Dispatcher,
-    private readonly waiters: Map<number, Waiter>,
-    private readonly id: number,
-    private readonly replyCodec: Codec | undefined,
-    private readonly signal: AbortSignal | undefined,
-    private readonly timeout: number,
-    private readonly resolve: (v: any) => void,
-    private readonly reject: (e: unknown) => void,
-  ) {
-    super();
-    this.protocol = d.protocol;
-  }
-
-  settle(env: peersock.messages.Envelope | null, err?: PeersockError): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.waiters.delete(this.id);
-    this.d._router.deadlines.cancel(this);
-    this.signal?.removeEventListener('abort', this);
-    if (env === null) {
-      this.reject(err);
-      return;
-    }
-    try {
-      this.resolve(this.d._settleReply(env, this.replyCodec));
-    } catch (e) {
-      this.reject(e);
-    }
-  }
-
-  expire(): void {
-    this.settle(null, new RequestTimeoutError(`no reply within ${this.timeout} ms`));
-  }
-
-  /** The signal's abort. */
-  handleEvent(): void {
-    this.settle(null, new AbortError());
-  }
-}
-
-function isConnection(peer: Peer): peer is PeerConnection {
-  return peer !== null && typeof peer === 'object' && 'openStream' in peer;
-}
-
-/** Typed handlers, requests, sends and conversations for one protocol. */
-export class Dispatcher implements Endpoint, ConversationHost {
+export class Dispatcher implements Endpoint, ConversationHost, RequestOwner {
   readonly protocol: string;
   readonly maxMessageSize: number;
   readonly stats: DispatcherStats = {
@@ -149,53 +45,51 @@ export class Dispatcher implements Endpoint, ConversationHost {
   readonly #host: MessageHost;
   readonly #router: MessageRouter;
   readonly #timeout: number;
-  readonly #types = new Map<string, Codec>();
+  readonly #types: TypeRegistry;
   readonly #handlers = new Map<string, Handler>();
   readonly #convHandlers = new Map<string, (conv: Conversation, ctx: MessageContext) => void>();
-  #closed = false;
+  readonly #life: Lifecycle;
+  readonly #inFlight = new InFlight(() => this.#drained());
+  /** Taking new work: neither close() nor destroy() has been called. */
+  #open = true;
+  /**
+   * Resolves once the dispatcher is closed: `close()` finished (nothing left
+   * in flight) or `destroy()` ran. Never rejects.
+   */
+  readonly closed: Promise<void>;
 
   /** A dispatcher for `opts.protocol` on `socket` (a PeerSocket, or any MessageHost). */
   constructor(socket: MessageHost, opts: DispatcherOptions) {
-    if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('options must be an object');
-    if (typeof opts.protocol !== 'string' || opts.protocol.length === 0 || opts.protocol.length > 128) {
-      throw new InvalidArgumentError('protocol must be a string of 1..128 characters');
-    }
-    const max = opts.maxMessageSize ?? DEFAULT_MAX;
-    if (!Number.isInteger(max) || max <= 0 || max > 1 << 30) throw new InvalidArgumentError('maxMessageSize must be an integer 1..2^30');
-    const timeout = opts.timeout ?? 10_000;
-    if (!(timeout > 0)) throw new InvalidArgumentError('timeout must be positive');
-    this.protocol = opts.protocol;
-    this.maxMessageSize = max;
+    const { protocol, maxMessageSize, timeout, signal } = checkDispatcherOptions(opts);
+    this.protocol = protocol;
+    this.maxMessageSize = maxMessageSize;
+    this.#types = new TypeRegistry(maxMessageSize, () => this.stats.decodeErrors++);
     this.#timeout = timeout;
     this.#host = socket;
     this.#router = MessageRouter.for(socket);
     this.#router.add(this);
+    this.#life = new Lifecycle(signal, (err) => this.destroy(err));
+    this.closed = this.#life.closed;
+    if (signal?.aborted) this.destroy(abortError(signal));
   }
 
   /** Makes types known for decoding (replies, conversation messages). */
   register(...types: TypeLike[]): this {
-    for (const t of types) {
-      const c = codecOf(t);
-      this.#types.set(c.name, c);
-    }
+    for (const t of types) this.#types.add(t);
     return this;
   }
 
   /** Handles requests and one-way messages of `type`; the return value is the reply. */
   handle<T = any>(type: TypeLike, fn: Handler<T>): this {
     if (typeof fn !== 'function') throw new InvalidArgumentError('handler must be a function');
-    const c = codecOf(type);
-    this.#types.set(c.name, c);
-    this.#handlers.set(c.name, fn as Handler);
+    this.#handlers.set(this.#types.add(type).name, fn as Handler);
     return this;
   }
 
   /** Handles conversations whose first message has `type`. */
   onConversation(type: TypeLike, fn: (conv: Conversation, ctx: MessageContext) => void): this {
     if (typeof fn !== 'function') throw new InvalidArgumentError('handler must be a function');
-    const c = codecOf(type);
-    this.#types.set(c.name, c);
-    this.#convHandlers.set(c.name, fn);
+    this.#convHandlers.set(this.#types.add(type).name, fn);
     return this;
   }
 
@@ -206,17 +100,17 @@ export class Dispatcher implements Endpoint, ConversationHost {
    */
   request<R = any>(peer: Peer, msg: unknown, opts: RequestOptions = {}): Promise<R> {
     const { type, payload } = this.encode(msg, opts.type);
-    const replyCodec = opts.reply !== undefined ? codecOf(opts.reply) : undefined;
-    if (replyCodec !== undefined && this.#types.get(replyCodec.name) !== replyCodec) this.#types.set(replyCodec.name, replyCodec);
+    const replyCodec = opts.reply !== undefined ? this.#types.add(opts.reply) : undefined;
     const timeout = opts.timeout ?? this.#timeout;
     if (!(typeof timeout === 'number' && timeout > 0)) throw new InvalidArgumentError('timeout must be a positive number of ms');
     const signal = opts.signal;
     if (signal?.aborted) return Promise.reject(new AbortError());
     const reliable = opts.reliable !== false;
     const idempotent = opts.idempotent === true;
+    if (!this.#open) return Promise.reject(closedError());
     // Fast path for a connection in hand: no promise hop before sending.
-    if (isConnection(peer) && !this.#closed) return this.#request<R>(peer, type, payload, replyCodec, timeout, signal, reliable, idempotent);
-    return this.#resolvePeer(peer, signal).then((conn) => this.#request<R>(conn, type, payload, replyCodec, timeout, signal, reliable, idempotent));
+    if (isConnection(peer)) return this.#request<R>(peer, type, payload, replyCodec, timeout, signal, reliable, idempotent);
+    return this.#inFlight.track(resolvePeer(this.#host, peer, signal).then((conn) => this.#request<R>(conn, type, payload, replyCodec, timeout, signal, reliable, idempotent)));
   }
 
   #request<R>(
@@ -229,14 +123,15 @@ export class Dispatcher implements Endpoint, ConversationHost {
     reliable: boolean,
     idempotent: boolean,
   ): Promise<R> {
+    // Destroyed while dialing: the caller's promise has already failed.
+    if (this.#life.done) return Promise.reject(closedError());
     const st = this.#router.state(conn);
     if (st.closed) return Promise.reject(new ClosedError('connection is closed'));
     const id = st.nextId++;
     return new Promise<R>((resolve, reject) => {
-      const req = new PendingRequest(this, st.waiters, id, replyCodec, signal, timeout, resolve, reject);
-      st.waiters.set(id, req);
-      this.#router.deadlines.add(req, timeout);
-      if (signal !== undefined) signal.addEventListener('abort', req, { once: true });
+      const req = new PendingRequest(this, this.#router.deadlines, st.waiters, id, replyCodec, signal, timeout, { resolve, reject });
+      req.start();
+      this.#inFlight.addRequest(req);
       this.stats.requestsSent++;
       const sending = this.#transmit(conn, { id, protocol: this.protocol, type, payload }, reliable, idempotent);
       if (sending !== undefined) sending.catch((e: unknown) => req.settle(null, e as PeersockError));
@@ -252,9 +147,9 @@ export class Dispatcher implements Endpoint, ConversationHost {
     return replyCodec !== undefined && env.type === replyCodec.name ? replyCodec.decode(env.payload) : this.decode(env.type, env.payload);
   }
 
-  /** @internal */
-  get _router(): MessageRouter {
-    return this.#router;
+  /** @internal A request settled. */
+  _requestDone(req: PendingRequest): void {
+    this.#inFlight.requestDone(req);
   }
 
   /**
@@ -267,43 +162,92 @@ export class Dispatcher implements Endpoint, ConversationHost {
     const { type, payload } = this.encode(msg, opts.type);
     const reliable = opts.reliable !== false;
     const idempotent = opts.idempotent === true;
-    // Fast path for a connection in hand: no closures or promise hops per message.
+    if (!this.#open) return Promise.reject(closedError());
+    // Fast path for a connection in hand: no closures or promise hops per
+    // message, unless it has to wait (the lane backed up, the handshake).
     if (isConnection(peer)) {
-      if (this.#closed) return Promise.reject(new ClosedError('dispatcher is closed'));
       try {
-        return this.#sendOneway(peer, type, payload, reliable, idempotent);
+        const sending = this.#sendOneway(peer, type, payload, reliable, idempotent);
+        return sending === undefined ? RESOLVED : this.#inFlight.track(sending);
       } catch (e) {
         return Promise.reject(e);
       }
     }
-    return this.#resolvePeer(peer).then((conn) => this.#sendOneway(conn, type, payload, reliable, idempotent));
+    return this.#inFlight.track(resolvePeer(this.#host, peer).then((conn) => this.#sendOneway(conn, type, payload, reliable, idempotent)));
   }
 
-  #sendOneway(conn: PeerConnection, type: string, payload: Uint8Array, reliable: boolean, idempotent: boolean): Promise<void> {
+  #sendOneway(conn: PeerConnection, type: string, payload: Uint8Array, reliable: boolean, idempotent: boolean): Promise<void> | undefined {
+    // Destroyed while dialing: the caller's promise has already failed.
+    if (this.#life.done) throw closedError();
     const env = { id: this.#router.nextId(conn), protocol: this.protocol, type, payload, oneway: true };
-    return this.#transmit(conn, env, reliable, idempotent) ?? RESOLVED;
+    return this.#transmit(conn, env, reliable, idempotent);
   }
 
-  /** Starts a conversation (in-regards-to) whose first message will be of `type`. */
-  conversation(peer: Peer, type: TypeLike): Conversation {
-    const codec = codecOf(type);
-    this.#types.set(codec.name, codec);
+  /**
+   * Starts a conversation (in-regards-to) whose first message will be of
+   * `type`. `opts.signal`'s abort destroys it (and aborts its dial).
+   */
+  conversation(peer: Peer, type: TypeLike, opts: ConversationOptions = {}): Conversation {
+    const signal = checkSignal(opts?.signal);
+    this.#types.add(type);
+    const open = this.#open;
     // A conversation is never early data: it waits for the handshake.
-    const link = this.#resolvePeer(peer).then(async (conn) => {
-      if (conn.early) await conn.handshake;
-      const stream: PeerStream = conn._openChannelStream(CHANNEL_MESSAGES, false);
-      // The conversation's id is its first message's id.
-      return { conn, stream, reader: new FrameReader(this.#router.maxFrame), id: this.#router.nextId(conn) };
-    });
+    const link = open
+      ? resolvePeer(this.#host, peer, signal).then(async (conn) => {
+          if (conn.early) await conn.handshake;
+          const stream: PeerStream = conn._openChannelStream(CHANNEL_MESSAGES, false);
+          // The conversation's id is its first message's id.
+          return { conn, stream, reader: new FrameReader(this.#router.maxFrame), id: this.#router.nextId(conn) };
+        })
+      : Promise.reject(closedError());
     this.stats.conversations++;
-    return new Conversation(this, link, false);
+    const conv = new Conversation(this, link, false, signal);
+    if (open && !conv.ended) this.#inFlight.addConversation(conv);
+    return conv;
   }
 
-  /** Stops receiving for this protocol; pending requests keep their timeouts. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+  /**
+   * Graceful and idempotent: new requests, sends and conversations fail with
+   * ClosedError at once, the peer's new ones are refused (NoHandlerError),
+   * open conversations are ended (as `conv.close()`), and `closed` resolves
+   * once what is in flight is done: pending requests (their reply, timeout
+   * or abort), running handlers (their reply sent), sends waiting for QUIC.
+   * A handler that never settles keeps it waiting: `destroy()` cuts it short.
+   */
+  close(): Promise<void> {
+    if (this.#open) {
+      this.#open = false;
+      this.#router.remove(this);
+      this.#inFlight.closeConversations();
+      this.#drained();
+    }
+    return this.closed;
+  }
+
+  /**
+   * Immediate and idempotent: pending requests and sends reject with `err`
+   * (ClosedError when none is given), running handlers' requests get an
+   * error reply (code ERR_PEERSOCK_CLOSED) and their results are dropped,
+   * open conversations are destroyed with `err`; `closed` resolves.
+   */
+  destroy(err?: Error): void {
+    if (this.#life.done) return;
+    this.#open = false;
     this.#router.remove(this);
+    this.#inFlight.abort(err ?? new ClosedError('dispatcher destroyed'), err, (h) =>
+      this.#reply(h.conn, h.env, { error: { code: ClosedError.code, message: `the dispatcher of protocol "${this.protocol}" was destroyed` } }),
+    );
+    this.#life.finish();
+  }
+
+  /** close() ran and nothing is left in flight: closed. */
+  #drained(): void {
+    if (!this.#open && this.#inFlight.idle) this.#life.finish();
+  }
+
+  /** @internal What is in flight, by kind. */
+  get _inFlight(): { requests: number; sends: number; handlers: number; conversations: number } {
+    return this.#inFlight.counts;
   }
 
   #transmit(conn: PeerConnection, env: peersock.messages.IEnvelope, reliable: boolean, idempotent = false): Promise<void> | undefined {
@@ -314,50 +258,14 @@ export class Dispatcher implements Endpoint, ConversationHost {
     return this.#router.send(conn, env, reliable, this.stats);
   }
 
-  async #resolvePeer(peer: Peer, signal?: AbortSignal): Promise<PeerConnection> {
-    if (this.#closed) throw new ClosedError('dispatcher is closed');
-    if (isConnection(peer)) return peer;
-    const target = typeof peer === 'string' ? parseDialString(peer) : peer;
-    if (target === null || typeof target !== 'object' || !(target.publicKey instanceof Uint8Array)) {
-      throw new InvalidArgumentError('peer must be a PeerConnection, a dial string or { publicKey, host, port }');
-    }
-    const existing = this.#host.connections.find((c) => keysEqual(c.remotePublicKey, target.publicKey) && c.closeInfo === undefined);
-    if (existing !== undefined) return existing;
-    return this.#host.connect(target, signal !== undefined ? { signal } : {});
-  }
-
   /** @internal Encodes a message; its type from the message, or `type` for raw bytes. */
   encode(msg: unknown, type?: string): { type: string; payload: Uint8Array } {
-    let codec: Codec;
-    if (type !== undefined) {
-      let known = this.#types.get(type);
-      if (known === undefined) {
-        known = codecOf(type);
-        this.#types.set(type, known);
-      }
-      codec = known;
-    } else {
-      const t = typeOfMessage(msg);
-      if (t === undefined) throw new InvalidArgumentError('cannot tell the message type: pass a protobufjs message, or bytes with { type }');
-      codec = codecOf(t);
-    }
-    const payload = codec.encode(msg);
-    if (payload.length > this.maxMessageSize) {
-      throw new MessageTooLargeError(`message of ${payload.length} bytes exceeds maxMessageSize ${this.maxMessageSize}`, { size: payload.length, limit: this.maxMessageSize });
-    }
-    return { type: codec.name, payload };
+    return this.#types.encode(msg, type);
   }
 
   /** @internal Decodes with the known type of that name, or hands back raw bytes. */
   decode(type: string, payload: Uint8Array): unknown {
-    const codec = this.#types.get(type);
-    if (codec === undefined) return { type, bytes: payload } satisfies RawMessage;
-    try {
-      return codec.decode(payload);
-    } catch (e) {
-      this.stats.decodeErrors++;
-      throw new DecodeError(`payload is not a valid ${type}`, { cause: e });
-    }
+    return this.#types.decode(type, payload);
   }
 
   /** @internal */
@@ -368,6 +276,16 @@ export class Dispatcher implements Endpoint, ConversationHost {
   /** @internal */
   _count(what: 'malformed' | 'tooLarge' | 'droppedReplies'): void {
     this.stats[what]++;
+  }
+
+  /** @internal A conversation of this dispatcher rides on `conn` now. */
+  _conversationAttached(conv: Conversation, conn: PeerConnection): void {
+    this.#inFlight.attached(conv, conn);
+  }
+
+  /** @internal A conversation of this dispatcher ended. */
+  _conversationEnded(conv: Conversation): void {
+    this.#inFlight.conversationEnded(conv);
   }
 
   #context(conn: PeerConnection, env: peersock.messages.Envelope): MessageContext {
@@ -398,11 +316,13 @@ export class Dispatcher implements Endpoint, ConversationHost {
       return;
     }
     // A synchronous handler's reply is queued at once (same packet as the
-    // ACK); a promise's when it settles. Handlers run concurrently.
+    // ACK); a promise's when it settles. Handlers run concurrently; close()
+    // waits for the running ones.
     if (result instanceof Promise) {
+      const running = this.#inFlight.handlerStarted(conn, env);
       result.then(
-        (r: unknown) => this.#replyResult(conn, env, r),
-        (e: unknown) => this.#replyError(conn, env, e),
+        (r: unknown) => this.#inFlight.handlerDone(running, () => this.#replyResult(conn, env, r)),
+        (e: unknown) => this.#inFlight.handlerDone(running, () => this.#replyError(conn, env, e)),
       );
     } else this.#replyResult(conn, env, result);
   }
@@ -446,6 +366,7 @@ export class Dispatcher implements Endpoint, ConversationHost {
     this.stats.conversations++;
     stream.pause();
     const conv = new Conversation(this, { conn, stream, reader, id: first.inRegardsTo }, true);
+    this.#inFlight.addConversation(conv);
     try {
       fn(conv, this.#context(conn, first));
     } catch {

@@ -18,7 +18,7 @@ export { keyPair, encodeKey, decodeKey, keysEqual, parseDialString } from './key
 export type { KeyPair } from './keys';
 export * from './errors';
 export { Dispatcher } from './messages/dispatcher';
-export type { DispatcherOptions, DispatcherStats, Handler, Peer, RequestOptions, SendOptions } from './messages/dispatcher';
+export type { ConversationOptions, DispatcherOptions, DispatcherStats, Handler, Peer, RequestOptions, SendOptions } from './messages/dispatcher';
 export { Conversation } from './messages/conversation';
 export type { MessageContext } from './messages/conversation';
 export type { RawMessage, TypeLike } from './messages/types';

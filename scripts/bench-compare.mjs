@@ -10,7 +10,9 @@ import { readFileSync } from 'node:fs';
 const args = process.argv.slice(2);
 let oldLabel = 'old';
 let newLabel = 'new';
+/** @type {{ old: string[], new: string[] }} */
 const files = { old: [], new: [] };
+/** @type {'old' | 'new'} */
 let side = 'old';
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--old') oldLabel = args[++i];
@@ -23,7 +25,11 @@ if (files.old.length === 0 || files.new.length === 0) {
   process.exit(2);
 }
 
-/** Table rows of one RESULTS.md: figure → { value, tls } (numbers before the parenthesised range). */
+/**
+ * Table rows of one RESULTS.md: figure → { value, tls } (numbers before the parenthesised range).
+ * @param {string} file
+ * @returns {Map<string, { value: number, tls: number | undefined }>}
+ */
 function parse(file) {
   const rows = new Map();
   let section = '';
@@ -31,6 +37,7 @@ function parse(file) {
     if (line.startsWith('Dispatch layer')) section = 'dispatch: ';
     if (!line.startsWith('| ') || line.startsWith('| figure') || line.startsWith('|---')) continue;
     const cells = line.split('|').slice(1, -1).map((c) => c.trim());
+    /** @param {string | undefined} c */
     const num = (c) => {
       const m = /^-?[\d.]+/.exec(c ?? '');
       return m ? Number(m[0]) : undefined;
@@ -42,17 +49,21 @@ function parse(file) {
   return rows;
 }
 
+/** @param {(number | undefined)[]} xs */
 const median = (xs) => {
-  const s = xs.filter((x) => x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
+  const s = /** @type {number[]} */ (xs.filter((x) => x !== undefined && Number.isFinite(x))).sort((a, b) => a - b);
   if (s.length === 0) return undefined;
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+/** @param {number | undefined} x */
 const fmt = (x) => (x === undefined ? '—' : Math.abs(x) >= 100 ? String(Math.round(x)) : Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(2));
+
+/** @param {{ value: number, tls: number | undefined } | undefined} row */
+const vsTls = (row) => (row?.tls ? row.value / row.tls : undefined);
 
 const olds = files.old.map(parse);
 const news = files.new.map(parse);
 const figures = [...olds[0].keys()].filter((f) => news.every((n) => n.has(f)));
-const lower = (f) => /lower is better|µs|KiB/.test(f);
 
 const out = [];
 out.push('# Benchmark: before and after, same machine, alternating runs');
@@ -67,10 +78,10 @@ out.push('|---|---:|---:|---:|---:|---:|');
 for (const f of figures) {
   const o = median(olds.map((r) => r.get(f)?.value));
   const n = median(news.map((r) => r.get(f)?.value));
-  const ot = median(olds.map((r) => (r.get(f)?.tls ? r.get(f).value / r.get(f).tls : undefined)));
-  const nt = median(news.map((r) => (r.get(f)?.tls ? r.get(f).value / r.get(f).tls : undefined)));
+  const ot = median(olds.map((r) => vsTls(r.get(f))));
+  const nt = median(news.map((r) => vsTls(r.get(f))));
   const ratio = o && n ? n / o : undefined;
-  out.push(`| ${f}${lower(f) ? '' : ''} | ${fmt(o)} | ${fmt(n)} | ${fmt(ratio)} | ${fmt(ot)} | ${fmt(nt)} |`);
+  out.push(`| ${f} | ${fmt(o)} | ${fmt(n)} | ${fmt(ratio)} | ${fmt(ot)} | ${fmt(nt)} |`);
 }
 out.push('');
 out.push('Rounds (peersock value per round, old; new):');

@@ -37,6 +37,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 echo "bench-compare: building $old_ref ($old_sha) in $old" >&2
 (cd "$old" && npm run build:native >/dev/null)
 echo "bench-compare: building this tree" >&2
+# Cargo names a workspace member's artifacts by its path relative to the
+# workspace, so the old tree's build would pass for this one's when the
+# sources here are older: make them newer.
+find crates -name '*.rs' -exec touch {} +
 npm run build:native >/dev/null
 
 for r in $(seq 1 "$rounds"); do

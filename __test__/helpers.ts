@@ -2,6 +2,9 @@
  * Test helpers for the API tier (real UDP sockets on loopback). Every socket
  * is bound on port 0 and closed by a registered `t.teardown`, so tests share
  * no state and leave nothing behind, even when they fail.
+ *
+ * The lab's child processes (`lab/*.ts`) import this module too, so it
+ * imports ava for its types only: nothing here may need ava at run time.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { once } from 'node:events';
@@ -12,6 +15,8 @@ import { PeerSocket, type BindOptions } from '../src/peer-socket';
 import type { PeerReadStream, PeerStream } from '../src/stream';
 import { UdpTransport, type DatagramTransport } from '../src/transport';
 
+export { median, percentile } from '../bench/stats';
+
 /** Loopback addresses a test can run on. */
 export type Loopback = '127.0.0.1' | '::1';
 
@@ -20,6 +25,12 @@ export async function createSocket(t: ExecutionContext, opts: BindOptions = {}):
   const s = await PeerSocket.bind({ host: '127.0.0.1', ...opts, port: opts.port ?? 0 });
   t.teardown(() => s.close());
   return s;
+}
+
+/** What to dial to reach `s`: its key and the address it is bound on. */
+export function target(s: PeerSocket): { publicKey: Uint8Array; host: string; port: number } {
+  const { address, port } = s.address();
+  return { publicKey: s.publicKey, host: address, port };
 }
 
 /** Options of `pair`: bind options shared by both sockets, plus per-side overrides. */
@@ -53,8 +64,7 @@ export async function pair(t: ExecutionContext, opts: PairOptions = {}): Promise
   const b = await createSocket(t, { ...shared, ...bOpts });
   // Listen before dialing: 'connection' may fire before connect() resolves.
   const accepted = once(a, 'connection') as Promise<[PeerConnection]>;
-  const { address, port } = a.address();
-  const connAB = await b.connect({ publicKey: a.publicKey, host: address, port });
+  const connAB = await b.connect(target(a));
   const [connBA] = await accepted;
   return { a, b, connAB, connBA };
 }
@@ -219,6 +229,19 @@ export async function within<T>(ms: number, what: string, p: Promise<T>): Promis
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Polls `cond` every 5 ms until it holds; resolves with the milliseconds
+ * that took, rejects naming `what` if it does not hold within `ms`.
+ */
+export async function waitFor(what: string, ms: number, cond: () => boolean): Promise<number> {
+  const start = performance.now();
+  while (!cond()) {
+    if (performance.now() - start > ms) throw new Error(`${what}: not within ${ms} ms`);
+    await sleep(5);
+  }
+  return performance.now() - start;
 }
 
 /** Resolves after `ms` milliseconds. */

@@ -24,7 +24,7 @@ import { IdentityMismatchError } from '../src/errors';
 import { keyPair, keysEqual } from '../src/keys';
 import type { PeerSocket } from '../src/peer-socket';
 import type { PeerStream } from '../src/stream';
-import { Source, createSocket, readAll, sleep, within, writeAll } from './helpers';
+import { Source, createSocket, readAll, sleep, target, within, writeAll } from './helpers';
 
 const BIN = join(__dirname, '..', 'target', 'release', 'quinn-peer');
 const MiB = 1024 * 1024;
@@ -346,8 +346,7 @@ test.serial('refusal: a listener holding maxConnections sends CONNECTION_REFUSED
   const { socket, accepted } = await echoListener(t, { maxConnections: 1 });
   const first = await createSocket(t);
   const held = once(socket, 'connection');
-  const { port } = socket.address();
-  await first.connect({ publicKey: socket.publicKey, host: '127.0.0.1', port }, { timeout: 5000 });
+  await first.connect(target(socket), { timeout: 5000 });
   await held;
   const closed = await refused(t, socket, accepted, [], 'busy');
   t.is(closed.error_code, 0x2);

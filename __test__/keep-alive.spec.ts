@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import test from 'ava';
 
 import { IdleTimeoutError } from '../src/errors';
-import { createSocket, sleep } from './helpers';
+import { createSocket, sleep, target } from './helpers';
 import { createRelay } from './lab/setup';
 
 const IDLE = 1000;
@@ -40,10 +40,9 @@ test('per-connection keepAlive overrides the socket default; without keep-alive 
   t.timeout(20_000);
   const server = await createSocket(t, { idleTimeout: IDLE, keepAlive: 0 });
   const client = await createSocket(t, { idleTimeout: IDLE, keepAlive: 0 });
-  const { port } = server.address();
-  const kept = await client.connect({ publicKey: server.publicKey, host: '127.0.0.1', port }, { keepAlive: 200 });
+  const kept = await client.connect(target(server), { keepAlive: 200 });
   const t0 = performance.now();
-  const off = await client.connect({ publicKey: server.publicKey, host: '127.0.0.1', port });
+  const off = await client.connect(target(server));
   const info = await off.closed;
   const after = performance.now() - t0;
   t.true(info.error instanceof IdleTimeoutError, `closed with ${String(info.error)}`);

@@ -20,11 +20,9 @@ import {
   type RawMessage,
 } from '../src/index';
 import { MessageRouter } from '../src/messages/router';
-import { pair, within } from './helpers';
+import { pair, sleep, target, within } from './helpers';
 
 import { Note, Ping, Pong, Sync, type PingMsg } from './message-types';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('typed request/reply: the handler return value is the reply; ctx names the peer', async (t) => {
   const { a, b, connAB } = await pair(t);
@@ -49,8 +47,7 @@ test('raw string types carry bytes; a peer given by key and address is dialed wh
   const server = new Dispatcher(a, { protocol: 'raw/1' });
   const client = new Dispatcher(b, { protocol: 'raw/1' });
   server.handle('echo', (bytes: Uint8Array) => Buffer.concat([Buffer.from('got:'), bytes]));
-  const { address, port } = a.address();
-  const reply = (await client.request({ publicKey: a.publicKey, host: address, port }, Buffer.from('abc'), { type: 'echo', reply: 'echo' })) as Uint8Array;
+  const reply = (await client.request(target(a), Buffer.from('abc'), { type: 'echo', reply: 'echo' })) as Uint8Array;
   t.is(Buffer.from(reply).toString(), 'got:abc');
   t.is(b.connections.length, 1, 'the existing connection was reused');
 });

@@ -22,7 +22,7 @@ import type { RelayStats } from '../src/nat/relay';
 import type { BindOptions, PeerSocket } from '../src/peer-socket';
 import { CHANNEL_MESSAGES } from '../src/messages/host';
 import type { AddressInfo } from '../src/transport';
-import { createSocket, lossyTransport } from './helpers';
+import { createSocket, lossyTransport, target } from './helpers';
 import { NatLab, type LabPeer, type LabProcess, type NatKind } from './lab/netns';
 
 /** A socket with the NAT traversal extension (dials and is dialed through introducers). */
@@ -41,7 +41,7 @@ async function trio(t: ExecutionContext, opts: { i?: BindOptions & NatTraversalO
   const i = await introducer(t, opts.i);
   const a = await natSocket(t, opts.a);
   const b = await natSocket(t, opts.b);
-  const at = { publicKey: i.publicKey, host: '127.0.0.1', port: i.address().port };
+  const at = target(i);
   const [ai, bi] = await Promise.all([a.connect(at), b.connect(at)]);
   return { i, a, b, ai, bi };
 }
@@ -108,7 +108,7 @@ test('loopback over IPv6 (::1): introduced dials go direct, and relayed when ask
   const i = await introducer(t, opts);
   const a = await natSocket(t, opts);
   const b = await natSocket(t, opts);
-  const at = { publicKey: i.publicKey, host: '::1', port: i.address().port };
+  const at = target(i);
   await Promise.all([a.connect(at), b.connect(at)]);
   echo(b);
   const conn = await a.connect({ publicKey: b.publicKey, via: i.publicKey });
@@ -275,7 +275,7 @@ test('loopback: relay limits: maxPairs refuses the next pair; bytesPerSecond cap
   const { i, a, b, ai } = await trio(t, { i: { relay: { maxPairs: 1, bytesPerSecond: rate } } });
   echo(b);
   const c = await natSocket(t);
-  await c.connect({ publicKey: i.publicKey, host: '127.0.0.1', port: i.address().port });
+  await c.connect(target(i));
   const conn = await a.connect({ publicKey: b.publicKey, via: ai }, { direct: false });
   const err = await t.throwsAsync(c.connect({ publicKey: b.publicKey, via: i.publicKey }, { direct: false }), { instanceOf: NoPathError });
   t.is((err as NoPathError).reason, 'relay-limit');

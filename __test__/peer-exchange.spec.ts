@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import protobuf from 'protobufjs';
 
 import { Dispatcher, InvalidArgumentError, PEX_PROTOCOL, PeerExchange, encodeKey, keysEqual, peerExchange, type PeerSocket, type SyncResult } from '../src/index';
-import { createSocket, pair } from './helpers';
+import { createSocket, pair, sleep, target, waitFor } from './helpers';
 
 interface Node {
   socket: PeerSocket;
@@ -25,30 +25,17 @@ async function node(t: ExecutionContext, maxPeers?: number): Promise<Node> {
   return { socket, pex };
 }
 
-function target(n: Node): { publicKey: Uint8Array; host: string; port: number } {
-  const { address, port } = n.socket.address();
-  return { publicKey: n.socket.publicKey, host: address, port };
-}
-
 /** n peers in a line: p1 dials p0, p2 dials p1, and so on. */
 async function line(t: ExecutionContext, n: number): Promise<Node[]> {
   const nodes: Node[] = [];
   for (let i = 0; i < n; i++) {
     const p = await node(t);
-    if (i > 0) await p.pex.connect(target(nodes[i - 1]!));
+    if (i > 0) await p.pex.connect(target(nodes[i - 1]!.socket));
     nodes.push(p);
   }
   // The dialed side records its peer when the handshake reaches it.
-  await until(() => nodes.every((p, i) => (i === 0 ? 0 : 1) + (i === n - 1 ? 0 : 1) === p.pex.peers().length));
+  await waitFor('every peer of the line recorded', 5000, () => nodes.every((p, i) => (i === 0 ? 0 : 1) + (i === n - 1 ? 0 : 1) === p.pex.peers().length));
   return nodes;
-}
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /**
@@ -110,8 +97,8 @@ test('sync is incremental: nothing new sends zero entries; a newcomer travels as
 
   // p5 joins at the end of the line.
   const p5 = await node(t);
-  await p5.pex.connect(target(nodes[4]!));
-  await until(() => nodes[4]!.pex.get(p5.socket.publicKey) !== undefined);
+  await p5.pex.connect(target(nodes[4]!.socket));
+  await waitFor('p4 records p5', 5000, () => nodes[4]!.pex.get(p5.socket.publicKey) !== undefined);
   const all = [...nodes, p5];
   const { received } = await gossip(t, all);
   // Each old peer received p5's entry and nothing else; p4 met it itself.
@@ -125,10 +112,10 @@ test('the table is bounded, most recent first, and excludes the socket itself', 
   const dialers: Node[] = [];
   for (let i = 0; i < 3; i++) {
     const d = await node(t);
-    await d.pex.connect(target(hub));
-    await until(() => hub.pex.get(d.socket.publicKey) !== undefined);
+    await d.pex.connect(target(hub.socket));
+    await waitFor('the hub records the dialer', 5000, () => hub.pex.get(d.socket.publicKey) !== undefined);
     dialers.push(d);
-    await new Promise((r) => setTimeout(r, 3)); // distinct lastSeen times
+    await sleep(3); // distinct lastSeen times
   }
   const peers = hub.pex.peers();
   t.is(peers.length, 2);
@@ -144,9 +131,9 @@ test('the table is bounded, most recent first, and excludes the socket itself', 
 test('replies come in pages of the requester\'s size; a restarted table is sent whole', async (t) => {
   const hub = await node(t);
   const small = await node(t, 2);
-  for (let i = 0; i < 3; i++) await (await node(t)).pex.connect(target(hub));
-  const conn = await small.pex.connect(target(hub));
-  await until(() => hub.pex.peers().length === 4);
+  for (let i = 0; i < 3; i++) await (await node(t)).pex.connect(target(hub.socket));
+  const conn = await small.pex.connect(target(hub.socket));
+  await waitFor('the hub records 4 peers', 5000, () => hub.pex.peers().length === 4);
   const first: SyncResult = await small.pex.sync(conn);
   t.is(first.requests, 2, 'three entries in pages of two');
   t.is(first.received, 3);
@@ -179,8 +166,8 @@ test('second-hand claims: invalid ones are dropped, older ones never beat first-
   const now = Date.now();
   let claims: object[] = [];
   new Dispatcher(liar, { protocol: 'peersock/pex/1' }).handle(Request, () => Reply.create({ epoch: 7, seq: 1, peers: claims }));
-  await us.pex.connect(target(friend));
-  const conn = await us.pex.connect({ publicKey: liar.publicKey, host: '127.0.0.1', port: liar.address().port });
+  await us.pex.connect(target(friend.socket));
+  const conn = await us.pex.connect(target(liar));
   const stranger = new Uint8Array(32).fill(9);
   const bogus = { address: '10.9.9.9', port: 9 };
   claims = [
@@ -216,7 +203,7 @@ test('peerExchange() installed at bind: the object passed is the installed excha
   t.is(pa.socket, a);
   t.is(pb.maxPeers, 8);
   // Both recorded the connection from the socket's own 'connection' (a) and the dial (b, once it syncs).
-  await until(() => pa.get(b.publicKey) !== undefined);
+  await waitFor('a records b', 5000, () => pa.get(b.publicKey) !== undefined);
   t.like(await pb.sync(connAB), { requests: 1, received: 0 });
   t.true(pb.get(a.publicKey)!.direct);
   t.is(pa.stats.requestsAnswered, 1);

@@ -22,24 +22,9 @@ import { keyPair, keysEqual } from '../src/keys';
 import type { PeerSocket } from '../src/peer-socket';
 import type { PeerStream } from '../src/stream';
 import { UdpTransport, type DatagramTransport } from '../src/transport';
-import { Source, createSocket, echo, readAll, sleep, within, writeAll } from './helpers';
+import { Source, createSocket, echo, percentile, readAll, sleep, target, waitFor, within, writeAll } from './helpers';
 import { clientInitial, mintRetryToken, parseRetry } from './lab/quic-initial';
 import { SOAK_NODE_FLAGS, nextMessage, startChild, type SoakResult } from './lab/security-child';
-
-function target(s: PeerSocket) {
-  const a = s.address();
-  return { publicKey: s.publicKey, host: a.address, port: a.port };
-}
-
-/** Polls `cond` every 5 ms; resolves with the time it took, rejects after `ms`. */
-async function waitFor(what: string, ms: number, cond: () => boolean): Promise<number> {
-  const start = performance.now();
-  while (!cond()) {
-    if (performance.now() - start > ms) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(5);
-  }
-  return performance.now() - start;
-}
 
 /** Counts what reached the application of `s`: connections, stream bytes, datagrams. */
 function watch(s: PeerSocket): { connections: number; bytes: number; datagrams: number } {
@@ -63,10 +48,6 @@ async function echoOnce(conn: PeerConnection, bytes: Buffer): Promise<void> {
   s.end(bytes);
   const d = await got;
   if (d.bytes !== bytes.length) throw new Error(`echo returned ${d.bytes} of ${bytes.length} bytes`);
-}
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 // ---- 7. key pinning and mutual authentication, end to end -------------------
@@ -375,7 +356,7 @@ test.serial('12. an Initial flood from another process does not starve an establ
   }
   await rtts(200); // warm up
   const idle = await rtts(2000);
-  const idleP99 = pct(idle, 99);
+  const idleP99 = percentile(idle, 0.99);
   // One flood round: 8 s of Initials from a child process, replies timed
   // meanwhile. A p99 of 2000 samples on this shared 2-core machine can catch
   // one scheduler stall that has nothing to do with the flood, so a round
@@ -400,9 +381,9 @@ test.serial('12. an Initial flood from another process does not starve an establ
   for (let round = 1; round <= 3 && floodP99 > 10 * idleP99; round++) {
     const { flooded, inDuring, done } = await floodRound();
     t.true(flooded.length >= 200, `${flooded.length} samples under flood`);
-    floodP99 = pct(flooded, 99);
+    floodP99 = percentile(flooded, 0.99);
     t.log(
-      `round ${round}: idle p50 ${pct(idle, 50).toFixed(3)} / p99 ${idleP99.toFixed(3)} ms; under flood p50 ${pct(flooded, 50).toFixed(3)} / p99 ${floodP99.toFixed(3)} ms (${(floodP99 / idleP99).toFixed(1)}x); ` +
+      `round ${round}: idle p50 ${percentile(idle, 0.5).toFixed(3)} / p99 ${idleP99.toFixed(3)} ms; under flood p50 ${percentile(flooded, 0.5).toFixed(3)} / p99 ${floodP99.toFixed(3)} ms (${(floodP99 / idleP99).toFixed(1)}x); ` +
         `${flooded.length} samples; flood ${done.sent} Initials in ${done.ms.toFixed(0)} ms (${((done.sent / done.ms) * 1000).toFixed(0)}/s), ${inDuring} reached the endpoint while measuring, ${server.stats().connections} connections`,
     );
   }

@@ -27,17 +27,13 @@ import {
   type DatagramTransport,
   type SocketExtension,
 } from '../src/index';
+import { target } from './helpers';
 
 /** Binds a socket that is closed when the test ends. */
 async function sock(t: ExecutionContext, host = '127.0.0.1', opts: BindOptions = {}): Promise<PeerSocket> {
   const s = await PeerSocket.bind({ host, port: 0, ...opts });
   t.teardown(() => s.close());
   return s;
-}
-
-function target(s: PeerSocket) {
-  const a = s.address();
-  return { publicKey: s.publicKey, host: a.address, port: a.port };
 }
 
 function nextConnection(s: PeerSocket): Promise<PeerConnection> {

@@ -14,7 +14,7 @@ import test, { type ExecutionContext } from 'ava';
 import { ClosedError, InvalidArgumentError, PeerClosedError, PeersockError, StreamResetError, StreamStoppedError } from '../src/errors';
 import { PeerSocket } from '../src/peer-socket';
 import { PeerReadStream, type PeerStream } from '../src/stream';
-import { Source, drained, echo, lossyTransport, nextStream, nextUniStream, pair, readAll, sleep, within, writeAll, type Loopback } from './helpers';
+import { Source, drained, echo, lossyTransport, nextStream, nextUniStream, pair, readAll, sleep, waitFor, within, writeAll, type Loopback } from './helpers';
 
 const MiB = 1024 * 1024;
 
@@ -461,9 +461,7 @@ test('stream priority: a low-urgency stream yields to an urgent one; bad argumen
   // sent and arrives first.
   bulk.end(Buffer.concat([Buffer.from('bulk'), Buffer.alloc(100 * 1024)]));
   urgent.end(Buffer.concat([Buffer.from('urgent'), Buffer.alloc(220 * 1024)]));
-  await within(10_000, 'both streams arrive', (async () => {
-    while (arrivals.length < 2) await sleep(10);
-  })());
+  await waitFor('both streams arrive', 10_000, () => arrivals.length >= 2);
   t.deepEqual(arrivals, ['urge', 'bulk']);
   const s = connAB.openStream();
   for (const bad of [-1, 8, 1.5, NaN]) {

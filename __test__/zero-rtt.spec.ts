@@ -13,7 +13,7 @@ import { keyPair } from '../src/keys';
 import { Dispatcher } from '../src/messages/dispatcher';
 import { PeerSocket, type BindOptions } from '../src/peer-socket';
 import { MemorySessionStore } from '../src/sessions';
-import { createSocket } from './helpers';
+import { createSocket, median, target } from './helpers';
 import { packetKinds } from './lab/quic-packets';
 import type { Relay } from './lab/relay';
 import { createRelay } from './lab/setup';
@@ -58,25 +58,21 @@ async function lab(t: ExecutionContext, serverOpts: BindOptions = { earlyData: t
   return { server, client, relay, handled, zeroRtt: () => zrtt, rpc: new Dispatcher(client, { protocol: 'kv/1' }) };
 }
 
-function target(l: Lab): { publicKey: Uint8Array; host: string; port: number } {
+/** The lab's server, dialed through its relay (the 50 ms each way). */
+function viaRelay(l: Lab): { publicKey: Uint8Array; host: string; port: number } {
   return { publicKey: l.server.publicKey, ...l.relay.address() };
 }
 
 /** Dials and sends one request; the time from dialing to the reply. */
 async function firstReply(l: Lab, type: 'get' | 'put', opts: { earlyData?: boolean; idempotent?: boolean }): Promise<{ conn: PeerConnection; ms: number; reply: string; handshakeAt: number }> {
   const t0 = performance.now();
-  const conn = await l.client.connect(target(l), { earlyData: opts.earlyData });
+  const conn = await l.client.connect(viaRelay(l), { earlyData: opts.earlyData });
   let handshakeAt = 0;
   void conn.handshake.then(() => (handshakeAt = performance.now()), () => {});
   const reply = (await l.rpc.request(conn, Buffer.from('k'), { type, reply: type, idempotent: opts.idempotent, timeout: 5000 })) as Uint8Array;
   const ms = performance.now() - t0;
   await conn.handshake;
   return { conn, ms, reply: Buffer.from(reply).toString(), handshakeAt };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 test.serial('a second dial of the same key resumes; its idempotent request is handled from the first flight (time to first reply, fresh vs 0-RTT, 50 ms each way)', async (t) => {
@@ -153,11 +149,10 @@ test.serial('a server without earlyData resumes the session but takes the reques
 async function ticketed(t: ExecutionContext): Promise<{ server: PeerSocket; client: PeerSocket; port: number }> {
   const server = await createSocket(t, { earlyData: true });
   const client = await createSocket(t);
-  const { port } = server.address();
-  const first = await client.connect({ publicKey: server.publicKey, host: '127.0.0.1', port });
+  const first = await client.connect(target(server));
   await ticketFor(t, client, server.publicKey);
   await first.close();
-  return { server, client, port };
+  return { server, client, port: server.address().port };
 }
 
 test.serial('a stale ticket cannot reach another server at the same address: IdentityMismatchError, nothing handled', async (t) => {
@@ -179,12 +174,12 @@ test.serial('a stale ticket cannot reach another server at the same address: Ide
 });
 
 test.serial('a ticket stored under another key is never offered; the dial fails on the pinned key', async (t) => {
-  const { server, client, port } = await ticketed(t);
+  const { server, client } = await ticketed(t);
   const other = keyPair().publicKey;
   client.sessions.set(other, client.sessions.get(server.publicKey)!);
   let accepted = 0;
   server.on('connection', () => accepted++);
-  await t.throwsAsync(client.connect({ publicKey: other, host: '127.0.0.1', port }, { earlyData: true }), { instanceOf: IdentityMismatchError });
+  await t.throwsAsync(client.connect({ ...target(server), publicKey: other }, { earlyData: true }), { instanceOf: IdentityMismatchError });
   t.is(accepted, 0);
 });
 
@@ -193,8 +188,7 @@ test.serial('exported tickets resume from a new socket with the same key, not fr
   const kp = keyPair();
   const store = new MemorySessionStore();
   const c1 = await createSocket(t, { keyPair: kp, sessionStore: store });
-  const { port } = server.address();
-  const dial = { publicKey: server.publicKey, host: '127.0.0.1', port };
+  const dial = target(server);
   await (await c1.connect(dial)).close();
   await ticketFor(t, c1, server.publicKey);
   const saved = store.export();

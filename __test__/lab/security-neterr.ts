@@ -15,7 +15,7 @@ import type { PeersockError } from '../../src/errors';
 import { keyPair } from '../../src/keys';
 import { PeerSocket } from '../../src/peer-socket';
 import { UdpTransport, type DatagramTransport } from '../../src/transport';
-import { Source, readAll, writeAll } from '../helpers';
+import { Source, readAll, target, writeAll } from '../helpers';
 
 interface Case {
   sendErrors: string[];
@@ -41,7 +41,7 @@ async function run(unreachable: string): Promise<Case> {
   const a = await PeerSocket.bind({ host: '127.0.0.1', transport });
   const b = await PeerSocket.bind({ host: '127.0.0.1' });
   b.on('connection', (c: PeerConnection) => c.on('stream', (s) => s.pipe(s)));
-  const conn = await a.connect({ publicKey: b.publicKey, host: '127.0.0.1', port: b.address().port });
+  const conn = await a.connect(target(b));
   conn.on('error', () => {});
   const s = conn.openStream();
   const got = readAll(s);

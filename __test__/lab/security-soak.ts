@@ -20,6 +20,7 @@
 import type { PeerConnection } from '../../src/connection';
 import { PeerSocket } from '../../src/peer-socket';
 import type { PeerStream } from '../../src/stream';
+import { target } from '../helpers';
 import { dieWithParent } from './security-child';
 
 const cycles = Number(process.env.CYCLES ?? 20_000);
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
       s.pipe(s);
     });
   });
-  const target = { publicKey: server.publicKey, host: '127.0.0.1', port: server.address().port };
+  const dial = target(server);
   // Keep-alive: the stream connection idles through the connection cycles.
   const client = await PeerSocket.bind({ host: '127.0.0.1', keepAlive: 5000 });
   const body = Buffer.alloc(1024, 1);
@@ -69,12 +70,12 @@ async function main(): Promise<void> {
   async function cycle(i: number): Promise<void> {
     if (i % 10 === 9) {
       const fresh = await PeerSocket.bind({ host: '127.0.0.1' });
-      const c = await fresh.connect(target);
+      const c = await fresh.connect(dial);
       await echoStream(c, body);
       await fresh.close();
       return;
     }
-    const c = await client.connect(target);
+    const c = await client.connect(dial);
     await echoStream(c, body);
     await c.close();
   }
@@ -91,7 +92,7 @@ async function main(): Promise<void> {
     await Promise.all(Array.from({ length: 32 }, worker));
   }
 
-  const streamConn = await client.connect(target);
+  const streamConn = await client.connect(dial);
   // Warm-up (a tenth of the counts, at least 300 cycles and 3,000 streams):
   // code paths compiled, pools, caches and the native allocator's high-water
   // mark (closed connections drain for a while, so some dozens coexist) at

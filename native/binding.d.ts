@@ -34,6 +34,48 @@ export declare class NativeEndpoint {
    * (each can be taken once).
    */
   eventDetail(index: number): NativeEvent | null
+  /**
+   * Opens the native I/O driver: binds a UDP socket at `address:port`,
+   * watches it on Node's loop, and calls `onWork` (no arguments) when
+   * JavaScript has something to do (events, `ioTakeRaw`,
+   * `ioTakeRouted`, `ioErrors`). Returns the bound `[address, port]`.
+   */
+  ioOpen(address: string, port: number, onWork: () => void): [string, number]
+  /**
+   * Sends what the core has queued and re-arms the timer; true when
+   * JavaScript has something to take or poll.
+   */
+  ioFlush(): boolean
+  /**
+   * Moves queued non-QUIC datagrams into `buf`: `meta[2i]` the length,
+   * `meta[2i + 1]` the sender's address id (see `address`). Returns the count.
+   */
+  ioTakeRaw(buf: Uint8Array, meta: Uint32Array): number
+  /**
+   * Moves datagrams JavaScript must send itself (to a routed prefix, or
+   * from another local socket) into `buf`: `meta[2i]` the length,
+   * `meta[2i + 1]` the destination id (see `address`). Returns the count.
+   */
+  ioTakeRouted(buf: Uint8Array, meta: Uint32Array): number
+  /** Sends that failed since the last call (lost packets). */
+  ioErrors(): Array<NativeIoError>
+  /**
+   * Sends one datagram from the driver's socket now (non-QUIC, or a
+   * datagram JavaScript routed). Throws (code `IO`) when the socket
+   * refuses it, a full buffer included.
+   */
+  ioSendTo(data: Uint8Array, address: string, port: number): void
+  /** Sets the TTL (IPv4) or hop limit (IPv6) of the driver's outgoing datagrams. */
+  ioSetTtl(ttl: number): void
+  /**
+   * Datagrams to `address/prefixLen` are handed to JavaScript
+   * (`ioTakeRouted`) instead of being sent by the driver.
+   */
+  ioRouteToJs(address: string, prefixLen: number): void
+  /** The driver's counters (null when it is not open). */
+  ioStats(): NativeIoStats | null
+  /** Closes the driver's socket and handles (idempotent). */
+  ioClose(): void
   /** Opens a stream; returns its id. */
   openStream(conn: number, bidirectional: boolean): number
   /** Sets a local stream's send priority (urgency 0..7, lower first). */
@@ -215,6 +257,32 @@ export type NativeEvent =
   | { kind: 'closed'; conn: number; closeKind: CloseKind; code: number; reason: string; /** The key dialed (identity mismatch only). */
     expectedKey?: Uint8Array; /** The key the peer proved (identity mismatch only). */
   actualKey?: Uint8Array }
+
+/** A send the native driver could not make (a lost packet). */
+export interface NativeIoError {
+  address: string
+  port: number
+  message: string
+}
+
+/** Counters of the native I/O driver. */
+export interface NativeIoStats {
+  /** recvmmsg/recvmsg calls. */
+  recvCalls: number
+  datagramsIn: number
+  /** sendmsg calls (one per GSO run). */
+  sendCalls: number
+  datagramsOut: number
+  /** Calls into JavaScript. */
+  jsCalls: number
+  sendErrors: number
+  /** Sends that met a full socket buffer. */
+  wouldBlock: number
+  /** Datagrams per sendmsg the kernel takes (1: no GSO). */
+  maxGsoSegments: number
+  /** Datagrams per received buffer (1: no GRO). */
+  groSegments: number
+}
 
 /** Endpoint options as JavaScript passes them (all optional). */
 export interface NativeOptions {

@@ -16,7 +16,7 @@ import { checkPort, type BindOptions, type DialTarget, type IntroducedTarget, ty
 import type { AddressInfo } from './transport';
 
 /** `bind`'s options, checked: the key pair, the host and the extensions to install. */
-export function checkBindOptions(opts: BindOptions): { kp: KeyPair; host: string; extensions: SocketExtension[] } {
+export function checkBindOptions(opts: BindOptions): { kp: KeyPair; host: string; extensions: SocketExtension[]; io: 'dgram' | 'native' } {
   if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('options must be an object');
   const kp = opts.keyPair ?? makeKeyPair();
   assertKey(kp.publicKey, 'keyPair.publicKey');
@@ -33,7 +33,16 @@ export function checkBindOptions(opts: BindOptions): { kp: KeyPair; host: string
   if (!Array.isArray(extensions) || extensions.some((e) => e === null || typeof e !== 'object' || typeof e.attach !== 'function')) {
     throw new InvalidArgumentError('extensions must be an array of extensions (objects with attach())');
   }
-  return { kp, host, extensions: [...extensions] };
+  const io = opts.io ?? defaultIo();
+  if (io !== 'dgram' && io !== 'native') throw new InvalidArgumentError(`io must be 'dgram' or 'native', got ${String(io)}`);
+  if (io === 'native' && opts.transport !== undefined) throw new InvalidArgumentError("io: 'native' owns its socket: it cannot take a transport");
+  return { kp, host, extensions: [...extensions], io };
+}
+
+/** The default I/O driver: PEERSOCK_IO from the environment, else 'dgram'. */
+function defaultIo(): 'dgram' | 'native' {
+  const v = process.env.PEERSOCK_IO;
+  return v === 'native' ? 'native' : 'dgram';
 }
 
 /** A dial target other than an introduced one, as key, host and port. */

@@ -56,8 +56,6 @@ interface Batch {
 }
 
 const BATCH_DATAGRAMS = 64;
-/** `pollEvents`: events per call. */
-const EV_BATCH = 256;
 /**
  * Datagrams sent per drain before yielding to the event loop: a whole
  * congestion window can be thousands of packets, and sending them in one go
@@ -68,8 +66,28 @@ const EV_BATCH = 256;
  */
 const MAX_PER_DRAIN = 64;
 
-/** The pump, timer and event decoding of one native endpoint. */
-export class EndpointDriver {
+/**
+ * What PeerSocket needs from an I/O driver: this one (node:dgram) or the
+ * native one (native-driver.ts).
+ */
+export interface Driver {
+  /** Something was queued for sending: flush at the end of this task. */
+  kick(): void;
+  /** Sends what is pending now (the close frames of `destroy`). */
+  flushNow(): void;
+  /** Stops: no more turns, flushes or timer. */
+  stop(): void;
+  /** A QUIC datagram from the socket's transport chain (relay frames unwrapped, say). */
+  feed(data: Uint8Array, address: string, port: number): void;
+  /** A QUIC datagram that arrived on local socket `local` (see migrate). */
+  feedLocal(data: Buffer, address: string, port: number, local: number): void;
+}
+
+/** Events per `pollEvents` call (the slots array holds EV_SLOTS numbers for each). */
+export const EV_BATCH = 256;
+
+/** The pump, timer and event decoding of one native endpoint, over node:dgram. */
+export class EndpointDriver implements Driver {
   readonly #native: NativeEndpoint;
   readonly #host: DriverHost;
   readonly #addrCache = new Map<number, [string, number, DatagramTransport]>();
@@ -290,52 +308,58 @@ export class EndpointDriver {
     this.#timer = setTimeout(this.#onTimer, Math.max(0, Math.ceil(t)));
   }
 
-  /**
-   * Takes the core's pending events and acts on them; returns how many.
-   * Common events arrive as numbers (see the binding's `pollEvents`) and
-   * go to the connection's methods; the rare ones as full objects.
-   */
+  /** Takes the core's pending events and acts on them; returns how many. */
   #poll(): number {
     if (this.#polling) return 0; // never re-entered: the slots would be overwritten
     this.#polling = true;
-    let total = 0;
     try {
-      const slots = this.#evSlots;
-      const buf = this.#dgramBuf;
-      for (;;) {
-        const n = this.#native.pollEvents(buf, slots);
-        for (let i = 0; i < n; i++) {
-          const o = i * EV_SLOTS;
-          const kind = slots[o]!;
-          if (kind === EV_DETAIL) {
-            const detail = this.#native.eventDetail(slots[o + 4]!);
-            if (detail !== null && detail !== undefined) this.#host.onDetail(detail);
-            continue;
-          }
-          const conn = this.#host.connection(slots[o + 1]!);
-          if (conn === undefined) continue;
-          switch (kind) {
-            case EV_READABLE:
-              conn._onReadable(slots[o + 2]!);
-              break;
-            case EV_WRITABLE:
-              conn._onWritable(slots[o + 2]!);
-              break;
-            case EV_STOPPED:
-              conn._onStopped(slots[o + 2]!, slots[o + 3]!);
-              break;
-            case EV_DATAGRAM:
-              conn._onDatagram(buf, slots[o + 4]!, slots[o + 5]!);
-              break;
-            default:
-              break;
-          }
-        }
-        total += n;
-        if (n < EV_BATCH) return total;
-      }
+      return drainEvents(this.#native, this.#host, this.#dgramBuf, this.#evSlots);
     } finally {
       this.#polling = false;
     }
+  }
+}
+
+/**
+ * Takes the core's pending events and acts on them; returns how many.
+ * Common events arrive as numbers (see the binding's `pollEvents`) and go
+ * to the connection's methods; the rare ones as full objects. `buf` and
+ * `slots` are the caller's (datagram payloads, and EV_SLOTS numbers per
+ * event); the caller must not re-enter while this runs.
+ */
+export function drainEvents(native: NativeEndpoint, host: Pick<DriverHost, 'connection' | 'onDetail'>, buf: Buffer, slots: Float64Array): number {
+  let total = 0;
+  const batch = slots.length / EV_SLOTS;
+  for (;;) {
+    const n = native.pollEvents(buf, slots);
+    for (let i = 0; i < n; i++) {
+      const o = i * EV_SLOTS;
+      const kind = slots[o]!;
+      if (kind === EV_DETAIL) {
+        const detail = native.eventDetail(slots[o + 4]!);
+        if (detail !== null && detail !== undefined) host.onDetail(detail);
+        continue;
+      }
+      const conn = host.connection(slots[o + 1]!);
+      if (conn === undefined) continue;
+      switch (kind) {
+        case EV_READABLE:
+          conn._onReadable(slots[o + 2]!);
+          break;
+        case EV_WRITABLE:
+          conn._onWritable(slots[o + 2]!);
+          break;
+        case EV_STOPPED:
+          conn._onStopped(slots[o + 2]!, slots[o + 3]!);
+          break;
+        case EV_DATAGRAM:
+          conn._onDatagram(buf, slots[o + 4]!, slots[o + 5]!);
+          break;
+        default:
+          break;
+      }
+    }
+    total += n;
+    if (n < batch) return total;
   }
 }

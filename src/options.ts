@@ -25,6 +25,14 @@ export interface BindOptions {
   accept?: AcceptHook;
   /** Supply datagrams some other way than node:dgram. */
   transport?: DatagramTransport;
+  /**
+   * The I/O driver: 'dgram' (default; node:dgram carries every datagram) or
+   * 'native' (the addon owns the UDP socket and batches datagrams on Node's
+   * loop, with GSO/GRO where the kernel has them: see README, "Choosing a
+   * driver"). The environment variable PEERSOCK_IO sets the default.
+   * 'native' excludes `transport`.
+   */
+  io?: 'dgram' | 'native';
   /** Close connections silent for this long (default 30000). */
   idleTimeout?: number;
   /** Send a keep-alive after this long without sending; false/0 disables (default 15000). */

@@ -14,7 +14,9 @@ import { PeerConnection, type ConnectionHost } from './connection';
 import { ChannelRegistry, type ChannelHandler } from './channels';
 import type { IncomingStream } from './stream';
 import { AbortError, ClosedError, InvalidArgumentError, SocketError, errorFromNative } from './errors';
-import { EndpointDriver } from './endpoint-driver';
+import { EndpointDriver, type Driver, type DriverHost } from './endpoint-driver';
+import { NativeIoDriver } from './native-driver';
+import { NativeUdpTransport } from './native-transport';
 import { checkBindOptions, openDial, parseTarget, resolveHost, type DialExtras } from './dialing';
 import { ConnectionTable } from './connection-table';
 import { socketStats, type SocketStats } from './socket-stats';
@@ -60,7 +62,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
   readonly #accept: AcceptHook | undefined;
   readonly #handshakeTimeout: number | undefined;
   readonly #table: ConnectionTable;
-  readonly #driver: EndpointDriver;
+  readonly #driver: Driver;
   #closing: Promise<void> | undefined;
   readonly #channels = new ChannelRegistry();
   /** Run before every flush (subsystems batching writes, like the dispatch layer's lanes). */
@@ -68,7 +70,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
   #closedFlag = false;
   #resolveClosed!: () => void;
 
-  private constructor(native: NativeEndpoint, transport: DatagramTransport, opts: BindOptions, publicKey: Uint8Array, extensions: SocketExtension[]) {
+  private constructor(native: NativeEndpoint, transport: DatagramTransport, opts: BindOptions, publicKey: Uint8Array, extensions: SocketExtension[], nativeIo?: NativeUdpTransport) {
     super();
     this.native = native;
     this.#transport = transport;
@@ -85,7 +87,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
       create: (handle, key, addr, isClient) => new PeerConnection(this, handle, key, addr, isClient),
       accepted: (conn) => this.emit('connection', conn),
     });
-    this.#driver = new EndpointDriver(native, {
+    const driverHost: DriverHost = {
       connection: (handle) => this.#table.get(handle),
       onDetail: (ev) => this.#table.onEvent(ev),
       transportFor: (local) => this.#locals.get(local) ?? this.#transport,
@@ -93,7 +95,8 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
         for (const fn of this.#beforeFlush) fn();
       },
       sendFailed: (err, address, port) => this.#table.sendFailed(err, address, port),
-    });
+    };
+    this.#driver = nativeIo !== undefined ? new NativeIoDriver(native, driverHost, nativeIo) : new EndpointDriver(native, driverHost);
     this.closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
@@ -110,7 +113,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
 
   /** Binds a socket that can accept and dial at once. */
   static override async bind(opts: BindOptions = {}): Promise<PeerSocket> {
-    const { kp, host, extensions } = checkBindOptions(opts);
+    const { kp, host, extensions, io } = checkBindOptions(opts);
     const nopts = nativeOptions(opts);
     let native: NativeEndpoint;
     try {
@@ -119,16 +122,19 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
       throw errorFromNative(e);
     }
     const own = opts.transport === undefined;
-    const bound = opts.transport ?? (await UdpTransport.bind({ host, port: opts.port ?? 0 }));
-    let transport = bound;
+    let nativeIo: NativeUdpTransport | undefined;
+    if (io === 'native') nativeIo = NativeUdpTransport.open(native, host, opts.port ?? 0);
+    const bound = nativeIo ?? opts.transport ?? (await UdpTransport.bind({ host, port: opts.port ?? 0 }));
+    let transport: DatagramTransport = bound;
     let socket: PeerSocket | undefined;
     try {
       for (const e of extensions) if (e.wrapTransport !== undefined) transport = e.wrapTransport(transport);
       const a = transport.address();
       native.setLocalAddress(a.address, a.port);
+      for (const [prefix, len] of transport.ownedPrefixes?.() ?? []) nativeIo?.routeToJs(prefix, len);
       // Filled as each attaches: the socket's close detaches only those.
       const attached: SocketExtension[] = [];
-      socket = new PeerSocket(native, transport, opts, new Uint8Array(kp.publicKey), attached);
+      socket = new PeerSocket(native, transport, opts, new Uint8Array(kp.publicKey), attached, nativeIo);
       for (const e of extensions) {
         e.attach(socket);
         attached.push(e);

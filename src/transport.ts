@@ -38,6 +38,13 @@ export interface DatagramTransport {
    * transport knows as `address:port` (undefined: that one as it is).
    */
   displayAddress?(address: string, port: number): AddressInfo | undefined;
+  /**
+   * Optional, for decorators that own addresses (the NAT path layer's
+   * virtual ones): the prefixes (`[address, prefix length]`) whose datagrams
+   * must go through this transport chain. A driver that sends below the
+   * chain (the native I/O driver) hands datagrams to these back to it.
+   */
+  ownedPrefixes?(): ReadonlyArray<readonly [string, number]>;
   /** Optional, with `displayAddress`: calls `fn` when where `address:port` leads changed (connections report 'path'). */
   onPathChange?(fn: (address: string, port: number) => void): void;
   /** Stops receiving and releases the port. */

@@ -103,6 +103,11 @@ export class NatPaths implements DatagramTransport {
     return r !== undefined && r.kind === 'direct' && r.direct !== undefined ? { ...r.direct } : undefined;
   }
 
+  /** The virtual addresses (100::/64) are this layer's: their datagrams must come through it. */
+  ownedPrefixes(): ReadonlyArray<readonly [string, number]> {
+    return [[VIRTUAL_PREFIX, 64], ...(this.#transport.ownedPrefixes?.() ?? [])];
+  }
+
   /** Calls `fn` whenever where a virtual address leads changes. */
   onPathChange(fn: PathChangeHandler): void {
     this.#pathChange.push(fn);

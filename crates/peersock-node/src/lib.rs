@@ -23,7 +23,10 @@ mod events;
 mod hot;
 mod info;
 mod io;
+mod netio;
+mod netio_api;
 mod streams;
+mod uv;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -52,6 +55,8 @@ pub struct NativeEndpoint {
     /// Further local addresses (sockets a connection migrated to); index
     /// `i` here is local index `i + 1` (0 is the main address).
     locals: Vec<SocketAddr>,
+    /// The native I/O driver, when this endpoint owns its socket.
+    io: Option<Box<netio::NativeIo>>,
 }
 
 #[napi]
@@ -76,6 +81,7 @@ impl NativeEndpoint {
             last_code: 0.0,
             details: Vec::new(),
             locals: Vec::new(),
+            io: None,
         })
     }
 
@@ -171,7 +177,7 @@ impl NativeEndpoint {
         }
     }
 
-    fn local_index(&self, a: SocketAddr) -> u32 {
+    pub(crate) fn local_index(&self, a: SocketAddr) -> u32 {
         if a == self.ep.local_addr() {
             return 0;
         }
@@ -211,6 +217,9 @@ impl NativeEndpoint {
 
 impl Drop for NativeEndpoint {
     fn drop(&mut self) {
+        if let Some(mut io) = self.io.take() {
+            io.close();
+        }
         hot::forget(self as *mut NativeEndpoint);
     }
 }

@@ -1,0 +1,507 @@
+//! The native I/O driver (`bind({ io: 'native' })`): the addon owns the UDP
+//! socket and runs QUIC on Node's own event-loop thread, with no JavaScript
+//! call per packet.
+//!
+//! A libuv poll handle watches the socket. When it is readable, the driver
+//! drains it in batches (quinn-udp: `recvmmsg` with UDP GRO on Linux, a
+//! `recvmsg` loop elsewhere) and feeds every datagram to the core; then it
+//! flushes (quinn-udp: one `sendmsg` per run of same-size datagrams to one
+//! destination with UDP GSO where the kernel has it, one per datagram
+//! elsewhere), re-arms a libuv timer for the core's earliest deadline, and
+//! only then calls into JavaScript, once, when there is something for it:
+//! events to poll, non-QUIC datagrams (hole punching, relay frames),
+//! datagrams JavaScript must send itself, or failed sends.
+//!
+//! What stays in JavaScript: datagrams to addresses a JavaScript transport
+//! owns (the NAT path layer's virtual addresses, registered with
+//! `ioRouteToJs`) and from local sockets other than this one (a connection
+//! migrated to a fresh socket); they wait in `routed` for `ioTakeRouted`.
+//! Non-QUIC datagrams wait in `raw_in` for `ioTakeRaw`.
+//!
+//! Soundness: every libuv callback runs on the loop's thread while no
+//! JavaScript runs; the endpoint pointer in the handles' data stays valid
+//! until `io_close` (called by `ioClose` and on drop) closes them; no
+//! borrow of the endpoint is held across the call into JavaScript.
+
+use std::collections::VecDeque;
+use std::ffi::c_int;
+use std::io::{self, IoSliceMut};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::ptr;
+use std::time::Instant;
+
+use napi::sys;
+use quinn_udp::{RecvMeta, Transmit, UdpSockRef, UdpSocketState, BATCH_SIZE};
+
+use crate::uv::{self, Handle, UV_POLL, UV_READABLE, UV_TIMER, UV_WRITABLE};
+use crate::NativeEndpoint;
+
+/// Bytes per receive slot: one GRO super-datagram at most.
+const SLOT: usize = 64 * 1024;
+/// Receive batches per readable callback before the loop gets a turn.
+const READ_BATCHES: usize = 16;
+/// Datagrams sent per flush before yielding to the loop (writable polling
+/// brings the driver back at once; incoming ACKs get in between).
+const MAX_PER_FLUSH: usize = 256;
+/// Bytes of one GSO send at most: the kernel refuses a UDP datagram over
+/// 65,507 bytes of payload, GSO runs included (EMSGSIZE).
+const GSO_MAX_BYTES: usize = 64_000;
+/// Queued non-QUIC and routed datagrams kept at most (then dropped, like a full socket buffer).
+const MAX_QUEUED: usize = 1024;
+
+/// Counters of the native driver.
+#[derive(Default, Clone, Copy)]
+pub struct IoCounters {
+    pub recv_calls: u64,
+    pub datagrams_in: u64,
+    pub send_calls: u64,
+    pub datagrams_out: u64,
+    pub js_calls: u64,
+    pub send_errors: u64,
+    pub would_block: u64,
+}
+
+pub(crate) struct NativeIo {
+    socket: UdpSocket,
+    state: UdpSocketState,
+    env: sys::napi_env,
+    callback: sys::napi_ref,
+    async_ctx: sys::napi_async_context,
+    poll: *mut Handle,
+    timer: *mut Handle,
+    watching_writable: bool,
+    /// When the timer is due (None: not armed).
+    timer_at: Option<Instant>,
+    recv_buf: Vec<u8>,
+    meta: Vec<RecvMeta>,
+    send_buf: Vec<u8>,
+    /// A batch that met a full socket buffer: `(length, destination, segment size)` in `send_buf`.
+    pending: Option<(usize, SocketAddr, Option<usize>)>,
+    pub raw_in: VecDeque<(Vec<u8>, SocketAddr)>,
+    pub routed: VecDeque<(Vec<u8>, SocketAddr, SocketAddr)>,
+    pub errors: Vec<(SocketAddr, String)>,
+    js_prefixes: Vec<(IpAddr, u8)>,
+    pub counters: IoCounters,
+}
+
+fn prefix_match(ip: IpAddr, (net, len): (IpAddr, u8)) -> bool {
+    let (a, b, bits): (u128, u128, u32) = match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => (u32::from(a) as u128, u32::from(b) as u128, 32),
+        (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),
+        _ => return false,
+    };
+    let len = (len as u32).min(bits);
+    if len == 0 {
+        return true;
+    }
+    let shift = bits - len;
+    (a >> shift) == (b >> shift)
+}
+
+impl NativeIo {
+    /// Opens the driver on `socket` (bound, non-blocking) for `ep`, calling
+    /// `callback` (a napi reference to a JS function) when JavaScript has work.
+    pub(crate) fn open(
+        socket: UdpSocket,
+        env: sys::napi_env,
+        callback: sys::napi_ref,
+        ep: *mut NativeEndpoint,
+        max_payload: usize,
+    ) -> Result<Box<NativeIo>, String> {
+        let uv = uv::uv().map_err(str::to_string)?;
+        let state = UdpSocketState::new(UdpSockRef::from(&socket)).map_err(|e| e.to_string())?;
+        let mut lp: *mut sys::uv_loop_s = ptr::null_mut();
+        // SAFETY: plain Node-API calls with valid out-pointers.
+        unsafe {
+            if sys::napi_get_uv_event_loop(env, &mut lp) != sys::Status::napi_ok || lp.is_null() {
+                return Err("no libuv loop for this environment".into());
+            }
+        }
+        let mut name = ptr::null_mut();
+        let mut ctx = ptr::null_mut();
+        unsafe {
+            sys::napi_create_string_utf8(env, c"peersock:io".as_ptr(), 11, &mut name);
+            if sys::napi_async_init(env, ptr::null_mut(), name, &mut ctx) != sys::Status::napi_ok {
+                return Err("napi_async_init failed".into());
+            }
+        }
+        let poll = uv.alloc(UV_POLL);
+        let timer = uv.alloc(UV_TIMER);
+        #[cfg(unix)]
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
+        #[cfg(windows)]
+        let fd = std::os::windows::io::AsRawSocket::as_raw_socket(&socket) as usize;
+        // SAFETY: fresh zeroed handles of the right size on Node's loop; the
+        // data pointer is the endpoint, valid until `close`.
+        let rc = unsafe {
+            let rc = (uv.poll_init_socket)(lp.cast(), poll, fd);
+            if rc == 0 {
+                (uv.timer_init)(lp.cast(), timer);
+                (uv.handle_set_data)(poll, ep.cast());
+                (uv.handle_set_data)(timer, ep.cast());
+                (uv.poll_start)(poll, UV_READABLE, on_poll)
+            } else {
+                rc
+            }
+        };
+        if rc != 0 {
+            // SAFETY: see close(); a handle that failed init is just freed.
+            unsafe {
+                uv::free_poll(poll);
+                uv::free_timer(timer);
+                sys::napi_async_destroy(env, ctx);
+            }
+            return Err(format!("cannot watch the socket: {}", uv.error(rc)));
+        }
+        let segments = state
+            .max_gso_segments()
+            .clamp(1, (GSO_MAX_BYTES / max_payload).max(1));
+        Ok(Box::new(NativeIo {
+            socket,
+            state,
+            env,
+            callback,
+            async_ctx: ctx,
+            poll,
+            timer,
+            watching_writable: false,
+            timer_at: None,
+            recv_buf: vec![0; SLOT * BATCH_SIZE],
+            meta: vec![RecvMeta::default(); BATCH_SIZE],
+            send_buf: vec![0; max_payload * segments],
+            pending: None,
+            raw_in: VecDeque::new(),
+            routed: VecDeque::new(),
+            errors: Vec::new(),
+            js_prefixes: Vec::new(),
+            counters: IoCounters::default(),
+        }))
+    }
+
+    pub(crate) fn socket(&self) -> &UdpSocket {
+        &self.socket
+    }
+
+    pub(crate) fn route_to_js(&mut self, net: IpAddr, len: u8) {
+        if !self.js_prefixes.contains(&(net, len)) {
+            self.js_prefixes.push((net, len));
+        }
+    }
+
+    fn routed_to_js(&self, to: SocketAddr) -> bool {
+        self.js_prefixes.iter().any(|&p| prefix_match(to.ip(), p))
+    }
+
+    pub(crate) fn max_gso_segments(&self) -> usize {
+        self.state.max_gso_segments()
+    }
+
+    pub(crate) fn gro_segments(&self) -> usize {
+        self.state.gro_segments()
+    }
+
+    /// Whether JavaScript has something to take.
+    pub(crate) fn has_work(&self) -> bool {
+        !self.raw_in.is_empty() || !self.routed.is_empty() || !self.errors.is_empty()
+    }
+
+    /// Sends one datagram now (non-QUIC, or routed back by JavaScript).
+    pub(crate) fn send_to(&mut self, data: &[u8], to: SocketAddr) -> io::Result<()> {
+        let t = Transmit {
+            destination: to,
+            ecn: None,
+            contents: data,
+            segment_size: None,
+            src_ip: None,
+        };
+        self.counters.send_calls += 1;
+        self.state.try_send(UdpSockRef::from(&self.socket), &t)?;
+        self.counters.datagrams_out += 1;
+        Ok(())
+    }
+
+    /// Closes the handles (their memory is freed by libuv's close callbacks).
+    pub(crate) fn close(&mut self) {
+        let Ok(uv) = uv::uv() else { return };
+        // SAFETY: the handles are live (initialised in `open`), closed once.
+        unsafe {
+            (uv.handle_set_data)(self.poll, ptr::null_mut());
+            (uv.handle_set_data)(self.timer, ptr::null_mut());
+            (uv.close)(self.poll, Some(uv::free_poll));
+            (uv.close)(self.timer, Some(uv::free_timer));
+            sys::napi_async_destroy(self.env, self.async_ctx);
+            sys::napi_delete_reference(self.env, self.callback);
+        }
+        self.poll = ptr::null_mut();
+        self.timer = ptr::null_mut();
+    }
+}
+
+impl NativeEndpoint {
+    /// Drains the socket into the core (bounded); non-QUIC datagrams are queued for JavaScript.
+    pub(crate) fn io_read(&mut self) {
+        let Some(io) = self.io.as_mut() else { return };
+        let now = Instant::now();
+        for _ in 0..READ_BATCHES {
+            let mut slices: Vec<IoSliceMut<'_>> =
+                io.recv_buf.chunks_mut(SLOT).map(IoSliceMut::new).collect();
+            io.counters.recv_calls += 1;
+            let n = match io
+                .state
+                .recv(UdpSockRef::from(&io.socket), &mut slices, &mut io.meta)
+            {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // ICMP errors surfacing as ECONNREFUSED and the like: nothing to read.
+                Err(_) => break,
+            };
+            drop(slices);
+            for i in 0..n {
+                let m = io.meta[i];
+                let slot = &mut io.recv_buf[i * SLOT..i * SLOT + m.len];
+                let stride = if m.stride == 0 {
+                    m.len.max(1)
+                } else {
+                    m.stride
+                };
+                for seg in slot.chunks_mut(stride) {
+                    io.counters.datagrams_in += 1;
+                    if seg.is_empty() || seg[0] & 0x40 == 0 {
+                        if io.raw_in.len() < MAX_QUEUED {
+                            io.raw_in.push_back((seg.to_vec(), m.addr));
+                        }
+                        continue;
+                    }
+                    self.ep.recv_at(seg, m.addr, now);
+                }
+            }
+            if n < BATCH_SIZE {
+                break;
+            }
+        }
+    }
+
+    /// Sends what the core has queued (bounded; writable polling resumes
+    /// it), then re-arms the timer.
+    pub(crate) fn drive_flush(&mut self) {
+        let Some(io) = self.io.as_mut() else { return };
+        let max = self.ep.config().max_udp_payload;
+        let main = self.ep.local_addr();
+        let now = Instant::now();
+        let mut sent = 0usize;
+        let mut blocked = false;
+        if let Some((len, to, seg)) = io.pending.take() {
+            match io_send(io, len, to, seg) {
+                Ok(k) => sent += k,
+                Err(()) => blocked = true,
+            }
+        }
+        let segments = io
+            .state
+            .max_gso_segments()
+            .clamp(1, io.send_buf.len() / max);
+        // The batch being built in send_buf: destination, segment size, bytes, count.
+        let mut batch: Option<(SocketAddr, usize)> = None;
+        let mut off = 0usize;
+        let mut count = 0usize;
+        let mut done = false;
+        while !blocked && sent < MAX_PER_FLUSH {
+            let Some((n, to, from)) = self
+                .ep
+                .poll_transmit_from_at(&mut io.send_buf[off..off + max], now)
+            else {
+                done = true;
+                break;
+            };
+            if from != main || io.routed_to_js(to) {
+                if io.routed.len() < MAX_QUEUED {
+                    io.routed
+                        .push_back((io.send_buf[off..off + n].to_vec(), to, from));
+                }
+                continue;
+            }
+            match batch {
+                Some((dest, seg)) if dest == to && n <= seg => {
+                    off += n;
+                    count += 1;
+                    // A shorter datagram ends a GSO run; so does a full batch.
+                    if n < seg || count == segments || off + max > io.send_buf.len() {
+                        let r = io_send(io, off, dest, (count > 1).then_some(seg));
+                        batch = None;
+                        (off, count) = (0, 0);
+                        match r {
+                            Ok(k) => sent += k,
+                            Err(()) => blocked = true,
+                        }
+                    }
+                }
+                Some((dest, seg)) => {
+                    // Another destination or a bigger datagram: send the run, keep this one.
+                    let r = io_send(io, off, dest, (count > 1).then_some(seg));
+                    match r {
+                        Ok(k) => {
+                            sent += k;
+                            io.send_buf.copy_within(off..off + n, 0);
+                            batch = Some((to, n));
+                            (off, count) = (n, 1);
+                        }
+                        Err(()) => {
+                            // The run waits in send_buf; the new datagram after it is lost (QUIC retransmits).
+                            blocked = true;
+                            batch = None;
+                        }
+                    }
+                }
+                None => {
+                    batch = Some((to, n));
+                    (off, count) = (n, 1);
+                    if segments == 1 {
+                        let r = io_send(io, off, to, None);
+                        batch = None;
+                        (off, count) = (0, 0);
+                        match r {
+                            Ok(k) => sent += k,
+                            Err(()) => blocked = true,
+                        }
+                    }
+                }
+            }
+        }
+        if let Some((dest, seg)) = batch.filter(|_| !blocked) {
+            if io_send(io, off, dest, (count > 1).then_some(seg)).is_err() {
+                blocked = true;
+            }
+        }
+        let want_writable = blocked || !done;
+        if want_writable != io.watching_writable {
+            if let Ok(uv) = uv::uv() {
+                let events = UV_READABLE | if want_writable { UV_WRITABLE } else { 0 };
+                // SAFETY: the poll handle is live while `io` is.
+                unsafe { (uv.poll_start)(io.poll, events, on_poll) };
+            }
+            io.watching_writable = want_writable;
+        }
+        self.io_arm();
+    }
+
+    /// Arms the timer for the core's earliest deadline (only earlier deadlines re-arm).
+    fn io_arm(&mut self) {
+        let Some(io) = self.io.as_mut() else { return };
+        let now = Instant::now();
+        let Some(d) = self.ep.timeout_at(now) else {
+            return;
+        };
+        let at = now + d;
+        if let Some(t) = io.timer_at {
+            if t > now && t <= at + std::time::Duration::from_millis(1) {
+                return;
+            }
+        }
+        let Ok(uv) = uv::uv() else { return };
+        let ms = d.as_micros().div_ceil(1000) as u64;
+        io.timer_at = Some(at);
+        // SAFETY: the timer handle is live while `io` is.
+        unsafe { (uv.timer_start)(io.timer, on_timer, ms, 0) };
+    }
+
+    /// Whether JavaScript should be called: events, queued datagrams, errors.
+    fn io_wants_js(&mut self) -> bool {
+        self.held.is_some()
+            || self.ep.has_events()
+            || self.io.as_ref().is_some_and(|io| io.has_work())
+    }
+}
+
+/// Sends `send_buf[..len]` to `to` (a GSO run when `seg` is set); Ok(datagrams)
+/// or Err(()) when the socket buffer is full (then it waits in `pending`).
+fn io_send(io: &mut NativeIo, len: usize, to: SocketAddr, seg: Option<usize>) -> Result<usize, ()> {
+    let count = seg.map_or(1, |s| len.div_ceil(s));
+    let t = Transmit {
+        destination: to,
+        ecn: None,
+        contents: &io.send_buf[..len],
+        segment_size: seg,
+        src_ip: None,
+    };
+    io.counters.send_calls += 1;
+    match io.state.try_send(UdpSockRef::from(&io.socket), &t) {
+        Ok(()) => {
+            io.counters.datagrams_out += count as u64;
+            Ok(count)
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            io.counters.would_block += 1;
+            io.pending = Some((len, to, seg));
+            Err(())
+        }
+        Err(e) => {
+            // A failed send is a lost packet (QUIC retransmits); JavaScript reports it.
+            io.counters.send_errors += 1;
+            if io.errors.len() < 64 {
+                io.errors.push((to, e.to_string()));
+            }
+            Ok(count)
+        }
+    }
+}
+
+/// The endpoint behind a handle's data pointer (null once closed).
+unsafe fn endpoint_of<'a>(h: *mut Handle) -> Option<&'a mut NativeEndpoint> {
+    let uv = uv::uv().ok()?;
+    let p = unsafe { (uv.handle_get_data)(h) }.cast::<NativeEndpoint>();
+    // SAFETY: set in `open` to the live endpoint, cleared in `close`; see the module docs.
+    unsafe { p.as_mut() }
+}
+
+unsafe extern "C" fn on_poll(h: *mut Handle, _status: c_int, events: c_int) {
+    let Some(ep) = (unsafe { endpoint_of(h) }) else {
+        return;
+    };
+    if events & UV_READABLE != 0 {
+        ep.io_read();
+    }
+    ep.drive_flush();
+    notify(ep);
+}
+
+unsafe extern "C" fn on_timer(h: *mut Handle) {
+    let Some(ep) = (unsafe { endpoint_of(h) }) else {
+        return;
+    };
+    if let Some(io) = ep.io.as_mut() {
+        io.timer_at = None;
+    }
+    ep.ep.on_timeout_at(Instant::now());
+    ep.drive_flush();
+    notify(ep);
+}
+
+/// Calls JavaScript's callback once if it has work; the endpoint borrow ends first.
+fn notify(ep: &mut NativeEndpoint) {
+    if !ep.io_wants_js() {
+        return;
+    }
+    let Some(io) = ep.io.as_mut() else { return };
+    io.counters.js_calls += 1;
+    let (env, callback, ctx) = (io.env, io.callback, io.async_ctx);
+    // SAFETY: on the loop's thread, outside any JavaScript frame; napi_make_callback
+    // runs the microtask and nextTick queues afterwards, as for any I/O callback.
+    unsafe {
+        let mut scope = ptr::null_mut();
+        sys::napi_open_handle_scope(env, &mut scope);
+        let mut f = ptr::null_mut();
+        let mut recv = ptr::null_mut();
+        sys::napi_get_reference_value(env, callback, &mut f);
+        sys::napi_get_global(env, &mut recv);
+        if !f.is_null() {
+            let mut result = ptr::null_mut();
+            let status = sys::napi_make_callback(env, ctx, recv, f, 0, ptr::null(), &mut result);
+            if status == sys::Status::napi_pending_exception {
+                let mut err = ptr::null_mut();
+                sys::napi_get_and_clear_last_exception(env, &mut err);
+                sys::napi_fatal_exception(env, err);
+            }
+        }
+        sys::napi_close_handle_scope(env, scope);
+    }
+}

@@ -33,7 +33,8 @@ export function checkBindOptions(opts: BindOptions): { kp: KeyPair; host: string
   if (!Array.isArray(extensions) || extensions.some((e) => e === null || typeof e !== 'object' || typeof e.attach !== 'function')) {
     throw new InvalidArgumentError('extensions must be an array of extensions (objects with attach())');
   }
-  const io = opts.io ?? defaultIo();
+  // A socket given a transport drives it with the dgram driver unless told otherwise.
+  const io = opts.io ?? (opts.transport !== undefined ? 'dgram' : defaultIo());
   if (io !== 'dgram' && io !== 'native') throw new InvalidArgumentError(`io must be 'dgram' or 'native', got ${String(io)}`);
   if (io === 'native' && opts.transport !== undefined) throw new InvalidArgumentError("io: 'native' owns its socket: it cannot take a transport");
   return { kp, host, extensions: [...extensions], io };

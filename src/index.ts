@@ -4,6 +4,8 @@
  */
 export { PeerSocket } from './peer-socket';
 export type { AcceptHook, AddressDialOptions, BindOptions, ConnectOptions, DialTarget, IntroducedDialer, IntroducedTarget, SocketExtension } from './peer-socket';
+export type { SocketStats } from './socket-stats';
+export type { NativeIoStats } from './native';
 export { CHANNEL_APP } from './channels';
 export type { ChannelHandler } from './channels';
 export { PeerConnection } from './connection';

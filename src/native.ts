@@ -31,6 +31,7 @@ export type NativeOptions = binding.NativeOptions;
 export type NativeDialOptions = binding.NativeDialOptions;
 export type NativeConnInfo = binding.NativeConnInfo;
 export type NativeStats = binding.NativeStats;
+export type NativeIoStats = binding.NativeIoStats;
 /** How a connection ended: the string values of the binding's CloseKind. */
 export type CloseKindName = `${binding.CloseKind}`;
 

@@ -1,5 +1,5 @@
 /** The socket's endpoint counters, as `PeerSocket.stats()` reports them. */
-import type { NativeEndpoint } from './native';
+import type { NativeEndpoint, NativeIoStats } from './native';
 
 /** Endpoint counters; each only grows, except `connections`. */
 export interface SocketStats {
@@ -38,11 +38,19 @@ export interface SocketStats {
   retriesSent: number;
   /** Initials dropped at the token check (`retry: true`): forged, expired or moved tokens. Also counted in `dropped`. */
   invalidTokens: number;
+  /**
+   * The native I/O driver's counters (`io: 'native'` only): receive and
+   * send system calls against datagrams moved, calls into JavaScript,
+   * failed sends, and the batch sizes the kernel takes (GSO/GRO segments;
+   * 1 where it has neither).
+   */
+  io?: NativeIoStats;
 }
 
 /** Reads the endpoint's counters from the native side (one call). */
 export function socketStats(native: NativeEndpoint): SocketStats {
     const s = native.stats();
+    const io = native.ioStats();
     return {
       connections: s.connections,
       datagramsIn: s.datagramsIn,
@@ -62,5 +70,6 @@ export function socketStats(native: NativeEndpoint): SocketStats {
       resetsSent: s.resetsSent,
       retriesSent: s.retriesSent,
       invalidTokens: s.invalidTokens,
+      ...(io !== null ? { io } : {}),
     };
 }

@@ -1,15 +1,16 @@
 /**
- * Bench client process: `client.ts <peersock|tls>`. Each command dials the
+ * Bench client process: `client.ts <dgram|native|tls|udx>`. Each command dials the
  * given target from one client socket and runs one measurement: bulk,
  * rr (64-byte ping-pong), frr (the same with 4-byte length-prefixed frames),
  * frames (one-way length-prefixed messages, counted by the server),
- * conns (dial + tiny echo + close), idleOpen/idleClose.
+ * conns (dial + tiny echo + close), idleOpen/idleClose, io (the native
+ * driver's counters).
  */
 import type { Duplex } from 'node:stream';
 
 import type { Cert } from './cert';
 import { serve } from './ipc';
-import { BULK, ECHO, FRAMED_ECHO, FRAMES, FrameWaiter, Reader, makeFrame, type BulkReport } from './protocol';
+import { BULK, ECHO, FRAMED_ECHO, FRAMES, FrameWaiter, Reader, makeFrame, type BulkReport, type BulkResult } from './protocol';
 import { percentile } from './stats';
 import { client, type Client, type ClientConn, type Kind, type Target } from './transports';
 
@@ -51,13 +52,15 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 /**
  * Writes `bytes` (or for at most `maxMs`) one way; returns what the server
- * counted, or `stalled` (bytes accepted so far) if the writer was never woken.
+ * counted and the CPU time this process spent meanwhile, or `stalled` (bytes
+ * accepted so far) if the writer was never woken.
  */
-async function bulk(p: { target: Target; bytes: number; maxMs: number }): Promise<BulkReport | { stalled: number }> {
+async function bulk(p: { target: Target; bytes: number; maxMs: number }): Promise<BulkResult | { stalled: number }> {
   const conn = await ready().dial(p.target);
   const s = conn.stream();
   const reply = new Reader(s, true);
   const chunk = Buffer.alloc(64 * 1024, 0x61);
+  const cpu0 = process.cpuUsage();
   const deadline = Date.now() + p.maxMs;
   s.write(Buffer.from([BULK]));
   for (let sent = 0; sent < p.bytes && Date.now() < deadline; sent += chunk.length) {
@@ -69,8 +72,9 @@ async function bulk(p: { target: Target; bytes: number; maxMs: number }): Promis
   }
   s.end();
   const report = JSON.parse((await within(reply.all(), 15_000, 'no bulk report within 15 s')).toString()) as BulkReport;
+  const cpu = process.cpuUsage(cpu0);
   await conn.close();
-  return report;
+  return { ...report, clientCpuUs: cpu.user + cpu.system };
 }
 
 /** Sequential `size`-byte request/reply on one stream for `ms`; latencies in µs. */
@@ -204,6 +208,7 @@ serve({
   frr,
   frames,
   conns,
+  io: () => ready().io?.(),
   /** Opens `n` idle connections (no stream), `concurrency` dials at a time. */
   async idleOpen(p: { target: Target; n: number; concurrency: number }) {
     const c = ready();

@@ -1,6 +1,7 @@
 /**
- * Dispatch-layer bench client: one PeerSocket with a Dispatcher for
- * protocol 'bench/1' (see msg-server.ts for the handlers). Each command dials
+ * Dispatch-layer bench client: `msg-client.ts <dgram|native>` (the I/O
+ * driver), one PeerSocket with a Dispatcher for protocol 'bench/1' (see
+ * msg-server.ts for the handlers). Each command dials
  * the server afresh and closes the connection after:
  *   request  sequential `request()` round trips, one in flight
  *   send     one-way reliable `send()`s as fast as back-pressure allows
@@ -12,6 +13,7 @@ import { MSG_PROTOCOL as PROTOCOL } from './protocol';
 import { percentile } from './stats';
 import type { Target } from './transports';
 
+const io = process.argv[2] === 'native' ? 'native' : 'dgram';
 const noop = (): void => {};
 const immediate = (): Promise<void> => new Promise((r) => setImmediate(r));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -183,7 +185,7 @@ async function hol(p: { target: Target; n: number; size: number; bigBytes: numbe
 
 serve({
   async init() {
-    sock = await PeerSocket.bind({ host: '127.0.0.1', port: 0 });
+    sock = await PeerSocket.bind({ host: '127.0.0.1', port: 0, io });
     sock.on('error', noop);
     d = new Dispatcher(sock, { protocol: PROTOCOL });
     d.handle('bigArrived', () => {

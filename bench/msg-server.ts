@@ -1,6 +1,7 @@
 /**
- * Dispatch-layer bench server: one PeerSocket with a Dispatcher for
- * protocol 'bench/1'. Handlers (raw string types, Uint8Array payloads):
+ * Dispatch-layer bench server: `msg-server.ts <dgram|native>` (the I/O
+ * driver), one PeerSocket with a Dispatcher for protocol 'bench/1'.
+ * Handlers (raw string types, Uint8Array payloads):
  *   ping        echoes the payload (the reply)
  *   note        one-way; counted, timed from the first one to `noteReport`
  *   noteReport  replies {messages, ms} as JSON and resets the count
@@ -12,6 +13,7 @@ import { serve } from './ipc';
 import { MSG_PROTOCOL as PROTOCOL } from './protocol';
 import type { Target } from './transports';
 
+const io = process.argv[2] === 'native' ? 'native' : 'dgram';
 const noop = (): void => {};
 let dispatcher: Dispatcher | undefined;
 let notes = 0;
@@ -19,7 +21,7 @@ let firstNote = 0n;
 
 serve({
   async listen() {
-    const sock = await PeerSocket.bind({ host: '127.0.0.1', port: 0 });
+    const sock = await PeerSocket.bind({ host: '127.0.0.1', port: 0, io });
     sock.on('error', noop);
     sock.on('connection', (conn: PeerConnection) => conn.on('error', noop));
     const d = new Dispatcher(sock, { protocol: PROTOCOL });

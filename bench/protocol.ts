@@ -1,8 +1,8 @@
 /**
- * The bench's stream protocol, shared by peersock and node:tls. The client's
+ * The bench's stream protocol, shared by every transport. The client's
  * first byte picks the mode: 'B' (bulk: the server counts bytes and, at FIN,
- * answers one JSON line {bytes, ms} timed from the first byte it received to
- * the last), 'E' (echo everything back, FIN after FIN), 'F' (frames: 4-byte
+ * answers one JSON line {bytes, ms, cpuUs} timed from the first byte it
+ * received to the last, cpuUs its process's CPU time meanwhile), 'E' (echo everything back, FIN after FIN), 'F' (frames: 4-byte
  * big-endian length-prefixed messages; the server parses and counts them and
  * at FIN answers {bytes, ms, messages}) or 'P' (framed echo: each complete
  * frame is written back as it is).
@@ -82,20 +82,30 @@ export interface BulkReport {
   ms: number;
   /** Frames counted (mode 'F' only). */
   messages?: number;
+  /** The server process's CPU time (user + system, µs) from first byte to FIN. */
+  cpuUs: number;
 }
 
-/** Server side: serves one stream (a peersock stream or a TLS socket). */
+/** A bulk run as the client returns it: the server's report and the client process's CPU time meanwhile. */
+export interface BulkResult extends BulkReport {
+  /** The client process's CPU time (user + system, µs) from its first write to the server's report. */
+  clientCpuUs: number;
+}
+
+/** Server side: serves one stream (a peersock stream, a TLS socket or a SecretStream). */
 export function serveStream(s: Duplex): void {
   s.on('error', () => {});
   let mode = 0;
   let bytes = 0;
   let t0 = 0n;
+  let cpu0: NodeJS.CpuUsage | undefined;
   const scanner = new FrameScanner();
   /** Framed echo: bytes of the frame not yet complete. */
   let held: Buffer[] = [];
   s.on('data', (chunk: Buffer) => {
     if (mode === 0) {
       t0 = process.hrtime.bigint();
+      cpu0 = process.cpuUsage();
       mode = chunk[0]!;
       chunk = chunk.subarray(1);
     }
@@ -120,7 +130,9 @@ export function serveStream(s: Duplex): void {
       return;
     }
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    const report: BulkReport = mode === FRAMES ? { bytes, ms, messages: scanner.frames } : { bytes, ms };
+    const cpu = process.cpuUsage(cpu0);
+    const cpuUs = cpu.user + cpu.system;
+    const report: BulkReport = mode === FRAMES ? { bytes, ms, cpuUs, messages: scanner.frames } : { bytes, ms, cpuUs };
     s.end(JSON.stringify(report));
   });
 }

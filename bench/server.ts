@@ -1,7 +1,8 @@
 /**
- * Bench server process: `server.ts <peersock|tls>`. Commands: listen {cert}
- * → Target, count → open connections, rss → resident set size in bytes
- * (after gc when run with --expose-gc).
+ * Bench server process: `server.ts <dgram|native|tls|udx>`. Commands: listen
+ * {cert} → Target, count → open connections, rss → resident set size in
+ * bytes (after gc when run with --expose-gc), io → the native driver's
+ * counters.
  */
 import type { Cert } from './cert';
 import { serve } from './ipc';
@@ -18,6 +19,7 @@ serve({
     return server.target;
   },
   count: () => server?.count() ?? 0,
+  io: () => server?.io?.(),
   async rss() {
     const gc = (globalThis as { gc?: () => void }).gc;
     for (let i = 0; i < 3; i++) {

@@ -1,6 +1,8 @@
 /**
- * The two transports under test behind one small interface, so the client
- * and server scripts run the same figures over peersock and node:tls.
+ * The transports under test behind one small interface, so the client and
+ * server scripts run the same figures over each: peersock with either I/O
+ * driver ('dgram': node:dgram; 'native': the addon owns the UDP socket),
+ * node:tls and Holepunch's udx-native + secret-stream ('udx', bench/udx.ts).
  * node:tls uses TLS 1.3 with mutual certificate auth (peersock's handshake
  * also proves both sides' keys), Nagle off.
  */
@@ -8,14 +10,18 @@ import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 
-import { PeerSocket, type PeerConnection } from '../src/index';
+import { PeerSocket, type NativeIoStats, type PeerConnection } from '../src/index';
 import type { Cert } from './cert';
 import { serveStream } from './protocol';
+import { udxClient, udxListen } from './udx';
 
-/** Transport names. */
-export type Kind = 'peersock' | 'tls';
+/** Transport names: peersock's two I/O drivers, node:tls, udx-native + secret-stream. */
+export type Kind = 'dgram' | 'native' | 'tls' | 'udx';
 
-/** Where a client dials: a loopback port and, for peersock, the server key (hex). */
+/** The peersock kinds (their names are the `io` option's values). */
+export const isPeersock = (k: Kind): k is 'dgram' | 'native' => k === 'dgram' || k === 'native';
+
+/** Where a client dials: a loopback port and, for peersock and udx, the server key (hex). */
 export interface Target {
   host: string;
   port: number;
@@ -27,6 +33,8 @@ export interface Server {
   target: Target;
   /** Connections currently open. */
   count(): number;
+  /** The native I/O driver's counters (peersock 'native' only). */
+  io?(): NativeIoStats | undefined;
   close(): Promise<void>;
 }
 
@@ -41,6 +49,8 @@ export interface ClientConn {
 /** A dialer bound once and reused for every connection. */
 export interface Client {
   dial(t: Target): Promise<ClientConn>;
+  /** The native I/O driver's counters (peersock 'native' only). */
+  io?(): NativeIoStats | undefined;
   close(): Promise<void>;
 }
 
@@ -49,8 +59,8 @@ const HOST = '127.0.0.1';
 
 /** Starts a server of `kind` on loopback port 0. */
 export async function listen(kind: Kind, cert: Cert): Promise<Server> {
-  if (kind === 'peersock') {
-    const sock = await PeerSocket.bind({ host: HOST, port: 0 });
+  if (isPeersock(kind)) {
+    const sock = await PeerSocket.bind({ host: HOST, port: 0, io: kind });
     sock.on('error', noop);
     sock.on('connection', (conn: PeerConnection) => {
       conn.on('error', noop);
@@ -59,9 +69,11 @@ export async function listen(kind: Kind, cert: Cert): Promise<Server> {
     return {
       target: { host: HOST, port: sock.address().port, key: Buffer.from(sock.publicKey).toString('hex') },
       count: () => sock.connections.length,
+      io: () => sock.stats().io,
       close: () => sock.close(),
     };
   }
+  if (kind === 'udx') return udxListen();
   const open = new Set<tls.TLSSocket>();
   const srv = tls.createServer(
     { key: cert.key, cert: cert.cert, ca: [cert.cert], requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' },
@@ -89,10 +101,11 @@ export async function listen(kind: Kind, cert: Cert): Promise<Server> {
 
 /** Makes a client of `kind`. */
 export async function client(kind: Kind, cert: Cert): Promise<Client> {
-  if (kind === 'peersock') {
-    const sock = await PeerSocket.bind({ host: HOST, port: 0 });
+  if (isPeersock(kind)) {
+    const sock = await PeerSocket.bind({ host: HOST, port: 0, io: kind });
     sock.on('error', noop);
     return {
+      io: () => sock.stats().io,
       async dial(t) {
         const conn = await sock.connect({ publicKey: new Uint8Array(Buffer.from(t.key ?? '', 'hex')), host: t.host, port: t.port });
         conn.on('error', noop);
@@ -106,6 +119,7 @@ export async function client(kind: Kind, cert: Cert): Promise<Client> {
       close: () => sock.close(),
     };
   }
+  if (kind === 'udx') return udxClient();
   // One context for every dial, as a real client would keep (building it per dial costs ~1 ms).
   const secureContext = tls.createSecureContext({ key: cert.key, cert: cert.cert, ca: [cert.cert], minVersion: 'TLSv1.3' });
   return {

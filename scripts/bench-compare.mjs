@@ -2,7 +2,9 @@
 // scripts/bench-compare.sh): per figure, the median over rounds of each
 // build's peersock median, new / old, and each build's peersock / node:tls
 // ratio (the ratio to a baseline measured in the same run is what survives
-// machine noise best).
+// machine noise best). "peersock" is the first value column of RESULTS.md's
+// tables (the dgram I/O driver); the native driver's figures are rows of
+// their own ("native: ...") where both builds have them.
 //
 //   node scripts/bench-compare.mjs --old LABEL --new LABEL old-1.md ... -- new-1.md ...
 import { readFileSync } from 'node:fs';
@@ -26,25 +28,42 @@ if (files.old.length === 0 || files.new.length === 0) {
 }
 
 /**
- * Table rows of one RESULTS.md: figure → { value, tls } (numbers before the parenthesised range).
+ * Table rows of one RESULTS.md: figure → { value, tls } (numbers before the
+ * parenthesised range). Columns are found by the table's header: the value is
+ * the first value column (peersock; since the native I/O driver, "peersock
+ * dgram"), tls the "node:tls" column. Where a "peersock native" column exists,
+ * its cells also make rows of their own, named "native: <figure>".
  * @param {string} file
  * @returns {Map<string, { value: number, tls: number | undefined }>}
  */
 function parse(file) {
   const rows = new Map();
   let section = '';
+  let tlsCol = 2;
+  let nativeCol = -1;
+  /** @param {string} line */
+  const cellsOf = (line) => line.split('|').slice(1, -1).map((c) => c.trim());
+  /** @param {string | undefined} c */
+  const num = (c) => {
+    const m = /^-?[\d.]+/.exec(c ?? '');
+    return m ? Number(m[0]) : undefined;
+  };
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     if (line.startsWith('Dispatch layer')) section = 'dispatch: ';
-    if (!line.startsWith('| ') || line.startsWith('| figure') || line.startsWith('|---')) continue;
-    const cells = line.split('|').slice(1, -1).map((c) => c.trim());
-    /** @param {string | undefined} c */
-    const num = (c) => {
-      const m = /^-?[\d.]+/.exec(c ?? '');
-      return m ? Number(m[0]) : undefined;
-    };
+    if (line.startsWith('| figure')) {
+      const head = cellsOf(line);
+      tlsCol = head.indexOf('node:tls');
+      nativeCol = head.indexOf('peersock native');
+      continue;
+    }
+    if (!line.startsWith('| ') || line.startsWith('|---')) continue;
+    const cells = cellsOf(line);
+    const label = cells[0].replace(/^\s+/, '');
+    const tls = tlsCol > 0 ? num(cells[tlsCol]) : undefined;
     const value = num(cells[1]);
-    if (value === undefined) continue;
-    rows.set(section + cells[0].replace(/^\s+/, ''), { value, tls: num(cells[2]) });
+    if (value !== undefined) rows.set(section + label, { value, tls });
+    const native = nativeCol > 0 ? num(cells[nativeCol]) : undefined;
+    if (native !== undefined) rows.set(`native: ${section}${label}`, { value: native, tls });
   }
   return rows;
 }

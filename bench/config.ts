@@ -1,0 +1,33 @@
+/** The bench's knobs and the transports of each figure (bench/run.ts measures, bench/report.ts writes). */
+import type { Kind } from './transports';
+
+export const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 5));
+export const MSG_RUNS = Math.max(1, Number(process.env.BENCH_MSG_RUNS ?? RUNS));
+
+/** Every transport, in column order: the dgram driver first (scripts/bench-compare.mjs reads the first value column). */
+export const KINDS: readonly Kind[] = ['dgram', 'native', 'tls', 'udx'];
+/** The peersock I/O drivers: the Dispatcher figures (request(), send(), head-of-line) run over these. */
+export const DRIVERS = ['dgram', 'native'] as const;
+export type Driver = (typeof DRIVERS)[number];
+/** Column headings. */
+export const LABEL: Record<Kind, string> = { dgram: 'peersock dgram', native: 'peersock native', tls: 'node:tls', udx: 'udx + secret-stream' };
+
+export const BULK_BYTES = 256 * 1024 * 1024;
+export const BULK_MAX_MS = 5000;
+export const DGRAM_MS = 2000;
+export const CONN_MS = 1500;
+export const RR_MS = 1500;
+export const IDLE_CONNS = 500;
+export const MSG_MS = 1500;
+/** Request/reply figures (each run twice: as scheduled and pinned). */
+export const REQ_MS = 1500;
+export const FLOOR_MS = 1000;
+export const MSG_SIZE = 64;
+/** send(): sends issued before awaiting the last one and yielding to the event loop. */
+export const SEND_BATCH = 1024;
+/** Raw framed stream: frames per write. */
+export const FRAMES_BATCH = 64;
+export const HOL_REQUESTS = 1000;
+export const HOL_BIG = 16 * 1024 * 1024;
+export const HOL_MS = 2000;
+export const HOL_MAX_BIGS = 40;

@@ -72,6 +72,11 @@ export declare class NativeEndpoint {
    * (`ioTakeRouted`) instead of being sent by the driver.
    */
   ioRouteToJs(address: string, prefixLen: number): void
+  /**
+   * QUIC packets from `address:port` go to JavaScript (`ioTakeRaw`)
+   * while claimed, for a transport above that translates their source.
+   */
+  ioClaimSource(address: string, port: number, claimed: boolean): void
   /** The driver's counters (null when it is not open). */
   ioStats(): NativeIoStats | null
   /** Closes the driver's socket and handles (idempotent). */

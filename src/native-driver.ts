@@ -16,7 +16,7 @@ import type { NativeUdpTransport } from './native-transport';
 
 /** Datagrams taken per `ioTakeRaw` / `ioTakeRouted` call. */
 const TAKE_BATCH = 64;
-/** Rounds of "handle, flush" per call before yielding (the addon calls again when there is more). */
+/** Rounds of "flush, handle" per task before yielding to the loop's I/O. */
 const MAX_ROUNDS = 16;
 
 /** The JavaScript half of the native driver. */
@@ -30,13 +30,18 @@ export class NativeIoDriver implements Driver {
   readonly #takeMeta = new Uint32Array(2 * TAKE_BATCH);
   #closed = false;
   #busy = false;
+  #resumeScheduled = false;
+  readonly #onImmediate = (): void => {
+    this.#resumeScheduled = false;
+    this.#flush();
+  };
   #deferred = false;
   readonly #onMicrotask = (): void => {
     process.nextTick(this.#onTick);
   };
   readonly #onTick = (): void => {
     this.#deferred = false;
-    this.#work();
+    this.#flush();
   };
 
   constructor(native: NativeEndpoint, host: DriverHost, transport: NativeUdpTransport) {
@@ -81,21 +86,44 @@ export class NativeIoDriver implements Driver {
     this.kick();
   }
 
-  /** Handles what the addon left for JavaScript, then flushes; repeats while there is more. */
+  /**
+   * The addon has work for JavaScript: handle it now, and flush at the end
+   * of the task (after the microtasks it started), so what handlers queue
+   * (a reply, the next request after an awaited one) leaves together with
+   * the ACKs, in as few packets as possible.
+   */
   #work(): void {
     if (this.#closed || this.#busy) return;
+    this.#handle();
+    this.kick();
+  }
+
+  /** The end of a task: flush; while the addon has more, handle it and flush again (bounded). */
+  #flush(): void {
+    if (this.#closed || this.#busy) return;
+    let more = false;
+    for (let round = 0; round < MAX_ROUNDS && !this.#closed; round++) {
+      this.#host.beforeFlush();
+      more = this.#native.ioFlush();
+      if (!more) break;
+      this.#handle();
+    }
+    // Still work after the last round: come back after the loop's I/O (the
+    // addon only calls again when a datagram or the timer wakes it).
+    if (more && !this.#closed && !this.#resumeScheduled) {
+      this.#resumeScheduled = true;
+      setImmediate(this.#onImmediate);
+    }
+  }
+
+  /** Events, non-QUIC datagrams, datagrams to send through JavaScript, failed sends. */
+  #handle(): void {
     this.#busy = true;
     try {
-      for (let round = 0; round < MAX_ROUNDS && !this.#closed; round++) {
-        this.#host.beforeFlush();
-        drainEvents(this.#native, this.#host, this.#dgramBuf, this.#evSlots);
-        this.#takeRaw();
-        this.#takeRouted();
-        for (const e of this.#native.ioErrors()) this.#host.sendFailed(new Error(e.message), e.address, e.port);
-        if (this.#closed) break;
-        this.#host.beforeFlush();
-        if (!this.#native.ioFlush()) break;
-      }
+      drainEvents(this.#native, this.#host, this.#dgramBuf, this.#evSlots);
+      this.#takeRaw();
+      this.#takeRouted();
+      for (const e of this.#native.ioErrors()) this.#host.sendFailed(new Error(e.message), e.address, e.port);
     } finally {
       this.#busy = false;
     }

@@ -13,6 +13,7 @@ import type { AddressInfo, DatagramHandler, DatagramTransport } from './transpor
 
 /** The native driver's socket as a transport. */
 export class NativeUdpTransport implements DatagramTransport {
+  readonly realUdp = true;
   readonly #native: NativeEndpoint;
   #address: AddressInfo = { address: '', port: 0, family: 'IPv4' };
   #handler: DatagramHandler | undefined;
@@ -71,6 +72,11 @@ export class NativeUdpTransport implements DatagramTransport {
   setTTL(ttl: number): void {
     if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) throw new InvalidArgumentError('ttl must be an integer 1..255');
     if (!this.#closed) this.#native.ioSetTtl(ttl);
+  }
+
+  /** QUIC packets from `address:port` go to this transport's handler while claimed (see DatagramTransport). */
+  claimSource(address: string, port: number, claimed: boolean): void {
+    if (!this.#closed) this.#native.ioClaimSource(address, port, claimed);
   }
 
   /** Datagrams to `address/prefixLen` go to JavaScript, to be sent through the transport chain. */

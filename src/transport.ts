@@ -49,6 +49,15 @@ export interface DatagramTransport {
   onPathChange?(fn: (address: string, port: number) => void): void;
   /** Stops receiving and releases the port. */
   close(): Promise<void>;
+  /** True for a real UDP socket of this host (the NAT layer opens probe sockets beside it). */
+  readonly realUdp?: boolean;
+  /**
+   * Optional, for transports below a decorator that translates some sources
+   * (the NAT path layer: an introduced peer's real address): QUIC packets
+   * from `address:port` must reach this transport's handler while claimed,
+   * even where a driver would otherwise take them directly.
+   */
+  claimSource?(address: string, port: number, claimed: boolean): void;
 }
 
 /** Options of the default UDP transport. */
@@ -61,6 +70,7 @@ export interface UdpTransportOptions {
 
 /** The default transport: one `node:dgram` socket. */
 export class UdpTransport implements DatagramTransport {
+  readonly realUdp = true;
   readonly #socket: dgram.Socket;
   #closed = false;
 

@@ -184,7 +184,11 @@ export class NatPaths implements DatagramTransport {
     this.#bySlot.delete(r.slot);
     this.#byToken.delete(Buffer.from(r.token).toString('hex'));
     if (r.relay !== undefined) this.#byPair.delete(pairKey(r.relay));
-    for (const k of r.reals) if (this.#byReal.get(k) === r) this.#byReal.delete(k);
+    for (const k of r.reals) {
+      if (this.#byReal.get(k) !== r) continue;
+      this.#byReal.delete(k);
+      this.#claim(k, false);
+    }
     if (r.expiry !== undefined) clearTimeout(r.expiry);
     r.onLearn = undefined;
     r.probe = undefined;
@@ -197,7 +201,7 @@ export class NatPaths implements DatagramTransport {
    * for the default transport; bounded per socket (see probes.ts).
    */
   async openProbes(r: Route, count: number): Promise<UdpTransport[]> {
-    if (!(this.#transport instanceof UdpTransport)) return [];
+    if (this.#transport.realUdp !== true) return [];
     const host = this.#transport.address().address;
     return this.#probes.open(r, count, host, () => this.#bySlot.get(r.slot) === r, (p, d, address, port) => this.#onProbeDatagram(r, p, d, address, port));
   }
@@ -254,7 +258,21 @@ export class NatPaths implements DatagramTransport {
     if (owner === undefined) {
       this.#byReal.set(k, r);
       r.reals.push(k);
+      this.#claim(k, true);
     }
+  }
+
+  /**
+   * Tells the wrapped transport that QUIC packets from `key` (an introduced
+   * peer's real address) are this layer's to translate, or no longer: a
+   * driver below the chain (the native one) hands them up instead of taking
+   * them itself.
+   */
+  #claim(key: string, claimed: boolean): void {
+    const t = this.#transport;
+    if (t.claimSource === undefined) return;
+    const i = key.lastIndexOf('|');
+    t.claimSource(key.slice(0, i), Number(key.slice(i + 1)), claimed);
   }
 
   /**

@@ -4,26 +4,31 @@
 //!
 //! A libuv poll handle watches the socket. When it is readable, the driver
 //! drains it in batches (quinn-udp: `recvmmsg` with UDP GRO on Linux, a
-//! `recvmsg` loop elsewhere) and feeds every datagram to the core; then it
-//! flushes (quinn-udp: one `sendmsg` per run of same-size datagrams to one
+//! `recvmsg` loop elsewhere) and feeds every datagram to the core. Then,
+//! when JavaScript has something to do (events to poll, non-QUIC
+//! datagrams, datagrams it must send itself, failed sends), it calls into
+//! JavaScript once; JavaScript handles the batch and flushes at the end,
+//! so an answer leaves in the same packet as the ACK of what it answers
+//! (flushing first cost a second packet per request: measured, 2 datagrams
+//! per side per round trip instead of 1). Then it flushes what is left
+//! (quinn-udp: one `sendmsg` per run of same-size datagrams to one
 //! destination with UDP GSO where the kernel has it, one per datagram
-//! elsewhere), re-arms a libuv timer for the core's earliest deadline, and
-//! only then calls into JavaScript, once, when there is something for it:
-//! events to poll, non-QUIC datagrams (hole punching, relay frames),
-//! datagrams JavaScript must send itself, or failed sends.
+//! elsewhere) and re-arms a libuv timer for the core's earliest deadline.
 //!
 //! What stays in JavaScript: datagrams to addresses a JavaScript transport
 //! owns (the NAT path layer's virtual addresses, registered with
 //! `ioRouteToJs`) and from local sockets other than this one (a connection
 //! migrated to a fresh socket); they wait in `routed` for `ioTakeRouted`.
-//! Non-QUIC datagrams wait in `raw_in` for `ioTakeRaw`.
+//! Non-QUIC datagrams, and QUIC packets from sources a JavaScript
+//! transport translates (`ioClaimSource`: an introduced peer's real
+//! address), wait in `raw_in` for `ioTakeRaw`.
 //!
 //! Soundness: every libuv callback runs on the loop's thread while no
 //! JavaScript runs; the endpoint pointer in the handles' data stays valid
 //! until `io_close` (called by `ioClose` and on drop) closes them; no
 //! borrow of the endpoint is held across the call into JavaScript.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::ffi::c_int;
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -46,6 +51,8 @@ const MAX_PER_FLUSH: usize = 256;
 /// Bytes of one GSO send at most: the kernel refuses a UDP datagram over
 /// 65,507 bytes of payload, GSO runs included (EMSGSIZE).
 const GSO_MAX_BYTES: usize = 64_000;
+/// Kernel socket buffer sizes requested (each way).
+const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
 /// Queued non-QUIC and routed datagrams kept at most (then dropped, like a full socket buffer).
 const MAX_QUEUED: usize = 1024;
 
@@ -81,6 +88,8 @@ pub(crate) struct NativeIo {
     pub routed: VecDeque<(Vec<u8>, SocketAddr, SocketAddr)>,
     pub errors: Vec<(SocketAddr, String)>,
     js_prefixes: Vec<(IpAddr, u8)>,
+    /// Sources whose QUIC packets JavaScript translates (see `ioClaimSource`).
+    claimed: HashSet<SocketAddr>,
     pub counters: IoCounters,
 }
 
@@ -110,6 +119,10 @@ impl NativeIo {
     ) -> Result<Box<NativeIo>, String> {
         let uv = uv::uv().map_err(str::to_string)?;
         let state = UdpSocketState::new(UdpSockRef::from(&socket)).map_err(|e| e.to_string())?;
+        // Room for a few GSO bursts: the kernel's default (~208 KiB on Linux)
+        // overflows at loopback speed. Best effort: the kernel may cap it.
+        let _ = state.set_recv_buffer_size(UdpSockRef::from(&socket), SOCKET_BUFFER);
+        let _ = state.set_send_buffer_size(UdpSockRef::from(&socket), SOCKET_BUFFER);
         let mut lp: *mut sys::uv_loop_s = ptr::null_mut();
         // SAFETY: plain Node-API calls with valid out-pointers.
         unsafe {
@@ -174,6 +187,7 @@ impl NativeIo {
             routed: VecDeque::new(),
             errors: Vec::new(),
             js_prefixes: Vec::new(),
+            claimed: HashSet::new(),
             counters: IoCounters::default(),
         }))
     }
@@ -185,6 +199,16 @@ impl NativeIo {
     pub(crate) fn route_to_js(&mut self, net: IpAddr, len: u8) {
         if !self.js_prefixes.contains(&(net, len)) {
             self.js_prefixes.push((net, len));
+        }
+    }
+
+    pub(crate) fn claim_source(&mut self, from: SocketAddr, claimed: bool) {
+        if claimed {
+            if self.claimed.len() < 4096 {
+                self.claimed.insert(from);
+            }
+        } else {
+            self.claimed.remove(&from);
         }
     }
 
@@ -266,7 +290,8 @@ impl NativeEndpoint {
                 };
                 for seg in slot.chunks_mut(stride) {
                     io.counters.datagrams_in += 1;
-                    if seg.is_empty() || seg[0] & 0x40 == 0 {
+                    let claimed = !io.claimed.is_empty() && io.claimed.contains(&m.addr);
+                    if seg.is_empty() || seg[0] & 0x40 == 0 || claimed {
                         if io.raw_in.len() < MAX_QUEUED {
                             io.raw_in.push_back((seg.to_vec(), m.addr));
                         }
@@ -454,33 +479,44 @@ unsafe fn endpoint_of<'a>(h: *mut Handle) -> Option<&'a mut NativeEndpoint> {
 }
 
 unsafe extern "C" fn on_poll(h: *mut Handle, _status: c_int, events: c_int) {
-    let Some(ep) = (unsafe { endpoint_of(h) }) else {
-        return;
-    };
     if events & UV_READABLE != 0 {
+        let Some(ep) = (unsafe { endpoint_of(h) }) else { return };
         ep.io_read();
     }
-    ep.drive_flush();
-    notify(ep);
+    unsafe { respond(h) };
 }
 
 unsafe extern "C" fn on_timer(h: *mut Handle) {
-    let Some(ep) = (unsafe { endpoint_of(h) }) else {
-        return;
-    };
+    let Some(ep) = (unsafe { endpoint_of(h) }) else { return };
     if let Some(io) = ep.io.as_mut() {
         io.timer_at = None;
     }
     ep.ep.on_timeout_at(Instant::now());
-    ep.drive_flush();
-    notify(ep);
+    unsafe { respond(h) };
 }
 
-/// Calls JavaScript's callback once if it has work; the endpoint borrow ends first.
-fn notify(ep: &mut NativeEndpoint) {
-    if !ep.io_wants_js() {
-        return;
+/// After input: JavaScript first when it has work (it answers, and its
+/// flush at the end carries the ACKs with the answer, one packet where two
+/// would go otherwise), then a flush of whatever is left (ACKs when
+/// JavaScript had nothing, the rest of a window), then JavaScript again if
+/// that flush decided something. The endpoint is looked up again after
+/// every call into JavaScript: it may have closed the driver.
+unsafe fn respond(h: *mut Handle) {
+    if let Some(ep) = unsafe { endpoint_of(h) } {
+        if ep.io_wants_js() {
+            notify(ep);
+        }
     }
+    if let Some(ep) = unsafe { endpoint_of(h) } {
+        ep.drive_flush();
+        if ep.io_wants_js() {
+            notify(ep);
+        }
+    }
+}
+
+/// Calls JavaScript's callback; the endpoint borrow ends before the call.
+fn notify(ep: &mut NativeEndpoint) {
     let Some(io) = ep.io.as_mut() else { return };
     io.counters.js_calls += 1;
     let (env, callback, ctx) = (io.env, io.callback, io.async_ctx);

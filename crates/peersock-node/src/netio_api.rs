@@ -232,6 +232,24 @@ impl NativeEndpoint {
         Ok(())
     }
 
+    /// QUIC packets from `address:port` go to JavaScript (`ioTakeRaw`)
+    /// while claimed, for a transport above that translates their source.
+    #[napi]
+    pub fn io_claim_source(
+        &mut self,
+        address: String,
+        port: u32,
+        claimed: bool,
+    ) -> Result<(), String> {
+        let from = parse_addr(&address, port)?;
+        let io = self
+            .io
+            .as_mut()
+            .ok_or_else(|| invalid("the native driver is not open"))?;
+        io.claim_source(from, claimed);
+        Ok(())
+    }
+
     /// The driver's counters (null when it is not open).
     #[napi]
     pub fn io_stats(&self) -> Option<NativeIoStats> {

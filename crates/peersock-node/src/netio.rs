@@ -480,14 +480,18 @@ unsafe fn endpoint_of<'a>(h: *mut Handle) -> Option<&'a mut NativeEndpoint> {
 
 unsafe extern "C" fn on_poll(h: *mut Handle, _status: c_int, events: c_int) {
     if events & UV_READABLE != 0 {
-        let Some(ep) = (unsafe { endpoint_of(h) }) else { return };
+        let Some(ep) = (unsafe { endpoint_of(h) }) else {
+            return;
+        };
         ep.io_read();
     }
     unsafe { respond(h) };
 }
 
 unsafe extern "C" fn on_timer(h: *mut Handle) {
-    let Some(ep) = (unsafe { endpoint_of(h) }) else { return };
+    let Some(ep) = (unsafe { endpoint_of(h) }) else {
+        return;
+    };
     if let Some(io) = ep.io.as_mut() {
         io.timer_at = None;
     }

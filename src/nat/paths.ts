@@ -262,12 +262,7 @@ export class NatPaths implements DatagramTransport {
     }
   }
 
-  /**
-   * Tells the wrapped transport that QUIC packets from `key` (an introduced
-   * peer's real address) are this layer's to translate, or no longer: a
-   * driver below the chain (the native one) hands them up instead of taking
-   * them itself.
-   */
+  /** QUIC packets from `key` (a peer's real address) are ours to translate, or no longer: tell a driver below (the native one). */
   #claim(key: string, claimed: boolean): void {
     const t = this.#transport;
     if (t.claimSource === undefined) return;

@@ -29,7 +29,6 @@
 //! borrow of the endpoint is held across the call into JavaScript.
 
 use std::collections::{HashSet, VecDeque};
-use std::ffi::c_int;
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::ptr;
@@ -38,8 +37,13 @@ use std::time::Instant;
 use napi::sys;
 use quinn_udp::{RecvMeta, Transmit, UdpSockRef, UdpSocketState, BATCH_SIZE};
 
-use crate::uv::{self, Handle, UV_POLL, UV_READABLE, UV_TIMER, UV_WRITABLE};
+use crate::uv::{self, Handle, UV_POLL, UV_READABLE, UV_TIMER};
 use crate::NativeEndpoint;
+
+mod callbacks;
+mod send;
+
+use callbacks::on_poll;
 
 /// Bytes per receive slot: one GRO super-datagram at most.
 const SLOT: usize = 64 * 1024;
@@ -306,242 +310,10 @@ impl NativeEndpoint {
         }
     }
 
-    /// Sends what the core has queued (bounded; writable polling resumes
-    /// it), then re-arms the timer.
-    pub(crate) fn drive_flush(&mut self) {
-        let Some(io) = self.io.as_mut() else { return };
-        let max = self.ep.config().max_udp_payload;
-        let main = self.ep.local_addr();
-        let now = Instant::now();
-        let mut sent = 0usize;
-        let mut blocked = false;
-        if let Some((len, to, seg)) = io.pending.take() {
-            match io_send(io, len, to, seg) {
-                Ok(k) => sent += k,
-                Err(()) => blocked = true,
-            }
-        }
-        let segments = io
-            .state
-            .max_gso_segments()
-            .clamp(1, io.send_buf.len() / max);
-        // The batch being built in send_buf: destination, segment size, bytes, count.
-        let mut batch: Option<(SocketAddr, usize)> = None;
-        let mut off = 0usize;
-        let mut count = 0usize;
-        let mut done = false;
-        while !blocked && sent < MAX_PER_FLUSH {
-            let Some((n, to, from)) = self
-                .ep
-                .poll_transmit_from_at(&mut io.send_buf[off..off + max], now)
-            else {
-                done = true;
-                break;
-            };
-            if from != main || io.routed_to_js(to) {
-                if io.routed.len() < MAX_QUEUED {
-                    io.routed
-                        .push_back((io.send_buf[off..off + n].to_vec(), to, from));
-                }
-                continue;
-            }
-            match batch {
-                Some((dest, seg)) if dest == to && n <= seg => {
-                    off += n;
-                    count += 1;
-                    // A shorter datagram ends a GSO run; so does a full batch.
-                    if n < seg || count == segments || off + max > io.send_buf.len() {
-                        let r = io_send(io, off, dest, (count > 1).then_some(seg));
-                        batch = None;
-                        (off, count) = (0, 0);
-                        match r {
-                            Ok(k) => sent += k,
-                            Err(()) => blocked = true,
-                        }
-                    }
-                }
-                Some((dest, seg)) => {
-                    // Another destination or a bigger datagram: send the run, keep this one.
-                    let r = io_send(io, off, dest, (count > 1).then_some(seg));
-                    match r {
-                        Ok(k) => {
-                            sent += k;
-                            io.send_buf.copy_within(off..off + n, 0);
-                            batch = Some((to, n));
-                            (off, count) = (n, 1);
-                        }
-                        Err(()) => {
-                            // The run waits in send_buf; the new datagram after it is lost (QUIC retransmits).
-                            blocked = true;
-                            batch = None;
-                        }
-                    }
-                }
-                None => {
-                    batch = Some((to, n));
-                    (off, count) = (n, 1);
-                    if segments == 1 {
-                        let r = io_send(io, off, to, None);
-                        batch = None;
-                        (off, count) = (0, 0);
-                        match r {
-                            Ok(k) => sent += k,
-                            Err(()) => blocked = true,
-                        }
-                    }
-                }
-            }
-        }
-        if let Some((dest, seg)) = batch.filter(|_| !blocked) {
-            if io_send(io, off, dest, (count > 1).then_some(seg)).is_err() {
-                blocked = true;
-            }
-        }
-        let want_writable = blocked || !done;
-        if want_writable != io.watching_writable {
-            if let Ok(uv) = uv::uv() {
-                let events = UV_READABLE | if want_writable { UV_WRITABLE } else { 0 };
-                // SAFETY: the poll handle is live while `io` is.
-                unsafe { (uv.poll_start)(io.poll, events, on_poll) };
-            }
-            io.watching_writable = want_writable;
-        }
-        self.io_arm();
-    }
-
-    /// Arms the timer for the core's earliest deadline (only earlier deadlines re-arm).
-    fn io_arm(&mut self) {
-        let Some(io) = self.io.as_mut() else { return };
-        let now = Instant::now();
-        let Some(d) = self.ep.timeout_at(now) else {
-            return;
-        };
-        let at = now + d;
-        if let Some(t) = io.timer_at {
-            if t > now && t <= at + std::time::Duration::from_millis(1) {
-                return;
-            }
-        }
-        let Ok(uv) = uv::uv() else { return };
-        let ms = d.as_micros().div_ceil(1000) as u64;
-        io.timer_at = Some(at);
-        // SAFETY: the timer handle is live while `io` is.
-        unsafe { (uv.timer_start)(io.timer, on_timer, ms, 0) };
-    }
-
     /// Whether JavaScript should be called: events, queued datagrams, errors.
     fn io_wants_js(&mut self) -> bool {
         self.held.is_some()
             || self.ep.has_events()
             || self.io.as_ref().is_some_and(|io| io.has_work())
-    }
-}
-
-/// Sends `send_buf[..len]` to `to` (a GSO run when `seg` is set); Ok(datagrams)
-/// or Err(()) when the socket buffer is full (then it waits in `pending`).
-fn io_send(io: &mut NativeIo, len: usize, to: SocketAddr, seg: Option<usize>) -> Result<usize, ()> {
-    let count = seg.map_or(1, |s| len.div_ceil(s));
-    let t = Transmit {
-        destination: to,
-        ecn: None,
-        contents: &io.send_buf[..len],
-        segment_size: seg,
-        src_ip: None,
-    };
-    io.counters.send_calls += 1;
-    match io.state.try_send(UdpSockRef::from(&io.socket), &t) {
-        Ok(()) => {
-            io.counters.datagrams_out += count as u64;
-            Ok(count)
-        }
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-            io.counters.would_block += 1;
-            io.pending = Some((len, to, seg));
-            Err(())
-        }
-        Err(e) => {
-            // A failed send is a lost packet (QUIC retransmits); JavaScript reports it.
-            io.counters.send_errors += 1;
-            if io.errors.len() < 64 {
-                io.errors.push((to, e.to_string()));
-            }
-            Ok(count)
-        }
-    }
-}
-
-/// The endpoint behind a handle's data pointer (null once closed).
-unsafe fn endpoint_of<'a>(h: *mut Handle) -> Option<&'a mut NativeEndpoint> {
-    let uv = uv::uv().ok()?;
-    let p = unsafe { (uv.handle_get_data)(h) }.cast::<NativeEndpoint>();
-    // SAFETY: set in `open` to the live endpoint, cleared in `close`; see the module docs.
-    unsafe { p.as_mut() }
-}
-
-unsafe extern "C" fn on_poll(h: *mut Handle, _status: c_int, events: c_int) {
-    if events & UV_READABLE != 0 {
-        let Some(ep) = (unsafe { endpoint_of(h) }) else {
-            return;
-        };
-        ep.io_read();
-    }
-    unsafe { respond(h) };
-}
-
-unsafe extern "C" fn on_timer(h: *mut Handle) {
-    let Some(ep) = (unsafe { endpoint_of(h) }) else {
-        return;
-    };
-    if let Some(io) = ep.io.as_mut() {
-        io.timer_at = None;
-    }
-    ep.ep.on_timeout_at(Instant::now());
-    unsafe { respond(h) };
-}
-
-/// After input: JavaScript first when it has work (it answers, and its
-/// flush at the end carries the ACKs with the answer, one packet where two
-/// would go otherwise), then a flush of whatever is left (ACKs when
-/// JavaScript had nothing, the rest of a window), then JavaScript again if
-/// that flush decided something. The endpoint is looked up again after
-/// every call into JavaScript: it may have closed the driver.
-unsafe fn respond(h: *mut Handle) {
-    if let Some(ep) = unsafe { endpoint_of(h) } {
-        if ep.io_wants_js() {
-            notify(ep);
-        }
-    }
-    if let Some(ep) = unsafe { endpoint_of(h) } {
-        ep.drive_flush();
-        if ep.io_wants_js() {
-            notify(ep);
-        }
-    }
-}
-
-/// Calls JavaScript's callback; the endpoint borrow ends before the call.
-fn notify(ep: &mut NativeEndpoint) {
-    let Some(io) = ep.io.as_mut() else { return };
-    io.counters.js_calls += 1;
-    let (env, callback, ctx) = (io.env, io.callback, io.async_ctx);
-    // SAFETY: on the loop's thread, outside any JavaScript frame; napi_make_callback
-    // runs the microtask and nextTick queues afterwards, as for any I/O callback.
-    unsafe {
-        let mut scope = ptr::null_mut();
-        sys::napi_open_handle_scope(env, &mut scope);
-        let mut f = ptr::null_mut();
-        let mut recv = ptr::null_mut();
-        sys::napi_get_reference_value(env, callback, &mut f);
-        sys::napi_get_global(env, &mut recv);
-        if !f.is_null() {
-            let mut result = ptr::null_mut();
-            let status = sys::napi_make_callback(env, ctx, recv, f, 0, ptr::null(), &mut result);
-            if status == sys::Status::napi_pending_exception {
-                let mut err = ptr::null_mut();
-                sys::napi_get_and_clear_last_exception(env, &mut err);
-                sys::napi_fatal_exception(env, err);
-            }
-        }
-        sys::napi_close_handle_scope(env, scope);
     }
 }

@@ -15,15 +15,16 @@ export function sourceRoot(): string {
 export const benchCommand: Command = {
   name: 'bench',
   synopsis: 'bench [--runs N]',
-  summary: 'run the benchmark against node:tls (source tree only)',
+  summary: 'run the benchmark: both I/O drivers against node:tls and udx (source tree only)',
   options: { runs: { type: 'string' } },
   help: `Usage: peersock bench [--runs N]
 
 Runs the benchmark of the source tree (node --import tsx bench/run.ts, as
 npm run bench does): bulk throughput, request/reply latency, connections
-per second and memory per idle connection against node:tls, client and
-server in separate processes on loopback. It takes a few minutes, loads
-every core, and writes bench/RESULTS.md.
+per second and memory per idle connection, for both I/O drivers (dgram,
+native) against node:tls and udx + secret-stream, client and server in
+separate processes on loopback. It takes about five minutes, loads every
+core, and writes bench/RESULTS.md.
 
 The installed package has no bench/: there this command says so and exits 2.
 Clone the repository, run npm ci && npm run build, then peersock bench.

@@ -52,6 +52,9 @@ export class Dispatcher implements Endpoint, ConversationHost, RequestOwner {
   readonly #inFlight = new InFlight(() => this.#drained());
   /** Taking new work: neither close() nor destroy() has been called. */
   #open = true;
+  /** The last send promise that had to wait, and its tracked form (shared by the sends waiting with it). */
+  #lastSending: Promise<void> | undefined;
+  #lastTracked: Promise<void> | undefined;
   /**
    * Resolves once the dispatcher is closed: `close()` finished (nothing left
    * in flight) or `destroy()` ran. Never rejects.
@@ -168,7 +171,13 @@ export class Dispatcher implements Endpoint, ConversationHost, RequestOwner {
     if (isConnection(peer)) {
       try {
         const sending = this.#sendOneway(peer, type, payload, reliable, idempotent);
-        return sending === undefined ? RESOLVED : this.#inFlight.track(sending);
+        if (sending === undefined) return RESOLVED;
+        // Sends waiting on the same drain share one tracked promise.
+        if (sending !== this.#lastSending) {
+          this.#lastSending = sending;
+          this.#lastTracked = this.#inFlight.track(sending);
+        }
+        return this.#lastTracked!;
       } catch (e) {
         return Promise.reject(e);
       }

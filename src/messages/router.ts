@@ -69,6 +69,8 @@ export interface ConnMessages {
   conn: PeerConnection;
   /** Resolvers of sends waiting for the lane to drain. */
   drainWaiters: Array<() => void>;
+  /** The one promise every send waiting for this drain gets (none while the lane takes more). */
+  drained?: Promise<void> | undefined;
   waiters: Map<number, Waiter>;
   closed: boolean;
   /** When opening a new lane was first refused for the peer's stream limit. */
@@ -156,6 +158,7 @@ export class MessageRouter implements ChannelHandler {
         const err = closeError(info);
         for (const w of created.waiters.values()) w.settle(null, err);
         created.waiters.clear();
+        created.drained = undefined;
         for (const r of created.drainWaiters.splice(0)) r();
       });
     }
@@ -211,7 +214,10 @@ export class MessageRouter implements ChannelHandler {
       conn.kick();
     }
     if (st.lane !== undefined && st.lane.writableNeedDrain) {
-      return new Promise((resolve) => st.drainWaiters.push(resolve));
+      // One promise for all senders waiting on this drain: a backed-up lane
+      // costs no allocation per message.
+      st.drained ??= new Promise((resolve) => st.drainWaiters.push(resolve));
+      return st.drained;
     }
     return undefined;
   }
@@ -247,6 +253,7 @@ export class MessageRouter implements ChannelHandler {
       lane.on('error', () => {});
       lane.setPriority(PRIORITY_LANE);
       const release = (): void => {
+        st.drained = undefined;
         for (const r of st.drainWaiters.splice(0)) r();
       };
       lane.on('drain', release);

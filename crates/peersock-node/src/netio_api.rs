@@ -104,9 +104,7 @@ impl NativeEndpoint {
     #[napi]
     pub fn io_flush(&mut self) -> bool {
         self.drive_flush();
-        self.held.is_some()
-            || self.ep.has_events()
-            || self.io.as_ref().is_some_and(|io| io.has_work())
+        self.io_wants_js()
     }
 
     /// Moves queued non-QUIC datagrams into `buf`: `meta[2i]` the length,

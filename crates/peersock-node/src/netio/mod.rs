@@ -311,7 +311,7 @@ impl NativeEndpoint {
     }
 
     /// Whether JavaScript should be called: events, queued datagrams, errors.
-    fn io_wants_js(&mut self) -> bool {
+    pub(crate) fn io_wants_js(&mut self) -> bool {
         self.held.is_some()
             || self.ep.has_events()
             || self.io.as_ref().is_some_and(|io| io.has_work())

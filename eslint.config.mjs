@@ -21,7 +21,7 @@ const LAYERS = [
   ['l4-cli', ['src/cli.ts', 'src/cli/']],
   ['base', ['src/errors.ts', 'src/errors/', 'src/keys.ts', 'src/native.ts']],
   ['l0-transport', ['src/transport.ts', 'src/native-transport.ts', 'src/nat/wire.ts', 'src/nat/paths.ts', 'src/nat/probes.ts', 'src/nat/route.ts']],
-  ['l3-protocols', ['src/nat/', 'src/pex/']],
+  ['l3-protocols', ['src/nat/', 'src/pex/', 'src/discovery/']],
   ['l2-messages', ['src/messages/']],
   ['l1-socket', ['src/']],
 ];

@@ -17,8 +17,8 @@ import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 
 import type { PeerConnection } from '../src/connection';
-import { ConnectionRefusedError, IdentityMismatchError, PeersockError, TransportError } from '../src/errors';
-import { keyPair, keysEqual } from '../src/keys';
+import { ConnectionRefusedError, IdentityMismatchError, InvalidArgumentError, PeersockError, TransportError } from '../src/errors';
+import { encodeKey, keyPair, keysEqual } from '../src/keys';
 import type { PeerSocket } from '../src/peer-socket';
 import type { PeerStream } from '../src/stream';
 import { UdpTransport, type DatagramTransport } from '../src/transport';
@@ -69,6 +69,38 @@ test.serial('7. a dial with the wrong key fails with IdentityMismatchError in â‰
   t.log(`identity error after ${elapsed.toFixed(1)} ms; both endpoints back to 0 connections ${freed.toFixed(0)} ms later`);
   t.deepEqual(seen, { connections: 0, bytes: 0, datagrams: 0 });
   t.is(a.connections.length + b.connections.length, 0);
+});
+
+test.serial('7. an anyKey dial learns the key the peer proves (both sides see the right key) and refuses to mix with a pinned key or 0-RTT', async (t) => {
+  const a = await createSocket(t);
+  const b = await createSocket(t);
+  const accepted: Uint8Array[] = [];
+  b.on('connection', (c: PeerConnection) => {
+    accepted.push(c.remotePublicKey);
+    echo(c);
+  });
+  const { host, port } = target(b);
+  const conn = await a.connect({ host, port }, { anyKey: true });
+  t.true(keysEqual(conn.remotePublicKey, b.publicKey));
+  await echoOnce(conn, randomBytes(5000));
+  t.is(accepted.length, 1);
+  t.true(keysEqual(accepted[0]!, a.publicKey));
+  // A second socket on another key at the same address is learned as that key.
+  await b.close();
+  const c = await createSocket(t, { port });
+  const conn2 = await a.connect({ host, port }, { anyKey: true });
+  t.true(keysEqual(conn2.remotePublicKey, c.publicKey));
+  t.false(keysEqual(conn2.remotePublicKey, b.publicKey));
+  for (const bad of [
+    () => a.connect({ host, port, publicKey: b.publicKey }, { anyKey: true }),
+    () => a.connect(`${encodeKey(b.publicKey)}@${host}:${port}`, { anyKey: true }),
+    () => a.connect({ host, port }, { anyKey: true, earlyData: true }),
+    () => a.connect({ host, port } as never),
+    () => a.connect({ host, port }, { anyKey: 'yes' as never }),
+  ]) {
+    const err = t.throws(bad, { instanceOf: InvalidArgumentError });
+    t.is(err?.code, 'ERR_PEERSOCK_INVALID_ARGUMENT');
+  }
 });
 
 test.serial('7. the acceptor refusing a key: ConnectionRefusedError in â‰¤ 2 s, nothing delivered, both sides freed', async (t) => {

@@ -121,6 +121,12 @@ export declare class NativeEndpoint {
    */
   connectWith(key: Uint8Array, address: string, port: number, options: NativeDialOptions): number
   /**
+   * Dials whoever answers at `address:port`, learning its key from the
+   * handshake (`Connected` reports it) instead of pinning one; returns the
+   * connection handle. No session resumption.
+   */
+  connectAny(address: string, port: number, options: NativeDialOptions): number
+  /**
    * Registers another local address (a socket the caller bound) and
    * returns its local index for `recvOn` and `migrate`.
    */

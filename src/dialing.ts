@@ -12,7 +12,7 @@ import type { PeerConnection } from './connection';
 import { AbortError, InvalidArgumentError, errorFromNative, type PeersockError } from './errors';
 import { assertKey, keyPair as makeKeyPair, parseDialString, type KeyPair } from './keys';
 import type { NativeEndpoint } from './native';
-import { checkPort, type BindOptions, type DialTarget, type IntroducedTarget, type SocketExtension } from './options';
+import { checkMs, checkPort, type BindOptions, type ConnectOptions, type DialTarget, type IntroducedTarget, type SocketExtension } from './options';
 import type { AddressInfo } from './transport';
 
 /** `bind`'s options, checked: the key pair, the host and the extensions to install. */
@@ -46,16 +46,42 @@ function defaultIo(): 'dgram' | 'native' {
   return v === 'native' ? 'native' : 'dgram';
 }
 
-/** A dial target other than an introduced one, as key, host and port. */
-export function parseTarget(target: Exclude<DialTarget, IntroducedTarget>): { key: Uint8Array; host: string; port: number } {
+/** A dial target other than an introduced one, as key, host and port (no key: `anyKey`). */
+export function parseTarget(target: Exclude<DialTarget, IntroducedTarget>, anyKey = false): { key: Uint8Array | undefined; host: string; port: number } {
   if (typeof target === 'string') {
+    if (anyKey) throw new InvalidArgumentError('anyKey dials take { host, port }, not a dial string with a key');
     const { publicKey, host, port } = parseDialString(target);
     return { key: publicKey, host, port };
   }
   if (target === null || typeof target !== 'object') throw new InvalidArgumentError('target must be a dial string or { publicKey, host, port }');
-  const key = assertKey(target.publicKey, 'publicKey');
+  let key: Uint8Array | undefined;
+  if (anyKey) {
+    if (target.publicKey !== undefined) throw new InvalidArgumentError('anyKey dials learn the key: leave publicKey out (or dial it pinned without anyKey)');
+  } else {
+    key = assertKey(target.publicKey, 'publicKey');
+  }
   if (typeof target.host !== 'string' || target.host.length === 0) throw new InvalidArgumentError('host must be a non-empty string');
   return { key, host: target.host, port: checkPort(target.port, 'port', false) };
+}
+
+/** `connect`'s arguments for an address dial, checked (synchronously: bad arguments throw). */
+export function checkConnect(
+  target: Exclude<DialTarget, IntroducedTarget>,
+  opts: ConnectOptions,
+  handshakeTimeout: number | undefined,
+): { key: Uint8Array | undefined; host: string; port: number; timeout: number | undefined; signal: AbortSignal | undefined; early: boolean; keepAlive: number | undefined } {
+  if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('options must be an object');
+  if (opts.anyKey !== undefined && typeof opts.anyKey !== 'boolean') throw new InvalidArgumentError('anyKey must be a boolean');
+  const anyKey = opts.anyKey === true;
+  const { key, host, port } = parseTarget(target, anyKey);
+  const timeout = checkMs(opts.timeout, 'timeout') ?? handshakeTimeout;
+  const signal = opts.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal must be an AbortSignal');
+  if (opts.earlyData !== undefined && typeof opts.earlyData !== 'boolean') throw new InvalidArgumentError('earlyData must be a boolean');
+  const early = opts.earlyData === true;
+  if (early && anyKey) throw new InvalidArgumentError('earlyData resumes a session of a known key: it cannot go with anyKey');
+  const keepAlive = opts.keepAlive === false || opts.keepAlive === 0 ? 0 : checkMs(opts.keepAlive, 'keepAlive');
+  return { key, host, port, timeout, signal, early, keepAlive };
 }
 
 /**
@@ -142,7 +168,7 @@ export interface DialExtras {
 /** Starts a native dial; returns its handle. Native failures become PeersockErrors. */
 export function openDial(
   native: NativeEndpoint,
-  key: Uint8Array,
+  key: Uint8Array | undefined,
   address: string,
   port: number,
   timeout: number | undefined,
@@ -151,6 +177,7 @@ export function openDial(
 ): number {
   const followPeer = extra.followPeer === true;
   try {
+    if (key === undefined) return native.connectAny(address, port, { handshakeTimeoutMs: timeout, keepAliveMs: extra.keepAlive, followPeer });
     if (!extra.early && extra.keepAlive === undefined && !followPeer) return native.connect(key, address, port, timeout);
     return native.connectWith(key, address, port, { handshakeTimeoutMs: timeout, earlyData: extra.early, session: ticket, keepAliveMs: extra.keepAlive, followPeer });
   } catch (e) {

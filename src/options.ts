@@ -95,8 +95,12 @@ export interface SocketExtension {
 /** Dials a `{ publicKey, via }` target (installed by an extension; see PeerSocket.setIntroducedDialer). */
 export type IntroducedDialer = (target: IntroducedTarget, opts: ConnectOptions) => Promise<PeerConnection>;
 
-/** Where to dial: a dial string `<key>@<host>:<port>` or its parts. */
-export type DialTarget = string | { publicKey: Uint8Array; host: string; port: number } | IntroducedTarget;
+/**
+ * Where to dial: a dial string `<key>@<host>:<port>` or its parts. With
+ * `{ anyKey: true }` the dial takes `{ host, port }` alone and learns the key
+ * from the handshake.
+ */
+export type DialTarget = string | { publicKey: Uint8Array; host: string; port: number } | { publicKey?: undefined; host: string; port: number } | IntroducedTarget;
 
 /** Dial a peer by key through an introducer: a peer both sides are connected to (its connection or key). */
 export interface IntroducedTarget {
@@ -114,6 +118,14 @@ export interface ConnectOptions {
   earlyData?: boolean;
   /** This connection's keep-alive in ms; false/0 disables (default: the socket's). */
   keepAlive?: number | false;
+  /**
+   * Dial `{ host, port }` without pinning a key (default false): whoever
+   * answers there must still prove the key of its certificate, and that key
+   * is then `conn.remotePublicKey`, for the application to judge before it
+   * trusts the peer. Meant for addresses found with no key attached (a DHT
+   * topic lookup). Not with `earlyData` or a `publicKey`.
+   */
+  anyKey?: boolean;
   /** Introduced dials (`via`): try a hole-punched direct path (default true). */
   direct?: boolean;
   /** Introduced dials: fall back to relaying through the introducer (default true). */

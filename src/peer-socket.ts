@@ -17,7 +17,7 @@ import { AbortError, ClosedError, InvalidArgumentError, SocketError, errorFromNa
 import { EndpointDriver, type Driver, type DriverHost } from './endpoint-driver';
 import { NativeIoDriver } from './native-driver';
 import { NativeUdpTransport } from './native-transport';
-import { checkBindOptions, openDial, parseTarget, resolveHost, type DialExtras } from './dialing';
+import { checkBindOptions, checkConnect, openDial, resolveHost, type DialExtras } from './dialing';
 import { ConnectionTable } from './connection-table';
 import { socketStats, type SocketStats } from './socket-stats';
 import { createNativeEndpoint, type NativeEndpoint } from './native';
@@ -25,7 +25,6 @@ import { UdpTransport, type AddressInfo, type DatagramTransport } from './transp
 import { MemorySessionStore, type SessionStore } from './sessions';
 import { LocalSockets } from './local-sockets';
 import {
-  checkMs,
   checkPort,
   nativeOptions,
   type AcceptHook,
@@ -174,16 +173,10 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
       if (this.#introducedDialer === undefined) throw new InvalidArgumentError('connect({ publicKey, via }) needs the NAT traversal extension: bind with { extensions: [natTraversal()] }');
       return this.#introducedDialer(target, opts);
     }
-    const { key, host, port } = parseTarget(target);
-    const timeout = checkMs(opts.timeout, 'timeout') ?? this.#handshakeTimeout;
-    const signal = opts.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal must be an AbortSignal');
+    const d = checkConnect(target, opts, this.#handshakeTimeout);
     if (this.#closing !== undefined) return Promise.reject(new ClosedError('socket is closed'));
-    if (signal?.aborted) return Promise.reject(new AbortError());
-    const early = opts.earlyData === true;
-    if (opts.earlyData !== undefined && typeof opts.earlyData !== 'boolean') throw new InvalidArgumentError('earlyData must be a boolean');
-    const keepAlive = opts.keepAlive === false || opts.keepAlive === 0 ? 0 : checkMs(opts.keepAlive, 'keepAlive');
-    return this.#dial(key, host, port, timeout, signal, false, { early, keepAlive });
+    if (d.signal?.aborted) return Promise.reject(new AbortError());
+    return this.#dial(d.key, d.host, d.port, d.timeout, d.signal, false, { early: d.early, keepAlive: d.keepAlive });
   }
 
   /**
@@ -229,7 +222,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
   }
 
   async #dial(
-    key: Uint8Array,
+    key: Uint8Array | undefined,
     host: string,
     port: number,
     timeout: number | undefined,
@@ -240,10 +233,10 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     const address = resolved ? host : await resolveHost(host, this.#transport.address());
     if (signal?.aborted) throw new AbortError();
     if (this.#closing !== undefined) throw new ClosedError('socket is closed');
-    const handle = openDial(this.native, key, address, port, timeout, extra.early ? this.sessions.get(key) : undefined, extra);
+    const handle = openDial(this.native, key, address, port, timeout, extra.early && key !== undefined ? this.sessions.get(key) : undefined, extra);
     this.#kick();
     // Resumed with early data: usable now; the handshake confirms later.
-    if (extra.early && this.native.connInfo(handle).early) {
+    if (extra.early && key !== undefined && this.native.connInfo(handle).early) {
       const family = isIP(address) === 6 ? 'IPv6' : 'IPv4';
       const conn = new PeerConnection(this, handle, new Uint8Array(key), { address, port, family }, true, true);
       this.#table.add(conn);

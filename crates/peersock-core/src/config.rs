@@ -138,12 +138,15 @@ impl EndpointConfig {
     }
 
     /// Builds a quiche config for one role. `pin` is the dialed key on the
-    /// client side; the verify verdict lands in `slot`. The server side
+    /// client side (`None` on the server side, and for a client dial that
+    /// learns the key instead of pinning it); the verify verdict lands in
+    /// `slot`. The server side
     /// accepts 0-RTT when `early_data` is set (the client side enables it
     /// per dial).
     pub(crate) fn quiche_config(
         &self,
         identity: &Identity,
+        is_client: bool,
         pin: Option<PublicKey>,
         slot: FailureSlot,
     ) -> Result<quiche::Config> {
@@ -171,7 +174,6 @@ impl EndpointConfig {
             SslSignatureAlgorithm::RSA_PSS_RSAE_SHA256,
         ])
         .map_err(tls)?;
-        let is_client = pin.is_some();
         let mode = if is_client {
             SslVerifyMode::PEER
         } else {

@@ -87,6 +87,37 @@ impl Endpoint {
         opts: &DialOptions,
         now: Instant,
     ) -> Result<ConnHandle> {
+        self.dial(Some(remote_key), addr, opts, now)
+    }
+
+    /// Dials whoever answers at `addr`, learning its key from the handshake
+    /// instead of pinning one: the peer must still prove it holds the key of
+    /// its single Ed25519 certificate, and [`crate::Event::Connected`]
+    /// reports that key for the caller to judge. For addresses found with no
+    /// key attached (a DHT topic, a LAN announcement). No session resumption
+    /// (a session belongs to a key): `opts.session` and `opts.early_data`
+    /// are refused.
+    pub fn connect_any_at(
+        &mut self,
+        addr: SocketAddr,
+        opts: &DialOptions,
+        now: Instant,
+    ) -> Result<ConnHandle> {
+        if opts.session.is_some() || opts.early_data {
+            return Err(Error::InvalidArgument(
+                "a dial that learns the key cannot resume a session".into(),
+            ));
+        }
+        self.dial(None, addr, opts, now)
+    }
+
+    fn dial(
+        &mut self,
+        pin: Option<PublicKey>,
+        addr: SocketAddr,
+        opts: &DialOptions,
+        now: Instant,
+    ) -> Result<ConnHandle> {
         if self.conns.len() >= self.config.max_connections {
             return Err(Error::InvalidArgument("maxConnections reached".into()));
         }
@@ -99,7 +130,7 @@ impl Endpoint {
         let slot = Arc::new(Mutex::new(None));
         let mut cfg = self
             .config
-            .quiche_config(&self.identity, Some(remote_key), slot.clone())?;
+            .quiche_config(&self.identity, true, pin, slot.clone())?;
         if opts.early_data {
             cfg.enable_early_data();
         }
@@ -112,7 +143,7 @@ impl Endpoint {
         let mut q = new_q(&mut cfg)?;
         let mut resumed = false;
         let own = *self.identity.public_key();
-        if let Some(session) = &opts.session {
+        if let (Some(session), Some(remote_key)) = (&opts.session, pin) {
             // Our key prefixes it: a session resumes the identity that made
             // it. The peer's certificate inside is readable before the
             // handshake; a session of another key would skip key pinning.
@@ -131,7 +162,7 @@ impl Endpoint {
             .unwrap_or(self.config.handshake_timeout);
         let h = self.insert(q, Side::Client, slot, addr, timeout, now);
         let c = self.conn_mut(h)?;
-        c.pin = Some(remote_key);
+        c.pin = pin;
         c.local_key = own;
         c.early = resumed && opts.early_data;
         if let Some(k) = opts.keep_alive {

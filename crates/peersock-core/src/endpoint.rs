@@ -59,7 +59,7 @@ impl Endpoint {
         // The server side accepts any single Ed25519 certificate; the
         // application's accept hook decides afterwards.
         let server_slot: FailureSlot = Arc::new(Mutex::new(None));
-        let server_config = config.quiche_config(&identity, None, server_slot.clone())?;
+        let server_config = config.quiche_config(&identity, false, None, server_slot.clone())?;
         let seed = identity.seed()?;
         let reset_key = ResetKey::from_secret(&seed)?;
         let retry_key = RetryKey::from_secret(&seed, config.retry_token_lifetime)?;

@@ -348,3 +348,38 @@ fn blocked_writer_is_always_woken() {
         );
     }
 }
+
+#[test]
+fn a_dial_without_a_pin_learns_the_proven_key_and_cannot_resume() {
+    let (mut a, mut b) = (node(1, 1000), node(2, 2000));
+    let bkey = *b.ep.public_key();
+    let opts = peersock_core::DialOptions::default();
+    let h =
+        a.ep.connect_any_at(b.addr, &opts, std::time::Instant::now())
+            .unwrap();
+    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| {
+        n[0].connected(h)
+    }));
+    let learned = a.events.iter().find_map(|e| match e {
+        Event::Connected { remote_key, .. } => Some(*remote_key),
+        _ => None,
+    });
+    assert_eq!(learned, Some(bkey));
+    assert_eq!(a.ep.conn_info(h).unwrap().remote_key, Some(bkey));
+    let resume = peersock_core::DialOptions {
+        session: Some(vec![0; 64]),
+        ..Default::default()
+    };
+    assert!(a
+        .ep
+        .connect_any_at(b.addr, &resume, std::time::Instant::now())
+        .is_err());
+    let early = peersock_core::DialOptions {
+        early_data: true,
+        ..Default::default()
+    };
+    assert!(a
+        .ep
+        .connect_any_at(b.addr, &early, std::time::Instant::now())
+        .is_err());
+}

@@ -148,6 +148,23 @@ impl NativeEndpoint {
             .map_err(core_err)
     }
 
+    /// Dials whoever answers at `address:port`, learning its key from the
+    /// handshake (`Connected` reports it) instead of pinning one; returns the
+    /// connection handle. No session resumption.
+    #[napi]
+    pub fn connect_any(
+        &mut self,
+        address: String,
+        port: u32,
+        options: NativeDialOptions,
+    ) -> Result<u32, String> {
+        let addr = parse_addr(&address, port)?;
+        let opts = dial_from(options)?;
+        self.ep
+            .connect_any_at(addr, &opts, Instant::now())
+            .map_err(core_err)
+    }
+
     /// Registers another local address (a socket the caller bound) and
     /// returns its local index for `recvOn` and `migrate`.
     #[napi]

@@ -1,0 +1,186 @@
+/**
+ * A host of the LAN lab (lan.ts), run inside a namespace by `LanLab.spawn`.
+ * It binds one PeerSocket that echoes every stream, starts one LanDiscovery
+ * on its interface, and takes commands as JSON lines on stdin (one reply line
+ * each on stdout). It exits when stdin closes (its parent went away).
+ *
+ *   env: IFACE (IPv4 address of eth0, required), MDNS_PORT (default 5353)
+ *   → { ready: true, publicKey: hex, port }   (the QUIC socket's key and port)
+ *   ← { id, cmd: 'advertise', topics: hex[] }                 → {}
+ *   ← { id, cmd: 'resolve', publicKey: hex, timeout, first? } → { addresses: PeerAddress[], ms }
+ *   ← { id, cmd: 'lookup', topic: hex, timeout }              → { peers: [{ host, port, publicKey: hex }], ms }
+ *   ← { id, cmd: 'connect', publicKey: hex, host, port }      → { remotePublicKey: hex, echo }
+ *   ← { id, cmd: 'close-discovery' }                          → {}
+ *   ← { id, cmd: 'stats' }                                    → LanDiscoveryStats
+ *   ← { id, cmd: 'misuse', valid? }  calls with bad (or valid) arguments → { advertise, resolve, lookup }: error codes
+ *   ← { id, cmd: 'hostile', target: hex }  sends garbage and lying packets to the group
+ *                                          → { sent, lieHost, liePort } (where the lies point)
+ *   errors: { id, error: { code, message } }
+ */
+import { createSocket } from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import * as dnsPacket from 'dns-packet';
+
+import type { PeerConnection } from '../../src/connection';
+import { LanDiscovery } from '../../src/discovery/mdns';
+import { hostName, instanceName } from '../../src/discovery/mdns-records';
+import { encodeKey, keyPair } from '../../src/keys';
+import { PeerSocket } from '../../src/peer-socket';
+
+const hex = (k: Uint8Array): string => Buffer.from(k).toString('hex');
+const bytes = (h: unknown, len: number): Uint8Array => {
+  if (typeof h !== 'string' || h.length !== len * 2 || !/^[0-9a-f]+$/.test(h)) throw new Error(`expected ${len * 2} hex characters`);
+  return new Uint8Array(Buffer.from(h, 'hex'));
+};
+
+function out(msg: unknown): void {
+  process.stdout.write(`${JSON.stringify(msg)}\n`);
+}
+
+async function main(): Promise<void> {
+  const iface = process.env.IFACE;
+  if (iface === undefined) throw new Error('IFACE is required');
+  const mdnsPort = Number(process.env.MDNS_PORT ?? 5353);
+  const socket = await PeerSocket.bind({ host: '0.0.0.0', port: 0 });
+  socket.on('error', (e: Error) => process.stderr.write(`mdns-peer socket error: ${e.message}\n`));
+  socket.on('connection', (c: PeerConnection) => {
+    c.on('error', () => {});
+    c.on('stream', (s) => {
+      s.on('error', () => {});
+      s.pipe(s);
+    });
+  });
+  const lan = await LanDiscovery.start({ interface: iface, port: mdnsPort });
+  const port = socket.address().port;
+
+  const commands: Record<string, (m: Record<string, any>) => Promise<unknown>> = {
+    async advertise(m) {
+      lan.advertise({ publicKey: socket.publicKey, port, topics: (m.topics as unknown[]).map((t) => bytes(t, 20)) });
+      return {};
+    },
+    async resolve(m) {
+      const started = performance.now();
+      const addresses = await lan.resolve(bytes(m.publicKey, 32), { timeout: m.timeout, first: m.first === true });
+      return { addresses, ms: performance.now() - started };
+    },
+    async lookup(m) {
+      const started = performance.now();
+      const peers: unknown[] = [];
+      for await (const p of lan.lookup(bytes(m.topic, 20), { timeout: m.timeout })) peers.push({ host: p.host, port: p.port, publicKey: hex(p.publicKey) });
+      return { peers, ms: performance.now() - started };
+    },
+    async connect(m) {
+      const c = await socket.connect({ publicKey: bytes(m.publicKey, 32), host: m.host, port: m.port }, { timeout: 5000 });
+      c.on('error', () => {});
+      const s = c.openStream();
+      let echo = '';
+      const done = new Promise<void>((resolve, reject) => {
+        s.on('data', (d: Buffer) => (echo += d.toString()));
+        s.once('end', resolve);
+        s.once('error', reject);
+      });
+      s.end('hello over mdns');
+      await done;
+      return { remotePublicKey: hex(c.remotePublicKey), echo };
+    },
+    async 'close-discovery'() {
+      await lan.close();
+      return {};
+    },
+    stats: async () => lan.stats,
+    async misuse(m) {
+      // Each call's error code: with bad arguments, or (valid: true) good ones.
+      const code = async (fn: () => unknown): Promise<string> => {
+        try {
+          await fn();
+          return 'no error';
+        } catch (e) {
+          return (e as { code?: string }).code ?? String(e);
+        }
+      };
+      return {
+        advertise: await code(() => lan.advertise({ publicKey: socket.publicKey, port: m.valid === true ? port : 0, topics: [] })),
+        resolve: await code(() => lan.resolve(new Uint8Array(m.valid === true ? 32 : 31), { timeout: 10 })),
+        lookup: await code(() => lan.lookup(new Uint8Array(m.valid === true ? 20 : 0), { timeout: 10 })),
+      };
+    },
+    hostile: async (m) => ({ sent: await hostile(iface, mdnsPort, bytes(m.target, 32)), lieHost: LIE_HOST, liePort: LIE_PORT }),
+  };
+
+  const lines = createInterface({ input: process.stdin });
+  lines.on('line', (line) => {
+    let m: Record<string, any>;
+    try {
+      m = JSON.parse(line);
+    } catch {
+      return;
+    }
+    const fn = commands[m.cmd];
+    const run = fn !== undefined ? fn(m) : Promise.reject(new Error(`unknown command ${String(m.cmd)}`));
+    run.then(
+      (result) => out({ id: m.id, result }),
+      (e: unknown) => out({ id: m.id, error: { code: (e as { code?: string }).code ?? 'ERR', message: (e as Error).message ?? String(e) } }),
+    );
+  });
+  lines.on('close', () => {
+    void Promise.allSettled([lan.close(), socket.close()]).finally(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref();
+  });
+  out({ ready: true, publicKey: hex(socket.publicKey), port });
+}
+
+/** The address a lying answer points at; a LanDiscovery must never return it. */
+const LIE_HOST = '10.215.0.99';
+/** The port a lying answer names. */
+const LIE_PORT = 9999;
+
+/**
+ * Sends to the group, from an ordinary UDP socket: random bytes, a truncated
+ * packet, an oversized response (500 records, 8 KiB TXT), answers for
+ * `target` that are inconsistent (TXT naming another key, port 0, a name
+ * that is no key), a goodbye, and a flood of 300 queries for `target`.
+ */
+async function hostile(iface: string, port: number, target: Uint8Array): Promise<number> {
+  const sock = createSocket({ type: 'udp4' });
+  await new Promise<void>((resolve) => sock.bind(0, iface, resolve));
+  sock.setMulticastInterface(iface);
+  const send = (buf: Uint8Array): Promise<void> => new Promise((resolve) => sock.send(buf, port, '224.0.0.251', () => resolve()));
+  const inst = instanceName(target);
+  const other = keyPair().publicKey;
+  const packets: Uint8Array[] = [];
+  for (let i = 0; i < 100; i++) packets.push(randomBytes(1 + Math.floor(Math.random() * 1400)));
+  const valid = dnsPacket.encode({ type: 'response', answers: [{ name: inst, type: 'SRV', ttl: 120, data: { port: LIE_PORT, target: 'x.local' } }] });
+  packets.push(valid.subarray(0, valid.length - 5)); // truncated
+  const srv = (p: number, tgt = hostName(target)): dnsPacket.Answer => ({ name: inst, type: 'SRV', ttl: 120, data: { port: p, target: tgt } });
+  const lieA: dnsPacket.Answer = { name: 'liar.local', type: 'A', ttl: 120, data: LIE_HOST };
+  packets.push(
+    // TXT names another key: inconsistent, dropped.
+    dnsPacket.encode({ type: 'response', answers: [srv(LIE_PORT, 'liar.local'), { name: inst, type: 'TXT', ttl: 120, data: [`pk=${encodeKey(other)}`] }, lieA] }),
+    // Port 0: dropped.
+    dnsPacket.encode({ type: 'response', answers: [srv(0, 'liar.local'), lieA] }),
+    // A goodbye (ttl 0) pointing at the liar: dropped.
+    dnsPacket.encode({ type: 'response', answers: [{ name: inst, type: 'SRV', ttl: 0, data: { port: LIE_PORT, target: 'liar.local' } }, lieA] }),
+    // An SRV under a name that is not a key.
+    dnsPacket.encode({ type: 'response', answers: [{ name: `${'l'.repeat(52)}._peersock._udp.local`, type: 'SRV', ttl: 120, data: { port: LIE_PORT, target: 'liar.local' } }, lieA] }),
+    // Oversized: 500 records and an 8 KiB TXT (the SRV of the lie comes after the record cap).
+    dnsPacket.encode({
+      type: 'response',
+      answers: [
+        { name: inst, type: 'TXT', ttl: 120, data: [Buffer.alloc(8192, 0x41)] },
+        ...Array.from({ length: 500 }, (_, i): dnsPacket.Answer => ({ name: `n${i}.local`, type: 'A', ttl: 120, data: '10.215.0.98' })),
+        srv(LIE_PORT, 'liar.local'),
+        lieA,
+      ],
+    }),
+  );
+  for (let i = 0; i < 300; i++) packets.push(dnsPacket.encode({ type: 'query', questions: [{ name: inst, type: 'SRV' }] }));
+  for (const p of packets) await send(p);
+  await new Promise<void>((resolve) => sock.close(() => resolve()));
+  return packets.length;
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`mdns-peer: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});

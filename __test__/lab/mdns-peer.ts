@@ -12,6 +12,7 @@
  *   ← { id, cmd: 'connect', publicKey: hex, host, port }      → { remotePublicKey: hex, echo }
  *   ← { id, cmd: 'close-discovery' }                          → {}
  *   ← { id, cmd: 'stats' }                                    → LanDiscoveryStats
+ *   ← { id, cmd: 'abort' }  a resolve and a lookup aborted after 150 ms → { resolve: code, resolveMs, lookupMs, yielded }
  *   ← { id, cmd: 'misuse', valid? }  calls with bad (or valid) arguments → { advertise, resolve, lookup }: error codes
  *   ← { id, cmd: 'hostile', target: hex }  sends garbage and lying packets to the group
  *                                          → { sent, lieHost, liePort } (where the lies point)
@@ -89,6 +90,21 @@ async function main(): Promise<void> {
       return {};
     },
     stats: async () => lan.stats,
+    async abort() {
+      // A resolve and a lookup aborted after 150 ms of their 5 s: the resolve's error code, how long each ran.
+      let started = performance.now();
+      let resolve = 'no error';
+      try {
+        await lan.resolve(keyPair().publicKey, { timeout: 5000, signal: AbortSignal.timeout(150) });
+      } catch (e) {
+        resolve = (e as { code?: string }).code ?? String(e);
+      }
+      const resolveMs = performance.now() - started;
+      started = performance.now();
+      let yielded = 0;
+      for await (const _ of lan.lookup(new Uint8Array(20), { timeout: 5000, signal: AbortSignal.timeout(150) })) yielded++;
+      return { resolve, resolveMs, lookupMs: performance.now() - started, yielded };
+    },
     async misuse(m) {
       // Each call's error code: with bad arguments, or (valid: true) good ones.
       const code = async (fn: () => unknown): Promise<string> => {
@@ -167,7 +183,7 @@ async function hostile(iface: string, port: number, target: Uint8Array): Promise
     dnsPacket.encode({
       type: 'response',
       answers: [
-        { name: inst, type: 'TXT', ttl: 120, data: [Buffer.alloc(8192, 0x41)] },
+        { name: inst, type: 'TXT', ttl: 120, data: Array.from({ length: 32 }, () => Buffer.alloc(255, 0x41)) },
         ...Array.from({ length: 500 }, (_, i): dnsPacket.Answer => ({ name: `n${i}.local`, type: 'A', ttl: 120, data: '10.215.0.98' })),
         srv(LIE_PORT, 'liar.local'),
         lieA,
@@ -175,7 +191,11 @@ async function hostile(iface: string, port: number, target: Uint8Array): Promise
     }),
   );
   for (let i = 0; i < 300; i++) packets.push(dnsPacket.encode({ type: 'query', questions: [{ name: inst, type: 'SRV' }] }));
-  for (const p of packets) await send(p);
+  // Paced (5 packets, then 2 ms) so the receivers' socket buffers are not what drops the flood.
+  for (let i = 0; i < packets.length; i++) {
+    await send(packets[i]!);
+    if (i % 5 === 4) await new Promise((resolve) => setTimeout(resolve, 2));
+  }
   await new Promise<void>((resolve) => sock.close(() => resolve()));
   return packets.length;
 }

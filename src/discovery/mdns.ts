@@ -32,6 +32,7 @@ import {
   checkAdvertisement,
   instanceName,
   peersInResponse,
+  SERVICE,
   topicName,
   usableHost,
   type Advertisement,
@@ -371,12 +372,17 @@ export class LanDiscovery {
     }
   }
 
-  /** Sends `records` as unsolicited responses (topic PTRs split over several packets); resolves once sent. */
+  /**
+   * Sends `records` as unsolicited responses; resolves once sent. Topic PTRs
+   * go TOPICS_PER_PACKET to a packet, each with the instance's SRV, TXT and
+   * addresses, so every packet alone tells a listener where the topic's peer is.
+   */
   #announce(records: MdnsRecord[]): Promise<void> {
-    const topicPtrs = records.filter((r) => r.type === 'PTR' && r.name.includes('._sub.'));
+    const topicPtrs = records.filter((r) => r.type === 'PTR' && r.name.endsWith(`._sub.${SERVICE}`));
     const rest = records.filter((r) => !topicPtrs.includes(r));
+    const instance = rest.filter((r) => r.type !== 'PTR');
     const packets: MdnsRecord[][] = [rest];
-    for (let i = 0; i < topicPtrs.length; i += TOPICS_PER_PACKET) packets.push(topicPtrs.slice(i, i + TOPICS_PER_PACKET));
+    for (let i = 0; i < topicPtrs.length; i += TOPICS_PER_PACKET) packets.push([...topicPtrs.slice(i, i + TOPICS_PER_PACKET), ...instance]);
     return Promise.all(packets.map((answers) => new Promise<void>((resolve) => this.#mdns.respond({ answers: answers as never }, () => resolve())))).then(() => {});
   }
 

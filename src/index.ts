@@ -29,3 +29,5 @@ export type { HostDialTarget, MessageHost } from './messages/host';
 export { PeerExchange, PEX_PROTOCOL, peerExchange } from './pex/peer-exchange';
 export type { PeerExchangeOptions, PeerExchangeStats, PeerInfo, SyncResult } from './pex/peer-exchange';
 export * from './nat';
+export { DhtNode, MAINLINE_BOOTSTRAP } from './discovery/dht';
+export type { DhtItem, DhtNodeOptions, DhtNodeStats, DhtQueryOptions } from './discovery/dht';

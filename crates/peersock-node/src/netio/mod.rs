@@ -243,9 +243,22 @@ impl NativeIo {
             src_ip: None,
         };
         self.counters.send_calls += 1;
-        self.state.try_send(UdpSockRef::from(&self.socket), &t)?;
-        self.counters.datagrams_out += 1;
-        Ok(())
+        match self.state.try_send(UdpSockRef::from(&self.socket), &t) {
+            Ok(()) => {
+                self.counters.datagrams_out += 1;
+                Ok(())
+            }
+            // A full socket buffer drops the datagram, as the network may:
+            // the caller (a punch, a relayed packet) already expects loss.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.counters.would_block += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.counters.send_errors += 1;
+                Err(e)
+            }
+        }
     }
 
     /// Closes the handles (their memory is freed by libuv's close callbacks).
@@ -271,8 +284,10 @@ impl NativeEndpoint {
         let Some(io) = self.io.as_mut() else { return };
         let now = Instant::now();
         for _ in 0..READ_BATCHES {
-            let mut slices: Vec<IoSliceMut<'_>> =
-                io.recv_buf.chunks_mut(SLOT).map(IoSliceMut::new).collect();
+            // On the stack: no allocation per system call.
+            let mut chunks = io.recv_buf.chunks_mut(SLOT);
+            let mut slices: [IoSliceMut<'_>; BATCH_SIZE] =
+                std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
             io.counters.recv_calls += 1;
             let n = match io
                 .state
@@ -283,7 +298,6 @@ impl NativeEndpoint {
                 // ICMP errors surfacing as ECONNREFUSED and the like: nothing to read.
                 Err(_) => break,
             };
-            drop(slices);
             for i in 0..n {
                 let m = io.meta[i];
                 let slot = &mut io.recv_buf[i * SLOT..i * SLOT + m.len];
@@ -292,9 +306,10 @@ impl NativeEndpoint {
                 } else {
                     m.stride
                 };
+                // One lookup per received buffer, not per GRO segment.
+                let claimed = !io.claimed.is_empty() && io.claimed.contains(&m.addr);
                 for seg in slot.chunks_mut(stride) {
                     io.counters.datagrams_in += 1;
-                    let claimed = !io.claimed.is_empty() && io.claimed.contains(&m.addr);
                     if seg.is_empty() || seg[0] & 0x40 == 0 || claimed {
                         if io.raw_in.len() < MAX_QUEUED {
                             io.raw_in.push_back((seg.to_vec(), m.addr));

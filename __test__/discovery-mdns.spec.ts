@@ -128,6 +128,8 @@ test.serial('a topic lookup across namespaces finds every advertiser, once each,
   t.deepEqual(onlyC.peers, [{ host: c!.ip, port: c!.port, publicKey: c!.publicKey }]);
   const none = await a!.proc.call('lookup', { topic: randomBytes(20).toString('hex'), timeout: 800 });
   t.deepEqual(none.peers, []);
+  const fromB = await b!.proc.call('lookup', { topic: TOPIC, timeout: 800 });
+  t.deepEqual(fromB.peers, [{ host: c!.ip, port: c!.port, publicKey: c!.publicKey }], 'B does not find itself');
 });
 
 test.serial('bad arguments on a started instance are InvalidArgumentError', async (t) => {
@@ -153,6 +155,15 @@ test.serial('a change of topics is announced: a lookup already running hears it 
   // Replaced without it: C no longer answers for it.
   await c!.proc.call('advertise', { topics: [TOPIC, TOPIC_C] });
   t.deepEqual((await a!.proc.call('lookup', { topic: fresh, timeout: 800 })).peers, []);
+});
+
+test.serial('a query from a port other than the mDNS port is answered by unicast, same id, short TTLs', async (t) => {
+  const [a, b] = hosts;
+  const r = await a!.proc.call('legacy', { publicKey: b!.publicKey });
+  t.not(r, null, 'no unicast reply within 1 s');
+  t.is(r.id, 4242);
+  t.deepEqual(r.questions, [`${encodeKey(Buffer.from(b!.publicKey, 'hex'))}._peersock._udp.local`]);
+  t.deepEqual(r.answers, [{ type: 'SRV', ttl: 10 }, { type: 'TXT', ttl: 10 }, { type: 'A', ttl: 10 }]);
 });
 
 test.serial('resolving an unknown key gives [] within the timeout', async (t) => {

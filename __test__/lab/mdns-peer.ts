@@ -12,6 +12,7 @@
  *   ← { id, cmd: 'connect', publicKey: hex, host, port }      → { remotePublicKey: hex, echo }
  *   ← { id, cmd: 'close-discovery' }                          → {}
  *   ← { id, cmd: 'stats' }                                    → LanDiscoveryStats
+ *   ← { id, cmd: 'legacy', publicKey: hex }  a query from an ephemeral port → its unicast reply { id, questions, answers: [{ type, ttl }] } or null
  *   ← { id, cmd: 'abort' }  a resolve and a lookup aborted after 150 ms → { resolve: code, resolveMs, lookupMs, yielded }
  *   ← { id, cmd: 'misuse', valid? }  calls with bad (or valid) arguments → { advertise, resolve, lookup }: error codes
  *   ← { id, cmd: 'hostile', target: hex }  sends garbage and lying packets to the group
@@ -90,6 +91,25 @@ async function main(): Promise<void> {
       return {};
     },
     stats: async () => lan.stats,
+    async legacy(m) {
+      // A one-shot query from an ephemeral port (like `dig -p 5353 @224.0.0.251`): the unicast reply, if any within 1 s.
+      const sock = createSocket({ type: 'udp4' });
+      await new Promise<void>((resolve) => sock.bind(0, iface, resolve));
+      sock.setMulticastInterface(iface);
+      const reply = new Promise<dnsPacket.Packet | null>((resolve) => {
+        const timer = setTimeout(() => resolve(null), 1000);
+        sock.on('message', (msg) => {
+          clearTimeout(timer);
+          resolve(dnsPacket.decode(msg));
+        });
+      });
+      const query = dnsPacket.encode({ type: 'query', id: 4242, questions: [{ name: instanceName(bytes(m.publicKey, 32)), type: 'SRV' }] });
+      sock.send(query, mdnsPort, '224.0.0.251');
+      const r = await reply;
+      sock.close();
+      if (r === null) return null;
+      return { id: r.id, questions: r.questions?.map((q) => q.name), answers: r.answers?.map((a) => ({ type: a.type, ttl: (a as { ttl?: number }).ttl })) };
+    },
     async abort() {
       // A resolve and a lookup aborted after 150 ms of their 5 s: the resolve's error code, how long each ran.
       let started = performance.now();

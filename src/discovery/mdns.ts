@@ -143,7 +143,7 @@ export class LanDiscovery {
     this.#ttl = opts.ttl ?? 120;
     mdns.on('warning', () => this.stats.malformed++);
     mdns.on('error', () => {}); // after start: a late socket error; the instance stays usable or silent
-    mdns.on('query', (q: unknown) => this.#guard(() => this.#onQuery(q)));
+    mdns.on('query', (q: unknown, rinfo: { address?: unknown; port?: unknown }) => this.#guard(() => this.#onQuery(q, rinfo)));
     mdns.on('response', (r: unknown, rinfo: { address?: unknown }) => this.#guard(() => this.#onResponse(r, rinfo)));
   }
 
@@ -255,7 +255,8 @@ export class LanDiscovery {
   /**
    * Peers advertising `topic` on the link, as they answer: { host, port,
    * publicKey }, each host:port and key once (at most MAX_LOOKUP_RESULTS),
-   * until `timeout` ms, an abort or close() (all end it quietly). Throws
+   * until `timeout` ms, an abort or close() (all end it quietly). This
+   * host's own advertisement (its current key) is left out. Throws
    * InvalidArgumentError for a bad topic or options, ClosedError once closed.
    */
   lookup(topic: Uint8Array, opts: LanLookupOptions): AsyncIterable<LanPeer> {
@@ -291,6 +292,8 @@ export class LanDiscovery {
       opts,
       (peer) => {
         if (!peer.pointers.has(name)) return;
+        const own = this.#ad?.publicKey;
+        if (own !== undefined && keysEqual(own, peer.publicKey)) return;
         const key = Buffer.from(peer.publicKey).toString('hex');
         for (const host of peer.hosts) {
           const id = `${key}|${host}|${peer.port}`;
@@ -349,18 +352,30 @@ export class LanDiscovery {
     return stop;
   }
 
-  #onQuery(packet: unknown): void {
+  /**
+   * Answers a query that names this host's records: to the group, or
+   * straight back to the asker when it did not send from the mDNS port (a
+   * "legacy unicast" query, e.g. `dig -p 5353 @224.0.0.251`; RFC 6762 §6.7:
+   * same id, questions echoed, TTLs of at most 10 s).
+   */
+  #onQuery(packet: unknown, rinfo: { address?: unknown; port?: unknown }): void {
     const ad = this.#ad;
     if (ad === undefined || this.#closed) return;
     if (!this.#explicitHosts) ad.hosts = this.#interfaceHosts();
-    const reply = answerQuestions((packet as { questions?: unknown } | null)?.questions, ad, this.#ttl);
+    const q = packet as { id?: unknown; questions?: unknown } | null;
+    const legacy = typeof rinfo?.port === 'number' && rinfo.port !== (this.#opts.port ?? 5353) && typeof rinfo.address === 'string';
+    const reply = answerQuestions(q?.questions, ad, legacy ? Math.min(10, this.#ttl) : this.#ttl);
     if (reply === undefined) return;
     if (!this.#takeToken()) {
       this.stats.rateLimited++;
       return;
     }
     this.stats.answered++;
-    this.#mdns.respond({ answers: reply.answers as never, additionals: reply.additionals as never }, () => {});
+    const res = { answers: reply.answers as never, additionals: reply.additionals as never };
+    if (!legacy) return this.#mdns.respond(res, () => {});
+    const id = typeof q?.id === 'number' ? q.id : 0;
+    const questions = Array.isArray(q?.questions) ? q.questions.slice(0, 32) : [];
+    this.#mdns.respond({ ...res, id, questions } as never, { address: rinfo.address as string, port: rinfo.port as number }, () => {});
   }
 
   #onResponse(packet: unknown, rinfo: { address?: unknown }): void {

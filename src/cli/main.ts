@@ -10,13 +10,14 @@ import { benchCommand } from './bench';
 import { EXIT_CODES_HELP, type Command } from './command';
 import { connectCommand } from './connect';
 import { demoCommand } from './demo';
+import { dhtCommand } from './dht';
 import { CliError, ExitCode, toCliError } from './exit';
 import { keygenCommand } from './keygen';
 import { listenCommand } from './listen';
 import { receiveCommand, sendCommand } from './send';
 
 /** Every command, in the order `peersock --help` lists them. */
-export const commands: readonly Command[] = [keygenCommand, listenCommand, connectCommand, sendCommand, receiveCommand, demoCommand, benchCommand];
+export const commands: readonly Command[] = [keygenCommand, listenCommand, connectCommand, sendCommand, receiveCommand, dhtCommand, demoCommand, benchCommand];
 
 /** The package version, from package.json beside src/ or dist/. */
 function version(): string {

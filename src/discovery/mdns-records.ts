@@ -31,14 +31,6 @@ export const MAX_RECORDS_PER_PACKET = 64;
 /** Addresses taken from one peer's answer. */
 export const MAX_HOSTS_PER_PEER = 8;
 
-/** A host:port where a peer may be reached. */
-export interface PeerAddress {
-  /** IP address (no brackets for IPv6). */
-  host: string;
-  /** UDP port, 1..65535. */
-  port: number;
-}
-
 /** One DNS resource record as multicast-dns encodes and decodes it (the fields used here). */
 export interface MdnsRecord {
   name: string;

@@ -20,105 +20,36 @@
  * QUIC handshake proves it.
  */
 import { isIPv4 } from 'node:net';
-import { networkInterfaces } from 'node:os';
 import makeMdns from 'multicast-dns';
 
 import { AbortError, ClosedError, InvalidArgumentError, SocketError } from '../errors';
 import { assertKey, keysEqual } from '../keys';
 import {
-  allRecords,
-  answerQuestions,
-  assertTopic,
-  checkAdvertisement,
-  instanceName,
-  peersInResponse,
-  SERVICE,
-  topicName,
-  usableHost,
-  type Advertisement,
-  type HeardPeer,
-  type MdnsRecord,
-  type PeerAddress,
-} from './mdns-records';
+  ANSWER_BURST,
+  ANSWER_RATE,
+  checkWait,
+  dedupeTopics,
+  interfaceHosts,
+  MAX_LOOKUP_RESULTS,
+  MAX_RESOLVE_RESULTS,
+  MAX_TOPICS,
+  recordId,
+  RESEND_AT,
+  TokenBucket,
+  TOPICS_PER_PACKET,
+  type LanAdvertisement,
+  type LanDiscoveryOptions,
+  type LanDiscoveryStats,
+  type LanLookupOptions,
+  type LanPeer,
+  type LanResolveOptions,
+} from './mdns-options';
+import { allRecords, answerQuestions, assertTopic, checkAdvertisement, instanceName, peersInResponse, SERVICE, topicName, type Advertisement, type HeardPeer, type MdnsRecord } from './mdns-records';
+import type { PeerAddress } from './record';
 
-export type { PeerAddress } from './mdns-records';
-
-/** Options of `LanDiscovery.start()`. */
-export interface LanDiscoveryOptions {
-  /** IPv4 address of the interface to multicast on (default: every interface). */
-  interface?: string;
-  /** mDNS UDP port (default 5353; tests use another). */
-  port?: number;
-  /** Multicast group (default 224.0.0.251). */
-  ip?: string;
-  /** Hear this host's own packets, so two instances on one host find each other (default true). */
-  loopback?: boolean;
-  /** TTL in seconds of the records this host answers with (default 120). */
-  ttl?: number;
-}
-
-/** What `advertise()` publishes. */
-export interface LanAdvertisement {
-  /** This host's key (the instance name and the TXT record carry it). */
-  publicKey: Uint8Array;
-  /** The QUIC port peers dial. */
-  port: number;
-  /** Topic hashes (1..31 bytes; discovery uses 20), at most MAX_TOPICS. */
-  topics: Uint8Array[];
-  /** Addresses to publish instead of the interface's own (IP literals). */
-  hosts?: string[];
-}
-
-/** Options of `resolve()`. */
-export interface LanResolveOptions {
-  /** How long to listen, in ms. */
-  timeout: number;
-  /** Rejects the resolve with AbortError. */
-  signal?: AbortSignal;
-  /** Resolve as soon as one answer arrived. */
-  first?: boolean;
-}
-
-/** Options of `lookup()`. */
-export interface LanLookupOptions {
-  /** How long to listen, in ms. */
-  timeout: number;
-  /** Ends the lookup (quietly, like the timeout). */
-  signal?: AbortSignal;
-}
-
-/** A peer of a topic, as heard: where it says it is, and the key it claims. */
-export type LanPeer = PeerAddress & { publicKey: Uint8Array };
-
-/** Counters of a LanDiscovery. */
-export interface LanDiscoveryStats {
-  /** Queries sent (each re-sent query counts). */
-  queries: number;
-  /** Queries this host answered. */
-  answered: number;
-  /** Matching queries left unanswered by the rate limit. */
-  rateLimited: number;
-  /** Responses heard (own included when `loopback`). */
-  responses: number;
-  /** Packets that did not decode as DNS, or whose handling failed. */
-  malformed: number;
-}
-
-/** At most this many topics are advertised. */
-export const MAX_TOPICS = 64;
-/** Answers sent back to back before the rate applies. */
-export const ANSWER_BURST = 20;
-/** Answers a second after the burst. */
-export const ANSWER_RATE = 20;
-/** Distinct peers one lookup yields at most. */
-export const MAX_LOOKUP_RESULTS = 1024;
-/** Distinct addresses one resolve collects at most. */
-export const MAX_RESOLVE_RESULTS = 32;
-/** When a query is sent again, in ms after the first, within the timeout. */
-const RESEND_AT = [250, 1000, 3000];
-/** Topic PTRs per announcement packet (keeps packets well under 1500 bytes). */
-const TOPICS_PER_PACKET = 6;
-const MAX_TIMEOUT = 2 ** 31 - 1;
+export { ANSWER_BURST, ANSWER_RATE, MAX_LOOKUP_RESULTS, MAX_RESOLVE_RESULTS, MAX_TOPICS } from './mdns-options';
+export type { LanAdvertisement, LanDiscoveryOptions, LanDiscoveryStats, LanLookupOptions, LanPeer, LanResolveOptions } from './mdns-options';
+export type { PeerAddress } from './record';
 
 type Listener = (peer: HeardPeer) => void;
 
@@ -133,8 +64,7 @@ export class LanDiscovery {
   readonly #timers = new Set<NodeJS.Timeout>();
   #ad: Advertisement | undefined;
   #explicitHosts = false;
-  #tokens = ANSWER_BURST;
-  #refilled = Date.now();
+  readonly #bucket = new TokenBucket(ANSWER_BURST, ANSWER_RATE);
   #closed = false;
 
   private constructor(mdns: makeMdns.MulticastDNS, opts: LanDiscoveryOptions) {
@@ -198,8 +128,8 @@ export class LanDiscovery {
     const ad: Advertisement = {
       publicKey: Uint8Array.from(info.publicKey),
       port: info.port,
-      topics: dedupe(info.topics.map((t) => Uint8Array.from(t))),
-      hosts: info.hosts !== undefined ? [...new Set(info.hosts)] : this.#interfaceHosts(),
+      topics: dedupeTopics(info.topics.map((t) => Uint8Array.from(t))),
+      hosts: info.hosts !== undefined ? [...new Set(info.hosts)] : interfaceHosts(this.#opts.interface),
     };
     this.#ad = ad;
     if (old !== undefined) {
@@ -361,12 +291,12 @@ export class LanDiscovery {
   #onQuery(packet: unknown, rinfo: { address?: unknown; port?: unknown }): void {
     const ad = this.#ad;
     if (ad === undefined || this.#closed) return;
-    if (!this.#explicitHosts) ad.hosts = this.#interfaceHosts();
+    if (!this.#explicitHosts) ad.hosts = interfaceHosts(this.#opts.interface);
     const q = packet as { id?: unknown; questions?: unknown } | null;
     const legacy = typeof rinfo?.port === 'number' && rinfo.port !== (this.#opts.port ?? 5353) && typeof rinfo.address === 'string';
     const reply = answerQuestions(q?.questions, ad, legacy ? Math.min(10, this.#ttl) : this.#ttl);
     if (reply === undefined) return;
-    if (!this.#takeToken()) {
+    if (!this.#bucket.take()) {
       this.stats.rateLimited++;
       return;
     }
@@ -407,25 +337,6 @@ export class LanDiscovery {
     this.#mdns.query({ questions }, () => {});
   }
 
-  /** Addresses of the interface (or of every non-internal one; internal ones if there is none), IPv4 first. */
-  #interfaceHosts(): string[] {
-    const ifaces = Object.values(networkInterfaces()).filter((list) => list !== undefined);
-    const want = this.#opts.interface;
-    const chosen = want !== undefined ? ifaces.filter((list) => list.some((a) => a.address === want)) : ifaces.filter((list) => list.some((a) => !a.internal));
-    const pool = (chosen.length > 0 ? chosen : ifaces).flat();
-    const hosts = pool.filter((a) => usableHost(a.address) && !/^fe80:/i.test(a.address)).map((a) => a.address);
-    return [...new Set([...hosts.filter((h) => isIPv4(h)), ...hosts.filter((h) => !isIPv4(h))])].slice(0, 8);
-  }
-
-  #takeToken(): boolean {
-    const now = Date.now();
-    this.#tokens = Math.min(ANSWER_BURST, this.#tokens + ((now - this.#refilled) / 1000) * ANSWER_RATE);
-    this.#refilled = now;
-    if (this.#tokens < 1) return false;
-    this.#tokens--;
-    return true;
-  }
-
   #later(ms: number, fn: () => void): void {
     const t = setTimeout(() => {
       this.#timers.delete(t);
@@ -447,24 +358,3 @@ export class LanDiscovery {
 
 /** Sentinel passed to listeners when the instance closes. */
 const CLOSING = { publicKey: new Uint8Array(0), port: 0, hosts: [], pointers: new Set<string>() } as HeardPeer;
-
-function checkWait(opts: unknown): void {
-  if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('options must be an object with a timeout');
-  const o = opts as { timeout?: unknown; signal?: unknown };
-  if (typeof o.timeout !== 'number' || !(o.timeout > 0) || o.timeout > MAX_TIMEOUT) throw new InvalidArgumentError('timeout must be a positive number of ms');
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new InvalidArgumentError('signal must be an AbortSignal');
-}
-
-function recordId(r: MdnsRecord): string {
-  return `${r.name.toLowerCase()}|${r.type}|${JSON.stringify(r.data)}`;
-}
-
-function dedupe(topics: Uint8Array[]): Uint8Array[] {
-  const seen = new Set<string>();
-  return topics.filter((t) => {
-    const k = Buffer.from(t).toString('hex');
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
-}

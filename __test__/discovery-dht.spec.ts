@@ -45,7 +45,7 @@ test('50 publishers resolve each other through a 20-node DHT, and still after 30
     const jobs = from.flatMap((i) => targets.filter((j) => j !== i).map((j) => [i, j] as const));
     const before = from.reduce((s, i) => s + pubs[i]!.stats.queriesSent, 0);
     let failures = 0;
-    const times = await pool(jobs, 32, async ([i, j]) => {
+    const times = await pool(jobs, from.length === 1 ? 1 : 32, async ([i, j]) => {
       const s = performance.now();
       const item = await pubs[i]!.get(keys[j]!.publicKey, { timeout: 20_000 });
       const rec = item === null ? null : decodeRecord(keys[j]!.publicKey, item.seq, item.v);
@@ -66,6 +66,10 @@ test('50 publishers resolve each other through a 20-node DHT, and still after 30
   report('all 50 x 49', first, performance.now() - s);
   t.is(first.times.length, 50 * 49);
   t.is(first.failures, 0, 'every publisher resolves every other one');
+  // The same without 32 resolves competing for two cores: one at a time.
+  const alone = await resolveAll([0], all.slice(1, 26));
+  report('one at a time, 25 resolves', alone, alone.times.reduce((a, b) => a + b, 0));
+  t.is(alone.failures, 0);
 
   // Kill 30 % of the DHT's 70 nodes: 6 of the 20 infrastructure nodes and 15 publishers.
   const killedInfra = infra.slice(0, 6);
@@ -286,6 +290,33 @@ test('limits: queries over maxRequestsPerSecondPerAddress are dropped; malformed
   const r0 = replies;
   sock.send(bencode({ t: 'zz', y: 'q', q: 'ping', a: { id } }), port, '127.0.0.1');
   await waitFor('a ping answered in a later window', 3000, () => replies === r0 + 1);
+});
+
+test('destroy ends what is in flight: a get rejects with ClosedError, a lookup ends; timeouts and aborts are typed', async (t) => {
+  // A bootstrap node that never answers: the node's queries wait for their timeout.
+  const silent = createUdpSocket('udp4');
+  t.teardown(() => silent.close());
+  silent.bind(0, '127.0.0.1');
+  await once(silent, 'listening');
+  const node = await startNode(t, [`127.0.0.1:${silent.address().port}`], { queryTimeout: 5000, bootstrapTimeout: 200 });
+  const kp = keyPair();
+  await t.throwsAsync(node.get(kp.publicKey, { timeout: 50 }), { code: 'ERR_PEERSOCK_REQUEST_TIMEOUT' });
+  const ac = new AbortController();
+  const aborted = node.get(kp.publicKey, { signal: ac.signal });
+  ac.abort();
+  await t.throwsAsync(aborted, { instanceOf: AbortError });
+  const pending = node.get(kp.publicKey);
+  const seen: PeerAddress[] = [];
+  const looking = (async () => {
+    for await (const p of node.lookup(topicHash('x'))) seen.push(p);
+  })();
+  await sleep(50);
+  const s = performance.now();
+  await node.destroy();
+  await t.throwsAsync(pending, { code: 'ERR_PEERSOCK_CLOSED' });
+  await looking;
+  t.true(performance.now() - s < 1000, 'promptly, not after the 5 s query timeout');
+  t.deepEqual(seen, []);
 });
 
 test('options: bootstrap is required and never defaults; bad options and arguments throw InvalidArgumentError', async (t) => {

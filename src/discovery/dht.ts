@@ -140,14 +140,20 @@ export function parseHostPort(text: string): { host: string; port: number } {
   return { host, port };
 }
 
-/** Runs `start(cb)` as a promise that also ends on `signal` (AbortError) and after `timeout` ms (RequestTimeoutError). */
-function settle<T>(what: string, opts: DhtQueryOptions, start: (done: (err: Error | null, value?: T) => void) => void): Promise<T> {
+/**
+ * Runs `start(cb)` as a promise that also ends on `signal` (AbortError),
+ * after `timeout` ms (RequestTimeoutError), or when the node is destroyed
+ * (ClosedError, through `inFlight`: bittorrent-dht drops the callbacks of
+ * operations a destroy cuts short).
+ */
+function settle<T>(what: string, opts: DhtQueryOptions, inFlight: Set<(err: Error) => void>, start: (done: (err: Error | null, value?: T) => void) => void): Promise<T> {
   const { signal, timeout } = opts;
   if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0)) throw new InvalidArgumentError('timeout must be positive');
   if (signal?.aborted === true) return Promise.reject(new AbortError(`${what} aborted`, { cause: signal.reason }));
   return new Promise<T>((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
     const finish = (err: Error | null, value?: T): void => {
+      inFlight.delete(once);
       if (timer !== undefined) clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       if (err !== null) reject(err);
@@ -161,6 +167,7 @@ function settle<T>(what: string, opts: DhtQueryOptions, start: (done: (err: Erro
     };
     const onAbort = (): void => once(new AbortError(`${what} aborted`, { cause: signal?.reason }));
     signal?.addEventListener('abort', onAbort, { once: true });
+    inFlight.add(once);
     if (timeout !== undefined) timer = setTimeout(() => once(new RequestTimeoutError(`${what} timed out after ${timeout} ms`)), timeout);
     start(once);
   });
@@ -184,6 +191,7 @@ export class DhtNode {
   readonly #seen = new Map<string, DhtItem>();
   readonly #maxSeen: number;
   readonly #lookups = new Set<() => void>();
+  readonly #inFlight = new Set<(err: Error) => void>();
   #destroyed: Promise<void> | undefined;
 
   private constructor(dht: DhtInstance, stats: DhtNodeStats, maxSeen: number) {
@@ -244,6 +252,7 @@ export class DhtNode {
     }
     dht.on('error', () => {}); // socket errors after bind: the DHT carries on (k-rpc reports most as warnings)
     dht.on('warning', () => {});
+    dht.setMaxListeners(0); // one 'peer' listener per lookup in progress
     await new Promise<void>((resolve) => {
       if ((dht as unknown as { ready?: boolean }).ready === true) return resolve();
       const timer = setTimeout(done, bootstrapTimeout);
@@ -284,7 +293,7 @@ export class DhtNode {
     const value = Buffer.from(v);
     if (!keysEqual(keyPair.secretKey.subarray(32), k)) throw new InvalidArgumentError('keyPair.secretKey does not match keyPair.publicKey');
     const sig = Buffer.from(nacl.sign.detached(signedPart(seq, value, salt), keyPair.secretKey));
-    const stored = await settle<number>('DHT put', opts, (done) => {
+    const stored = await settle<number>('DHT put', opts, this.#inFlight, (done) => {
       this.#dht.put({ k: Buffer.from(k), v: value, seq, salt, sig }, (err, _hash, n) => {
         if (n > 0) done(null, n);
         else done(new DhtError(`no DHT node stored the item${err !== null ? `: ${err.message}` : ''}`, { cause: err ?? undefined }));
@@ -310,7 +319,7 @@ export class DhtNode {
     const k = assertKey(publicKey, 'publicKey');
     const salt = Buffer.from(RECORD_SALT);
     const target = sha1(k, salt);
-    const res = await settle<unknown>('DHT get', opts, (done) => {
+    const res = await settle<unknown>('DHT get', opts, this.#inFlight, (done) => {
       this.#dht.get(target, { salt, cache: false }, (err, r) => done(err, r));
     });
     const item = checkItem(res, k, salt);
@@ -336,7 +345,7 @@ export class DhtNode {
     this.#assertOpen();
     const ih = assertInfoHash(infoHash);
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidArgumentError('port must be 1..65535');
-    await settle<void>('DHT announce', opts, (done) => {
+    await settle<void>('DHT announce', opts, this.#inFlight, (done) => {
       this.#dht.announce(ih, port, (err) => done(err === null ? null : new DhtError(`no DHT node took the announce: ${err.message}`, { cause: err })));
     });
   }
@@ -403,10 +412,14 @@ export class DhtNode {
     return this.#destroyed !== undefined;
   }
 
-  /** Closes the socket and stops every timer; lookups in progress end. Idempotent. */
+  /**
+   * Closes the socket and stops every timer; lookups in progress end, and
+   * puts, gets and announces in progress reject with ClosedError. Idempotent.
+   */
   destroy(): Promise<void> {
     this.#destroyed ??= new Promise<void>((resolve) => {
       for (const end of this.#lookups) end();
+      for (const fail of this.#inFlight) fail(new ClosedError('the DHT node was destroyed'));
       this.#dht.destroy(() => resolve());
     });
     return this.#destroyed;

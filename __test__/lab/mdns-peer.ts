@@ -10,10 +10,10 @@
  *   ← { id, cmd: 'resolve', publicKey: hex, timeout, first? } → { addresses: PeerAddress[], ms }
  *   ← { id, cmd: 'lookup', topic: hex, timeout }              → { peers: [{ host, port, publicKey: hex }], ms }
  *   ← { id, cmd: 'connect', publicKey: hex, host, port }      → { remotePublicKey: hex, echo }
- *   ← { id, cmd: 'close-discovery' }                          → {}
+ *   ← { id, cmd: 'close-discovery' }                          → { lateLookupMs, yielded } (a lookup made before, iterated after)
  *   ← { id, cmd: 'stats' }                                    → LanDiscoveryStats
  *   ← { id, cmd: 'legacy', publicKey: hex }  a query from an ephemeral port → its unicast reply { id, questions, answers: [{ type, ttl }] } or null
- *   ← { id, cmd: 'abort' }  a resolve and a lookup aborted after 150 ms → { resolve: code, resolveMs, lookupMs, yielded }
+ *   ← { id, cmd: 'abort' }  a resolve and a lookup aborted after 150 ms, a lookup aborted before → { resolve: code, resolveMs, lookupMs, preAbortedMs, yielded }
  *   ← { id, cmd: 'misuse', valid? }  calls with bad (or valid) arguments → { advertise, resolve, lookup }: error codes
  *   ← { id, cmd: 'hostile', target: hex }  sends garbage and lying packets to the group
  *                                          → { sent, lieHost, liePort } (where the lies point)
@@ -87,8 +87,13 @@ async function main(): Promise<void> {
       return { remotePublicKey: hex(c.remotePublicKey), echo };
     },
     async 'close-discovery'() {
+      // A lookup made before close() and iterated after it ends at once.
+      const early = lan.lookup(new Uint8Array(20), { timeout: 5000 });
       await lan.close();
-      return {};
+      const started = performance.now();
+      let yielded = 0;
+      for await (const _ of early) yielded++;
+      return { lateLookupMs: performance.now() - started, yielded };
     },
     stats: async () => lan.stats,
     async legacy(m) {
@@ -123,7 +128,10 @@ async function main(): Promise<void> {
       started = performance.now();
       let yielded = 0;
       for await (const _ of lan.lookup(new Uint8Array(20), { timeout: 5000, signal: AbortSignal.timeout(150) })) yielded++;
-      return { resolve, resolveMs, lookupMs: performance.now() - started, yielded };
+      const lookupMs = performance.now() - started;
+      started = performance.now();
+      for await (const _ of lan.lookup(new Uint8Array(20), { timeout: 5000, signal: AbortSignal.abort() })) yielded++;
+      return { resolve, resolveMs, lookupMs, preAbortedMs: performance.now() - started, yielded };
     },
     async misuse(m) {
       // Each call's error code: with bad arguments, or (valid: true) good ones.

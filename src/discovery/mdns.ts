@@ -274,6 +274,11 @@ export class LanDiscovery {
     };
     const listener: Listener = (peer) => (peer === CLOSING ? stop(undefined) : onPeer(peer));
     const onAbort = (): void => stop(quietAbort ? undefined : new AbortError('aborted', { cause: opts.signal?.reason }));
+    // Already over: a lookup iterated after close() or with an aborted signal ends at once.
+    if (this.#closed || opts.signal?.aborted) {
+      queueMicrotask(() => (this.#closed ? stop(undefined) : onAbort()));
+      return stop;
+    }
     this.#listeners.add(listener);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     timers.push(setTimeout(() => stop(undefined), opts.timeout));

@@ -24,6 +24,7 @@ import {
   StreamLimitError,
   TransportError,
 } from './connection';
+import { DhtError } from './discovery';
 import { ConversationEndedError, DecodeError, IntroductionError, NoHandlerError, RequestTimeoutError } from './protocol';
 
 /** How a connection ended (PeerConnection's `closeInfo`, `closed` and 'close'). */
@@ -85,6 +86,7 @@ const wireCodes: ReadonlyMap<string, CodeMapper> = new Map<string, CodeMapper>([
   [DecodeError.code, (m, o) => new DecodeError(m, o)],
   [ConversationEndedError.code, (m, o) => new ConversationEndedError(m, o)],
   [IntroductionError.code, (m, o) => new IntroductionError(m, o)],
+  [DhtError.code, (m, o) => new DhtError(m, o)],
 ]);
 
 /**

@@ -14,20 +14,23 @@
  * mainline routers (`MAINLINE_BOOTSTRAP` is there to be passed explicitly).
  * IPv4 only, like bittorrent-dht's compact node and peer lists.
  */
-import { createHash, createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { isIP } from 'node:net';
 
 import type DHT from 'bittorrent-dht';
 import nacl from 'tweetnacl';
 
-import { AbortError, ClosedError, DhtError, InvalidArgumentError, RequestTimeoutError, SocketError } from '../errors';
+import { ClosedError, DhtError, InvalidArgumentError, SocketError } from '../errors';
 import { assertKey, keysEqual, type KeyPair } from '../keys';
 import { bencodedStringLength, signedPart } from './dht-bencode';
+import { checkItem, itemTarget, verifySignature as verify, type DhtItem } from './dht-item';
+import { assertInfoHash, parseHostPort, positive, settle, type DhtQueryOptions } from './dht-options';
 import { GuardedDhtSocket, type DhtNodeStats } from './dht-socket';
 import { MAX_RECORD_VALUE, RECORD_SALT, type PeerAddress } from './record';
 
 export type { DhtNodeStats } from './dht-socket';
+export type { DhtItem } from './dht-item';
+export type { DhtQueryOptions } from './dht-options';
 
 /**
  * The public mainline DHT bootstrap nodes, for users to pass explicitly as
@@ -74,104 +77,8 @@ export interface DhtNodeOptions {
   maxSeenKeys?: number;
 }
 
-/** Options of `get` and `lookup`. */
-export interface DhtQueryOptions {
-  /** Abort the operation. */
-  signal?: AbortSignal;
-  /** Give up after this many ms. */
-  timeout?: number;
-}
-
-/** A verified BEP 44 item: its value and sequence number. */
-export interface DhtItem {
-  v: Uint8Array;
-  seq: number;
-}
-
 type DhtCtor = typeof DHT;
 type DhtInstance = InstanceType<DhtCtor>;
-
-function sha1(...parts: Uint8Array[]): Buffer {
-  const h = createHash('sha1');
-  for (const p of parts) h.update(p);
-  return h.digest();
-}
-
-/** DER SubjectPublicKeyInfo header of a raw 32-byte Ed25519 public key. */
-const ED25519_SPKI = Buffer.from('302a300506032b6570032100', 'hex');
-
-/**
- * Checks an Ed25519 signature (used by bittorrent-dht for every item it
- * stores or receives, and by `get`); never throws, whatever a peer sent.
- * Signatures are made with tweetnacl (`put`), but checked with node:crypto
- * (OpenSSL): the same Ed25519, about 30 times faster, which matters to a
- * node that checks every reply of every lookup and every item it stores.
- */
-export function verifySignature(sig: unknown, msg: unknown, pk: unknown): boolean {
-  if (!(sig instanceof Uint8Array) || sig.length !== 64) return false;
-  if (!(pk instanceof Uint8Array) || pk.length !== 32) return false;
-  if (!(msg instanceof Uint8Array)) return false;
-  try {
-    const key = createPublicKey({ key: Buffer.concat([ED25519_SPKI, pk]), format: 'der', type: 'spki' });
-    return cryptoVerify(null, msg, key, sig);
-  } catch {
-    return false;
-  }
-}
-const verify = verifySignature;
-
-function positive(v: number | undefined, fallback: number, name: string, allowInfinity = false): number {
-  if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !(v > 0) || (!Number.isInteger(v) && !(allowInfinity && v === Infinity))) {
-    throw new InvalidArgumentError(`${name} must be a positive integer${allowInfinity ? ' or Infinity' : ''}`);
-  }
-  return v;
-}
-
-/** Parses `host:port` (IPv4 literal or host name) for the bootstrap list. */
-export function parseHostPort(text: string): { host: string; port: number } {
-  if (typeof text !== 'string') throw new InvalidArgumentError('a bootstrap node must be a "host:port" string');
-  const colon = text.lastIndexOf(':');
-  const host = text.slice(0, colon);
-  const port = /^[0-9]{1,5}$/.test(text.slice(colon + 1)) ? Number(text.slice(colon + 1)) : NaN;
-  if (colon <= 0 || host.includes(':') || /[\s@/[\]]/.test(host) || !(port >= 1 && port <= 65535)) {
-    throw new InvalidArgumentError(`bad bootstrap node ${JSON.stringify(text)}: must be host:port with an IPv4 address or host name`);
-  }
-  return { host, port };
-}
-
-/**
- * Runs `start(cb)` as a promise that also ends on `signal` (AbortError),
- * after `timeout` ms (RequestTimeoutError), or when the node is destroyed
- * (ClosedError, through `inFlight`: bittorrent-dht drops the callbacks of
- * operations a destroy cuts short).
- */
-function settle<T>(what: string, opts: DhtQueryOptions, inFlight: Set<(err: Error) => void>, start: (done: (err: Error | null, value?: T) => void) => void): Promise<T> {
-  const { signal, timeout } = opts;
-  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0)) throw new InvalidArgumentError('timeout must be positive');
-  if (signal?.aborted === true) return Promise.reject(new AbortError(`${what} aborted`, { cause: signal.reason }));
-  return new Promise<T>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
-    const finish = (err: Error | null, value?: T): void => {
-      inFlight.delete(once);
-      if (timer !== undefined) clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      if (err !== null) reject(err);
-      else resolve(value as T);
-    };
-    let settled = false;
-    const once = (err: Error | null, value?: T): void => {
-      if (settled) return;
-      settled = true;
-      finish(err, value);
-    };
-    const onAbort = (): void => once(new AbortError(`${what} aborted`, { cause: signal?.reason }));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    inFlight.add(once);
-    if (timeout !== undefined) timer = setTimeout(() => once(new RequestTimeoutError(`${what} timed out after ${timeout} ms`)), timeout);
-    start(once);
-  });
-}
 
 /**
  * A mainline DHT node on its own UDP socket. `start` binds and bootstraps;
@@ -318,7 +225,7 @@ export class DhtNode {
     this.#assertOpen();
     const k = assertKey(publicKey, 'publicKey');
     const salt = Buffer.from(RECORD_SALT);
-    const target = sha1(k, salt);
+    const target = itemTarget(k, salt);
     const res = await settle<unknown>('DHT get', opts, this.#inFlight, (done) => {
       this.#dht.get(target, { salt, cache: false }, (err, r) => done(err, r));
     });
@@ -436,25 +343,4 @@ export class DhtNode {
     this.#seen.set(key, item);
     if (this.#seen.size > this.#maxSeen) this.#seen.delete(this.#seen.keys().next().value!);
   }
-}
-
-function assertInfoHash(infoHash: Uint8Array): Buffer {
-  if (!(infoHash instanceof Uint8Array) || infoHash.length !== 20) throw new InvalidArgumentError('infoHash must be a Uint8Array of 20 bytes');
-  return Buffer.from(infoHash);
-}
-
-/**
- * The item in a get's result if it is a valid record item for `k`: its key
- * is `k`, its value a byte string within BEP 44's limit, its seq a
- * non-negative integer, and its signature verifies over (salt, seq, v).
- * bittorrent-dht checks the signature too; this does not rely on it.
- */
-function checkItem(res: unknown, k: Uint8Array, salt: Uint8Array): DhtItem | null {
-  if (res === null || typeof res !== 'object') return null;
-  const r = res as { v?: unknown; k?: unknown; sig?: unknown; seq?: unknown };
-  if (!(r.v instanceof Uint8Array) || !(r.k instanceof Uint8Array) || !keysEqual(r.k, k)) return null;
-  if (typeof r.seq !== 'number' || !Number.isSafeInteger(r.seq) || r.seq < 0) return null;
-  if (r.v.length === 0 || bencodedStringLength(r.v) > MAX_RECORD_VALUE) return null;
-  if (!verify(r.sig, signedPart(r.seq, r.v, salt), k)) return null;
-  return { v: new Uint8Array(r.v), seq: r.seq };
 }

@@ -15,7 +15,7 @@ import { decodeKey, encodeKey, keyPair, PeerSocket, type PeerConnection } from '
 import { encodeHeader } from '../src/cli/transfer';
 import { CLI_ARGS, DIAL_RE, lines, ROOT, runCli, startCli, startListener, tempDir, type Exit } from './cli-helpers';
 
-const COMMANDS = ['keygen', 'listen', 'connect', 'send', 'receive', 'demo', 'bench'];
+const COMMANDS = ['keygen', 'listen', 'connect', 'send', 'receive', 'demo', 'bench', 'dht'];
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 /** Asserts a failure: exit `code`, nothing on stdout, exactly one line on stderr matching every pattern. */

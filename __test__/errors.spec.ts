@@ -36,6 +36,11 @@ import {
   TransportError,
   closeError,
   errorFromCode,
+  PeerNotFoundError,
+  PeerUnreachableError,
+  DiscoveryTimeoutError,
+  PublishError,
+  DhtError,
   errorFromNative,
 } from '../src/errors';
 
@@ -70,6 +75,11 @@ const cases: Array<[PeersockError, Function, string]> = [
   [new ConversationEndedError(), ConversationEndedError, 'ERR_PEERSOCK_CONVERSATION_ENDED'],
   [new NoPathError('x', { reason: 'relay-off' }), NoPathError, 'ERR_PEERSOCK_NO_PATH'],
   [new IntroductionError('x'), IntroductionError, 'ERR_PEERSOCK_INTRODUCTION_FAILED'],
+  [new PeerNotFoundError(), PeerNotFoundError, 'ERR_PEERSOCK_PEER_NOT_FOUND'],
+  [new PeerUnreachableError('x'), PeerUnreachableError, 'ERR_PEERSOCK_PEER_UNREACHABLE'],
+  [new DiscoveryTimeoutError(), DiscoveryTimeoutError, 'ERR_PEERSOCK_DISCOVERY_TIMEOUT'],
+  [new PublishError(), PublishError, 'ERR_PEERSOCK_PUBLISH_FAILED'],
+  [new DhtError('x'), DhtError, 'ERR_PEERSOCK_DHT'],
 ];
 
 test('every error class has its stable code, its name and the right prototype chain', (t) => {

@@ -8,4 +8,5 @@ export { PeersockError, type PeersockErrorOptions } from './errors/base';
 export * from './errors/connection';
 export * from './errors/protocol';
 export * from './errors/discovery';
+export * from './errors/lookup';
 export { closeError, errorFromCode, errorFromNative, type CloseInfo, type ClosedBy, type NativeErrorContext } from './errors/convert';

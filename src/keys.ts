@@ -156,3 +156,13 @@ export function parseDialString(text: string): DialTarget {
   }
   return { publicKey, host, port };
 }
+
+/** An Ed25519 signature of `message` by `secretKey` (tweetnacl's 64-byte form). */
+export function signDetached(message: Uint8Array, secretKey: Uint8Array): Uint8Array {
+  return nacl.sign.detached(message, secretKey);
+}
+
+/** Whether `signature` is `publicKey`'s Ed25519 signature of `message`. */
+export function verifyDetached(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
+  return signature.length === 64 && publicKey.length === 32 && nacl.sign.detached.verify(message, signature, publicKey);
+}

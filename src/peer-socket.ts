@@ -24,6 +24,7 @@ import { createNativeEndpoint, type NativeEndpoint } from './native';
 import { UdpTransport, type AddressInfo, type DatagramTransport } from './transport';
 import { MemorySessionStore, type SessionStore } from './sessions';
 import { LocalSockets } from './local-sockets';
+import { signDetached } from './keys';
 import {
   checkPort,
   nativeOptions,
@@ -67,6 +68,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
   /** Run before every flush (subsystems batching writes, like the dispatch layer's lanes). */
   #beforeFlush: (() => void)[] = [];
   #closedFlag = false;
+  #secretKey: Uint8Array | undefined;
   #resolveClosed!: () => void;
 
   private constructor(native: NativeEndpoint, transport: DatagramTransport, opts: BindOptions, publicKey: Uint8Array, extensions: SocketExtension[], nativeIo?: NativeUdpTransport) {
@@ -134,6 +136,7 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
       // Filled as each attaches: the socket's close detaches only those.
       const attached: SocketExtension[] = [];
       socket = new PeerSocket(native, transport, opts, new Uint8Array(kp.publicKey), attached, nativeIo);
+      socket.#secretKey = new Uint8Array(kp.secretKey);
       for (const e of extensions) {
         e.attach(socket);
         attached.push(e);
@@ -250,6 +253,17 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
         // Already gone.
       }
     });
+  }
+
+  /**
+   * @internal Signs `message` with this socket's identity key (Ed25519), for
+   * statements published under the key (a DHT record). Messages that begin
+   * with a space are refused: TLS 1.3 signs 64 spaces and a context, so a
+   * handshake signature can never be obtained this way.
+   */
+  _signStatement(message: Uint8Array): Uint8Array {
+    if (!(message instanceof Uint8Array) || message.length === 0 || message[0] === 0x20) throw new InvalidArgumentError('a statement must be non-empty bytes not beginning with a space');
+    return signDetached(message, this.#secretKey!);
   }
 
   /** Sends a non-QUIC datagram from this socket's port (hole punching). */

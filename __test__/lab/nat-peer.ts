@@ -19,6 +19,9 @@
  *   ← { id, cmd: 'relay-stats' }                                   → RelayStats (null: relay off)
  *   ← { id, cmd: 'transfer', publicKey: hex, bytes }               → { ms, ok } (the peer hashes what it got)
  *   ← { id, cmd: 'ping', publicKey: hex }                          → { reply, ms } (a request/reply)
+ *   ← { id, cmd: 'discover', bootstrap: string[], introducers?: string[], publish?: boolean }
+ *                                                    → the published record (addresses), or null
+ *   ← { id, cmd: 'connect-key', publicKey: hex, timeout? }         → { ms, path, remoteAddress } (Discovery.connect)
  *   Streams opened to this peer are echoed, except ones starting with
  *   "SHA256\n": those are hashed and answered with the hex digest.
  *   errors: { id, error: { code, message } }
@@ -34,6 +37,7 @@ import { Dispatcher } from '../../src/messages/dispatcher';
 import { observeAddress, observedAddress } from '../../src/nat/observed';
 import { connectionPath, natTraversal, relayStats, type NatTraversalOptions } from '../../src/nat/traversal';
 import { PeerSocket, type BindOptions } from '../../src/peer-socket';
+import { Discovery } from '../../src/discovery/discovery';
 
 const hex = (k: Uint8Array): string => Buffer.from(k).toString('hex');
 const key = (h: unknown): Uint8Array => {
@@ -134,6 +138,21 @@ async function main(): Promise<void> {
       s.end(body);
       await done;
       return { ms: performance.now() - started, ok: got === want };
+    },
+    async discover(m) {
+      const d = await Discovery.start(socket, { bootstrap: m.bootstrap, introducers: m.introducers ?? [], dht: { host: '0.0.0.0' } });
+      if (m.publish !== true) return null;
+      // Wait for the public address from the introducer (observe), bounded, then publish.
+      for (let i = 0; i < 50 && (m.introducers ?? []).length > 0 && !d.addresses().some((a) => !a.host.startsWith('10.')); i++) await new Promise((r) => setTimeout(r, 100));
+      const r = await d.publish();
+      return { seq: r.seq, addresses: r.addresses, introducers: r.introducers };
+    },
+    async 'connect-key'(m) {
+      const started = performance.now();
+      const c = await Discovery.of(socket)!.connect(key(m.publicKey), { timeout: m.timeout ?? 10_000 });
+      const ms = performance.now() - started;
+      c.on('error', () => {});
+      return { ms, path: connectionPath(socket, c), remoteAddress: c.remoteAddress };
     },
     async ping(m) {
       const started = performance.now();

@@ -7,6 +7,7 @@ import { admission, ALLOW_HELP, allowOption, KEY_HELP, keyOption, type Command }
 import { CliError, ExitCode, log, toCliError } from './exit';
 import { bindSocket, dialString, hostPort, onInterrupt } from './net';
 import { LINGER_MS, pipeStream, within } from './pipe';
+import { FIND_HELP, FIND_OPTIONS, findExtensions, findOptions, startFinding } from './find';
 
 /** `host:port` of a connection's peer. */
 function peerAddress(conn: PeerConnection): string {
@@ -24,8 +25,10 @@ export const listenCommand: Command = {
     host: { type: 'string' },
     exec: { type: 'string', short: 'e' },
     allow: { type: 'string', multiple: true },
+    ...FIND_OPTIONS,
   },
   help: `Usage: peersock listen [--key FILE] [--port N] [--host H] [--allow KEY]... [--exec CMD]
+                       [--bootstrap HOST:PORT]... [--mdns] [--introducer KEY@HOST:PORT]...
 
 Binds a UDP port and prints the address peers dial, <key>@<host>:<port>, as
 the first line on stderr (stdout carries only the peer's bytes). Later
@@ -49,7 +52,12 @@ ${KEY_HELP}
   --host H        local IP address to bind (default 0.0.0.0; :: for IPv6)
 ${ALLOW_HELP}
   -e, --exec CMD  run CMD per stream instead of using stdin/stdout
+${FIND_HELP}
   -h, --help      show this help
+
+With --bootstrap or --mdns, listen publishes its record (addresses and
+introducers, signed with its key) and keeps it fresh, so peers can connect
+with its key alone: peersock connect --bootstrap HOST:PORT <key>.
 
 Example:
   $ peersock listen --port 4433 --exec 'tr a-z A-Z'
@@ -64,9 +72,11 @@ Example:
     if (exec !== undefined && exec.trim() === '') throw new UsageError('--exec needs a command', 'listen');
     const allowed = allowOption(args, 'listen');
     const key = keyOption(args);
+    const find = findOptions(args, 'listen');
 
     const gate = admission(allowed, exec === undefined);
-    const socket = await bindSocket({ keyPair: key?.keyPair, host, port, accept: gate.accept });
+    const socket = await bindSocket({ keyPair: key?.keyPair, host, port, accept: gate.accept, extensions: findExtensions(find) });
+    if (find !== undefined) await startFinding(socket, find, true);
     // Printed once SIGINT is handled: whoever reads the address may interrupt us at once.
     const ready = (): void => {
       process.stderr.write(`${dialString(socket)}\n`);

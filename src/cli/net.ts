@@ -6,7 +6,7 @@
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 
-import { encodeKey, PeerSocket, PeersockError, type AcceptHook, type KeyPair, type PeerConnection } from '../index';
+import { encodeKey, PeerSocket, PeersockError, type AcceptHook, type KeyPair, type PeerConnection, type SocketExtension } from '../index';
 import type { DialAddress } from './args';
 import { CliError, ExitCode, toCliError } from './exit';
 
@@ -26,6 +26,8 @@ export interface BindFor {
   accept?: AcceptHook;
   /** This socket dials: keep its connections alive while quiet. */
   dialer?: boolean;
+  /** Extensions to install (finding peers needs NAT traversal). */
+  extensions?: SocketExtension[];
 }
 
 /** Binds a PeerSocket; a bind failure (port in use, address not local) becomes a one-line CliError. */
@@ -37,6 +39,7 @@ export async function bindSocket(opts: BindFor): Promise<PeerSocket> {
       ...(opts.keyPair === undefined ? {} : { keyPair: opts.keyPair }),
       ...(opts.accept === undefined ? {} : { accept: opts.accept }),
       ...(opts.dialer === true ? { keepAlive: KEEP_ALIVE_MS } : {}),
+      ...(opts.extensions === undefined ? {} : { extensions: opts.extensions }),
     });
   } catch (e) {
     const sys = (e as { syscallCode?: unknown }).syscallCode;

@@ -2,11 +2,12 @@
 import { statSync } from 'node:fs';
 
 import { encodeKey, type PeerConnection, type PeerStream } from '../index';
-import { dialArgument, expectPositionals, flag, hostOption, intOption, stringOption, UsageError } from './args';
+import { expectPositionals, flag, hostOption, intOption, stringOption, UsageError } from './args';
 import { admission, ALLOW_HELP, allowOption, KEY_HELP, keyOption, TIMEOUT_HELP, timeoutOption, type Command } from './command';
 import { CliError, ExitCode, log, toCliError } from './exit';
 import { bindSocket, dial, dialString, hostPort, localHostFor, onInterrupt } from './net';
 import { LINGER_MS, within } from './pipe';
+import { connectByKey, FIND_HELP, FIND_OPTIONS, findExtensions, findOptions, localHostForPeer, peerArgument, startFinding } from './find';
 import { formatBytes, Progress } from './progress';
 import { ABORT_CODE, receiveFile, sendFile, type ProgressFactory } from './transfer';
 
@@ -23,19 +24,22 @@ stderr: a bar on a terminal, a line a second otherwise.`;
 
 export const sendCommand: Command = {
   name: 'send',
-  synopsis: 'send <file> <key>@<host>:<port>',
+  synopsis: 'send <file> <key>@<host>:<port> | send --bootstrap HOST:PORT <file> <key>',
   summary: 'send a file to a peer running receive (SHA-256 verified)',
-  options: { key: { type: 'string' }, timeout: { type: 'string' } },
+  options: { key: { type: 'string' }, timeout: { type: 'string' }, ...FIND_OPTIONS },
   help: `Usage: peersock send [--key FILE] [--timeout SEC] <file> <key>@<host>:<port>
+       peersock send [--bootstrap HOST:PORT]... [--mdns] <file> <key>
 
 Sends <file> to a peer running \`peersock receive\`, which printed the
-address. Exits 0 once the receiver has verified the file.
+address. Exits 0 once the receiver has verified the file. With --bootstrap
+or --mdns the receiver may be given by its key alone (see connect --help).
 
 ${PROTOCOL_HELP}
 
 Options:
 ${KEY_HELP}
 ${TIMEOUT_HELP}
+${FIND_HELP}
   -h, --help      show this help
 
 Exit codes as for connect, and 6 if the receiver saw a different SHA-256.
@@ -53,17 +57,19 @@ Example:
       if (e instanceof UsageError) throw e;
       throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'send');
     }
-    const target = dialArgument(address!, 'send');
+    const find = findOptions(args, 'send');
+    const peer = peerArgument(address!, find, 'send');
     const timeoutMs = timeoutOption(args, 'send');
     const key = keyOption(args);
     if (key?.warning !== undefined) log(key.warning);
-    const socket = await bindSocket({ keyPair: key?.keyPair, host: localHostFor(target.host), port: 0, dialer: true });
+    const socket = await bindSocket({ keyPair: key?.keyPair, host: localHostForPeer(peer, localHostFor), port: 0, dialer: true, extensions: findExtensions(find) });
     const stop = onInterrupt(() => {
       for (const c of socket.connections) void c.close({ code: ABORT_CODE, reason: 'the sender was interrupted' });
       void socket.close().then(() => process.exit(ExitCode.Interrupted));
     });
     try {
-      const conn = await dial(socket, target, timeoutMs);
+      const discovery = find === undefined ? undefined : await startFinding(socket, find, false);
+      const conn = peer.kind === 'address' ? await dial(socket, peer.to, timeoutMs) : await connectByKey(discovery!, peer.publicKey, timeoutMs);
       log(`sending ${file} (${formatBytes(size)}) to ${encodeKey(conn.remotePublicKey)}`);
       const r = await sendFile(conn, file!, progressOn('send'));
       await conn.close({ code: 0, reason: 'done' });
@@ -87,8 +93,10 @@ export const receiveCommand: Command = {
     host: { type: 'string' },
     allow: { type: 'string', multiple: true },
     force: { type: 'boolean', short: 'f' },
+    ...FIND_OPTIONS,
   },
   help: `Usage: peersock receive [--out DIR] [--key FILE] [--port N] [--host H] [--allow KEY]... [--force]
+                        [--bootstrap HOST:PORT]... [--mdns] [--introducer KEY@HOST:PORT]...
 
 Waits for one file from \`peersock send\`. Prints the address to dial,
 <key>@<host>:<port>, as the first line on stderr; on success prints the
@@ -104,7 +112,11 @@ ${KEY_HELP}
   --host H        local IP address to bind (default 0.0.0.0; :: for IPv6)
 ${ALLOW_HELP}
   -f, --force     replace a file of the same name (default: refuse)
+${FIND_HELP}
   -h, --help      show this help
+
+With --bootstrap or --mdns the receiver publishes its record, so senders
+need only its key.
 
 Example:
   $ peersock receive --out ~/Downloads
@@ -122,9 +134,10 @@ Example:
     const allowed = allowOption(args, 'receive');
     const force = flag(args, 'force');
     const key = keyOption(args);
+    const find = findOptions(args, 'receive');
 
     const gate = admission(allowed, true);
-    const socket = await bindSocket({ keyPair: key?.keyPair, host, port, accept: gate.accept });
+    const socket = await bindSocket({ keyPair: key?.keyPair, host, port, accept: gate.accept, extensions: findExtensions(find) });
     // SIGINT is handled before the address is out: whoever reads it may interrupt us at once.
     let interrupted = false;
     let wakeWaiter = (): void => undefined;
@@ -137,7 +150,10 @@ Example:
     const address = dialString(socket);
     process.stderr.write(`${address}\n`);
     if (key?.warning !== undefined) log(key.warning);
-    log(`waiting for a file; the sender runs: peersock send <file> ${address}`);
+    if (find !== undefined) {
+      await startFinding(socket, find, true);
+      log(`waiting for a file; the sender runs: peersock send ${find.bootstrap !== undefined ? find.bootstrap.map((b) => `--bootstrap ${b} `).join('') : '--mdns '}<file> ${encodeKey(socket.publicKey)}`);
+    } else log(`waiting for a file; the sender runs: peersock send <file> ${address}`);
 
     try {
       const { conn, stream } = await new Promise<{ conn: PeerConnection; stream: PeerStream }>((resolve, reject) => {

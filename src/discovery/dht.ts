@@ -81,6 +81,16 @@ type DhtCtor = typeof DHT;
 type DhtInstance = InstanceType<DhtCtor>;
 
 /**
+ * Signs BEP 44 items for `publicKey` without handing over the secret key (a
+ * PeerSocket's identity signs through one).
+ */
+export interface ItemSigner {
+  publicKey: Uint8Array;
+  /** The Ed25519 signature of `message` by `publicKey`'s secret key. */
+  sign(message: Uint8Array): Uint8Array;
+}
+
+/**
  * A mainline DHT node on its own UDP socket. `start` binds and bootstraps;
  * `put`/`get` store and fetch this peer's signed record (BEP 44, salt
  * `RECORD_SALT`), `announce`/`lookup` join and search topics (BEP 5).
@@ -188,18 +198,27 @@ export class DhtNode {
    * higher seq), AbortError on `signal`. An aborted put may still reach
    * nodes: the DHT requests already sent are not recalled.
    */
-  async put(keyPair: KeyPair, v: Uint8Array, seq: number, opts: { signal?: AbortSignal } = {}): Promise<{ stored: number }> {
+  async put(keyPair: KeyPair | ItemSigner, v: Uint8Array, seq: number, opts: { signal?: AbortSignal } = {}): Promise<{ stored: number }> {
     this.#assertOpen();
-    if (keyPair === null || typeof keyPair !== 'object') throw new InvalidArgumentError('keyPair must be a key pair');
+    if (keyPair === null || typeof keyPair !== 'object') throw new InvalidArgumentError('keyPair must be a key pair or a signer');
     const k = assertKey(keyPair.publicKey, 'keyPair.publicKey');
-    if (!(keyPair.secretKey instanceof Uint8Array) || keyPair.secretKey.length !== 64) throw new InvalidArgumentError('keyPair.secretKey must be 64 bytes (tweetnacl format)');
+    const signer = 'sign' in keyPair && typeof keyPair.sign === 'function' ? keyPair : undefined;
+    const secretKey = 'secretKey' in keyPair ? keyPair.secretKey : undefined;
+    if (signer === undefined && (!(secretKey instanceof Uint8Array) || secretKey.length !== 64)) throw new InvalidArgumentError('keyPair.secretKey must be 64 bytes (tweetnacl format)');
     if (!(v instanceof Uint8Array) || v.length === 0) throw new InvalidArgumentError('v must be a non-empty Uint8Array');
     if (bencodedStringLength(v) > MAX_RECORD_VALUE) throw new InvalidArgumentError(`v is ${bencodedStringLength(v)} bytes bencoded; BEP 44 allows ${MAX_RECORD_VALUE}`);
     if (!Number.isSafeInteger(seq) || seq < 0) throw new InvalidArgumentError('seq must be a non-negative safe integer');
     const salt = Buffer.from(RECORD_SALT);
     const value = Buffer.from(v);
-    if (!keysEqual(keyPair.secretKey.subarray(32), k)) throw new InvalidArgumentError('keyPair.secretKey does not match keyPair.publicKey');
-    const sig = Buffer.from(nacl.sign.detached(signedPart(seq, value, salt), keyPair.secretKey));
+    const message = signedPart(seq, value, salt);
+    let sig: Buffer;
+    if (signer !== undefined) {
+      sig = Buffer.from(signer.sign(message));
+      if (!verify(sig, message, k)) throw new InvalidArgumentError('the signer does not sign for keyPair.publicKey');
+    } else {
+      if (!keysEqual(secretKey!.subarray(32), k)) throw new InvalidArgumentError('keyPair.secretKey does not match keyPair.publicKey');
+      sig = Buffer.from(nacl.sign.detached(message, secretKey!));
+    }
     const stored = await settle<number>('DHT put', opts, this.#inFlight, (done) => {
       this.#dht.put({ k: Buffer.from(k), v: value, seq, salt, sig }, (err, _hash, n) => {
         if (n > 0) done(null, n);

@@ -25,6 +25,7 @@ import {
   TransportError,
 } from './connection';
 import { DhtError } from './discovery';
+import { DiscoveryTimeoutError, PeerNotFoundError, PeerUnreachableError, PublishError } from './lookup';
 import { ConversationEndedError, DecodeError, IntroductionError, NoHandlerError, RequestTimeoutError } from './protocol';
 
 /** How a connection ended (PeerConnection's `closeInfo`, `closed` and 'close'). */
@@ -87,6 +88,10 @@ const wireCodes: ReadonlyMap<string, CodeMapper> = new Map<string, CodeMapper>([
   [ConversationEndedError.code, (m, o) => new ConversationEndedError(m, o)],
   [IntroductionError.code, (m, o) => new IntroductionError(m, o)],
   [DhtError.code, (m, o) => new DhtError(m, o)],
+  [PeerNotFoundError.code, (m, o) => new PeerNotFoundError(m, o)],
+  [PeerUnreachableError.code, (m, o) => new PeerUnreachableError(m, o)],
+  [DiscoveryTimeoutError.code, (m, o) => new DiscoveryTimeoutError(m, o)],
+  [PublishError.code, (m, o) => new PublishError(m, o)],
 ]);
 
 /**

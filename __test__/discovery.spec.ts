@@ -158,3 +158,23 @@ test('topics: 10 sockets announce one topic; a lookup yields all 10, and anyKey 
     await echoOnce(conn, 100);
   }
 });
+
+test('publish keeps the record fresh: republished with a higher seq every refreshInterval, until close()', async (t) => {
+  const nodes = await startDhtNet(t, 20);
+  const boot = [addr(nodes[0]!)];
+  const b = await peer(t, boot, { refreshInterval: 1000 });
+  const first = await b.discovery.publish();
+  const a = await peer(t, boot, { cacheTtl: 1 });
+  let seen = first.seq;
+  const started = performance.now();
+  while (seen <= first.seq + 1 && performance.now() - started < 6000) {
+    await new Promise((r) => setTimeout(r, 250));
+    seen = (await a.discovery.resolve(b.socket.publicKey))?.seq ?? seen;
+  }
+  t.log(`seq ${first.seq} -> ${seen} in ${(performance.now() - started).toFixed(0)} ms without a publish() call`);
+  t.true(seen >= first.seq + 2, 'two refreshes happened');
+  await b.discovery.close();
+  const last = (await a.discovery.resolve(b.socket.publicKey))!.seq;
+  await new Promise((r) => setTimeout(r, 2500));
+  t.is((await a.discovery.resolve(b.socket.publicKey))!.seq, last, 'no refresh after close()');
+});

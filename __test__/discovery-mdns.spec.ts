@@ -118,6 +118,44 @@ test.serial('two namespaces on one LAN bridge with no DHT: A connects to B by ke
   t.log(`resolve ${r.ms.toFixed(1)} ms`);
 });
 
+test.serial('Two namespaces on one LAN bridge with no DHT: A connects to B by key through mDNS via Discovery.connect', async (t) => {
+  // The user's path: Discovery.start(socket, { mdns: true }) with default mDNS options, on a LAN of its own.
+  t.timeout(90_000);
+  const lan2 = await LanLab.create(2);
+  try {
+    const [ha, hb] = lan2.hosts;
+    const [a, b] = await Promise.all([lan2.spawn(ha!.ns, 'mdns-peer.ts', { MODE: 'discovery' }, 'facade-a'), lan2.spawn(hb!.ns, 'mdns-peer.ts', { MODE: 'discovery' }, 'facade-b')]);
+    const keyB = b.ready.publicKey as string;
+    const portB = b.ready.port as number;
+
+    // A knows only B's key.
+    const c = await a.call('connect', { publicKey: keyB, timeout: 10_000 });
+    t.is(c.remotePublicKey, keyB, 'the handshake proved the key');
+    t.is(c.echo, 'hello through Discovery');
+    t.deepEqual(c.remoteAddress, { host: hb!.ip, port: portB }, "B's LAN address, as B advertised it");
+    const r = await a.call('resolve', { publicKey: keyB, timeout: 5000 });
+    t.is(r.record?.source, 'lan');
+    t.is(r.record.publicKey, keyB);
+    t.deepEqual(r.record.addresses, [{ host: hb!.ip, port: portB }]);
+    t.true(r.ms < 1500, `the LAN answered within lanTimeout (${r.ms} ms)`);
+    // An unknown key: with the DHT off there is nowhere else to look.
+    const unknown = await a.call('resolve', { publicKey: Buffer.from(keyPair().publicKey).toString('hex'), timeout: 5000 });
+    t.is(unknown.record, null);
+
+    // A topic: B announces it, A finds B's port and learns B's key by dialing with anyKey.
+    await b.call('announce', { topic: 'some-topic' });
+    const found = await a.call('lookup', { topic: 'some-topic', timeout: 1500 });
+    t.deepEqual(found.peers, [{ host: hb!.ip, port: portB }], 'B, once');
+    const dialed = await a.call('dial-any', found.peers[0]);
+    t.is(dialed.remotePublicKey, keyB);
+    t.is(dialed.echo, 'hello, whoever you are');
+    t.deepEqual((await a.call('lookup', { topic: 'another-topic', timeout: 800 })).peers, []);
+    t.log(`connect by key ${c.ms.toFixed(1)} ms, resolve ${r.ms.toFixed(1)} ms, lookup ${found.ms.toFixed(0)} ms`);
+  } finally {
+    await lan2.close();
+  }
+});
+
 test.serial('a topic lookup across namespaces finds every advertiser, once each, and only them', async (t) => {
   const [a, b, c] = hosts;
   const { peers, ms } = await a!.proc.call('lookup', { topic: TOPIC, timeout: 1500 });

@@ -18,6 +18,17 @@
  *   ← { id, cmd: 'hostile', target: hex }  sends garbage and lying packets to the group
  *                                          → { sent, lieHost, liePort } (where the lies point)
  *   errors: { id, error: { code, message } }
+ *
+ * With MODE=discovery it runs the user's path instead: no LanDiscovery of its
+ * own, but `Discovery.start(socket, { mdns: true })` on its echoing socket
+ * (no bootstrap: the DHT is off; default mDNS options, so the multicast goes
+ * wherever the namespace routes it).
+ *   → { ready: true, publicKey: hex, port }
+ *   ← { id, cmd: 'announce', topic: string }            → {}
+ *   ← { id, cmd: 'resolve', publicKey: hex, timeout }   → { record: { source, seq, addresses, introducers } | null, ms }
+ *   ← { id, cmd: 'connect', publicKey: hex, timeout }   → { remotePublicKey: hex, remoteAddress: PeerAddress, echo, ms }
+ *   ← { id, cmd: 'lookup', topic: string, timeout }     → { peers: PeerAddress[], ms }
+ *   ← { id, cmd: 'dial-any', host, port }               → { remotePublicKey: hex, echo } (anyKey: the handshake tells the key)
  */
 import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
@@ -25,6 +36,7 @@ import { createInterface } from 'node:readline';
 import * as dnsPacket from 'dns-packet';
 
 import type { PeerConnection } from '../../src/connection';
+import { Discovery } from '../../src/discovery/discovery';
 import { LanDiscovery } from '../../src/discovery/mdns';
 import { hostName, instanceName } from '../../src/discovery/mdns-records';
 import { encodeKey, keyPair } from '../../src/keys';
@@ -40,10 +52,8 @@ function out(msg: unknown): void {
   process.stdout.write(`${JSON.stringify(msg)}\n`);
 }
 
-async function main(): Promise<void> {
-  const iface = process.env.IFACE;
-  if (iface === undefined) throw new Error('IFACE is required');
-  const mdnsPort = Number(process.env.MDNS_PORT ?? 5353);
+/** A PeerSocket on every address of the namespace that echoes every stream. */
+async function echoSocket(): Promise<PeerSocket> {
   const socket = await PeerSocket.bind({ host: '0.0.0.0', port: 0 });
   socket.on('error', (e: Error) => process.stderr.write(`mdns-peer socket error: ${e.message}\n`));
   socket.on('connection', (c: PeerConnection) => {
@@ -53,10 +63,102 @@ async function main(): Promise<void> {
       s.pipe(s);
     });
   });
+  return socket;
+}
+
+/** Sends `text` on a new stream of `c`, ends it, and returns what came back (the peer echoes). */
+async function echoOver(c: PeerConnection, text: string): Promise<string> {
+  const s = c.openStream();
+  let echo = '';
+  const done = new Promise<void>((resolve, reject) => {
+    s.on('data', (d: Buffer) => (echo += d.toString()));
+    s.once('end', resolve);
+    s.once('error', reject);
+  });
+  s.end(text);
+  await done;
+  return echo;
+}
+
+type Commands = Record<string, (m: Record<string, any>) => Promise<unknown>>;
+
+/** Runs `commands` on the JSON lines of stdin; when stdin closes, `shutdown` then exit. */
+function serve(commands: Commands, shutdown: () => Promise<unknown>): void {
+  const lines = createInterface({ input: process.stdin });
+  lines.on('line', (line) => {
+    let m: Record<string, any>;
+    try {
+      m = JSON.parse(line);
+    } catch {
+      return;
+    }
+    const fn = commands[m.cmd];
+    const run = fn !== undefined ? fn(m) : Promise.reject(new Error(`unknown command ${String(m.cmd)}`));
+    run.then(
+      (result) => out({ id: m.id, result }),
+      (e: unknown) => out({ id: m.id, error: { code: (e as { code?: string }).code ?? 'ERR', message: (e as Error).message ?? String(e) } }),
+    );
+  });
+  lines.on('close', () => {
+    void shutdown().finally(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref();
+  });
+}
+
+/** MODE=discovery: the Discovery facade with mDNS only (see the module comment). */
+async function discoveryMain(): Promise<void> {
+  const socket = await echoSocket();
+  const discovery = await Discovery.start(socket, { mdns: true });
+  const commands: Commands = {
+    async announce(m) {
+      discovery.announce(String(m.topic));
+      return {};
+    },
+    async resolve(m) {
+      const started = performance.now();
+      const r = await discovery.resolve(bytes(m.publicKey, 32), { timeout: m.timeout });
+      const record = r === null ? null : { source: r.source, seq: r.seq, addresses: r.addresses, introducers: r.introducers, publicKey: hex(r.publicKey) };
+      return { record, ms: performance.now() - started };
+    },
+    async connect(m) {
+      const started = performance.now();
+      const c = await discovery.connect(bytes(m.publicKey, 32), { timeout: m.timeout });
+      const ms = performance.now() - started;
+      c.on('error', () => {});
+      const echo = await echoOver(c, 'hello through Discovery');
+      const result = { remotePublicKey: hex(c.remotePublicKey), remoteAddress: { host: c.remoteAddress.address, port: c.remoteAddress.port }, echo, ms };
+      await c.close();
+      return result;
+    },
+    async lookup(m) {
+      const started = performance.now();
+      const peers: unknown[] = [];
+      for await (const p of discovery.lookup(String(m.topic), { timeout: m.timeout })) peers.push({ host: p.host, port: p.port });
+      return { peers, ms: performance.now() - started };
+    },
+    async 'dial-any'(m) {
+      const c = await socket.connect({ host: m.host, port: m.port }, { anyKey: true, timeout: 5000 });
+      c.on('error', () => {});
+      const echo = await echoOver(c, 'hello, whoever you are');
+      const result = { remotePublicKey: hex(c.remotePublicKey), echo };
+      await c.close();
+      return result;
+    },
+  };
+  serve(commands, () => Promise.allSettled([discovery.close(), socket.close()]));
+  out({ ready: true, publicKey: hex(socket.publicKey), port: socket.address().port });
+}
+
+async function main(): Promise<void> {
+  if (process.env.MODE === 'discovery') return discoveryMain();
+  const iface = process.env.IFACE;
+  if (iface === undefined) throw new Error('IFACE is required');
+  const mdnsPort = Number(process.env.MDNS_PORT ?? 5353);
+  const socket = await echoSocket();
   const lan = await LanDiscovery.start({ interface: iface, port: mdnsPort });
   const port = socket.address().port;
 
-  const commands: Record<string, (m: Record<string, any>) => Promise<unknown>> = {
+  const commands: Commands = {
     async advertise(m) {
       lan.advertise({ publicKey: socket.publicKey, port, topics: (m.topics as unknown[]).map((t) => bytes(t, 20)) });
       return {};
@@ -75,16 +177,7 @@ async function main(): Promise<void> {
     async connect(m) {
       const c = await socket.connect({ publicKey: bytes(m.publicKey, 32), host: m.host, port: m.port }, { timeout: 5000 });
       c.on('error', () => {});
-      const s = c.openStream();
-      let echo = '';
-      const done = new Promise<void>((resolve, reject) => {
-        s.on('data', (d: Buffer) => (echo += d.toString()));
-        s.once('end', resolve);
-        s.once('error', reject);
-      });
-      s.end('hello over mdns');
-      await done;
-      return { remotePublicKey: hex(c.remotePublicKey), echo };
+      return { remotePublicKey: hex(c.remotePublicKey), echo: await echoOver(c, 'hello over mdns') };
     },
     async 'close-discovery'() {
       // A lookup made before close() and iterated after it ends at once.
@@ -152,25 +245,7 @@ async function main(): Promise<void> {
     hostile: async (m) => ({ sent: await hostile(iface, mdnsPort, bytes(m.target, 32)), lieHost: LIE_HOST, liePort: LIE_PORT }),
   };
 
-  const lines = createInterface({ input: process.stdin });
-  lines.on('line', (line) => {
-    let m: Record<string, any>;
-    try {
-      m = JSON.parse(line);
-    } catch {
-      return;
-    }
-    const fn = commands[m.cmd];
-    const run = fn !== undefined ? fn(m) : Promise.reject(new Error(`unknown command ${String(m.cmd)}`));
-    run.then(
-      (result) => out({ id: m.id, result }),
-      (e: unknown) => out({ id: m.id, error: { code: (e as { code?: string }).code ?? 'ERR', message: (e as Error).message ?? String(e) } }),
-    );
-  });
-  lines.on('close', () => {
-    void Promise.allSettled([lan.close(), socket.close()]).finally(() => process.exit(0));
-    setTimeout(() => process.exit(0), 2000).unref();
-  });
+  serve(commands, () => Promise.allSettled([lan.close(), socket.close()]));
   out({ ready: true, publicKey: hex(socket.publicKey), port });
 }
 

@@ -41,6 +41,10 @@ const exitByCode: ReadonlyMap<string, number> = new Map([
   ['ERR_PEERSOCK_PEER_REJECTED_CREDENTIALS', ExitCode.Identity],
   ['ERR_PEERSOCK_HANDSHAKE_TIMEOUT', ExitCode.Timeout],
   ['ERR_PEERSOCK_IDLE_TIMEOUT', ExitCode.Timeout],
+  // Finding a peer by key: no record, no address of it answered, or out of time. Nobody answered.
+  ['ERR_PEERSOCK_PEER_NOT_FOUND', ExitCode.Timeout],
+  ['ERR_PEERSOCK_PEER_UNREACHABLE', ExitCode.Timeout],
+  ['ERR_PEERSOCK_DISCOVERY_TIMEOUT', ExitCode.Timeout],
   ['ERR_PEERSOCK_CONNECTION_REFUSED', ExitCode.Refused],
 ]);
 

@@ -62,16 +62,18 @@ export async function startFinding(socket: PeerSocket, cfg: FindConfig, publish:
   } catch (e) {
     throw toCliError(e);
   }
-  if (publish) {
-    try {
-      const r = await discovery.publish();
-      log(`published record ${r.seq}: ${r.addresses.map((a) => hostPort(a.host, a.port)).join(', ') || 'no address'}${r.introducers.length > 0 ? `; ${r.introducers.length} introducer(s)` : ''}`);
-    } catch (e) {
-      // Kept up anyway: discovery retries at its next refresh.
-      log(`could not publish yet: ${toCliError(e).message}`);
-    }
-  }
+  if (publish) await publishRecord(discovery);
   return discovery;
+}
+
+/** Publishes the record and says so on stderr; a failure is logged (discovery retries at its next refresh). */
+export async function publishRecord(discovery: Discovery): Promise<void> {
+  try {
+    const r = await discovery.publish();
+    log(`published record ${r.seq}: ${r.addresses.map((a) => hostPort(a.host, a.port)).join(', ') || 'no address'}${r.introducers.length > 0 ? `; ${r.introducers.length} introducer(s)` : ''}`);
+  } catch (e) {
+    log(`could not publish yet: ${toCliError(e).message}`);
+  }
 }
 
 /** A peer argument: a dial string, or (with finding options) a bare key. */

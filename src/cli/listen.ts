@@ -7,7 +7,7 @@ import { admission, ALLOW_HELP, allowOption, KEY_HELP, keyOption, type Command }
 import { CliError, ExitCode, log, toCliError } from './exit';
 import { bindSocket, dialString, hostPort, onInterrupt } from './net';
 import { LINGER_MS, pipeStream, within } from './pipe';
-import { FIND_HELP, FIND_OPTIONS, findExtensions, findOptions, startFinding } from './find';
+import { FIND_HELP, FIND_OPTIONS, findExtensions, findOptions, publishRecord, startFinding } from './find';
 
 /** `host:port` of a connection's peer. */
 function peerAddress(conn: PeerConnection): string {
@@ -76,11 +76,13 @@ Example:
 
     const gate = admission(allowed, exec === undefined);
     const socket = await bindSocket({ keyPair: key?.keyPair, host, port, accept: gate.accept, extensions: findExtensions(find) });
-    if (find !== undefined) await startFinding(socket, find, true);
+    const discovery = find === undefined ? undefined : await startFinding(socket, find, false);
     // Printed once SIGINT is handled: whoever reads the address may interrupt us at once.
     const ready = (): void => {
       process.stderr.write(`${dialString(socket)}\n`);
       if (key?.warning !== undefined) log(key.warning);
+      // After the address line (always the first on stderr), and once SIGINT is handled.
+      if (discovery !== undefined) void publishRecord(discovery);
     };
     return exec === undefined ? servePlain(socket, ready, gate.release) : serveExec(socket, ready, exec);
   },

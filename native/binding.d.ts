@@ -223,6 +223,8 @@ export interface NativeConnInfo {
   family: number
   rttMs: number
   cwnd: number
+  /** Largest UDP payload the path carries as far as known. */
+  pmtu: number
   sentPackets: number
   recvPackets: number
   lostPackets: number
@@ -298,6 +300,8 @@ export interface NativeIoStats {
 /** Endpoint options as JavaScript passes them (all optional). */
 export interface NativeOptions {
   maxUdpPayload?: number
+  /** Path MTU discovery up to `max_udp_payload` (default on). */
+  pmtuDiscovery?: boolean
   idleTimeoutMs?: number
   keepAliveMs?: number
   handshakeTimeoutMs?: number

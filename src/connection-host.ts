@@ -19,6 +19,8 @@ export interface CloseOptions {
 export interface ConnectionStats {
   rttMs: number;
   cwnd: number;
+  /** Largest UDP payload the path carries as far as known (grows with `pmtuDiscovery`). */
+  pmtu: number;
   sentPackets: number;
   recvPackets: number;
   lostPackets: number;

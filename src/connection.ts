@@ -241,6 +241,7 @@ export class PeerConnection extends EventEmitter implements StreamHost, Connecti
     return {
       rttMs: i.rttMs,
       cwnd: i.cwnd,
+      pmtu: i.pmtu,
       sentPackets: i.sentPackets,
       recvPackets: i.recvPackets,
       lostPackets: i.lostPackets,

@@ -21,8 +21,14 @@ const MAX_STREAMS: u64 = (1 << 14) - 1;
 /// Tunables of one endpoint. Every field has a sensible non-zero default.
 #[derive(Clone, Debug)]
 pub struct EndpointConfig {
-    /// Largest UDP payload sent (and advertised for receiving).
+    /// Largest UDP payload sent (and advertised for receiving). With
+    /// `discover_pmtu` it is the most path MTU discovery probes for.
     pub max_udp_payload: usize,
+    /// Path MTU discovery (RFC 8899, quiche's): packets start at 1,200
+    /// bytes and grow to the largest probe size the path carried, up to
+    /// `max_udp_payload` (default on). Off: every packet may be
+    /// `max_udp_payload` bytes, and a narrower path drops them all.
+    pub discover_pmtu: bool,
     /// Close a connection after this long without any packet from the peer.
     pub idle_timeout: Duration,
     /// Send an ack-eliciting packet after this long without sending; `None`
@@ -71,6 +77,7 @@ impl Default for EndpointConfig {
     fn default() -> Self {
         EndpointConfig {
             max_udp_payload: 1452,
+            discover_pmtu: true,
             idle_timeout: Duration::from_secs(30),
             // Below the common 30 s UDP timeout of NATs and firewalls.
             keep_alive: Some(Duration::from_secs(15)),
@@ -98,8 +105,10 @@ impl EndpointConfig {
     /// Rejects settings quiche would misbehave with.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::InvalidArgument(m.into()));
-        if !(1200..=65527).contains(&self.max_udp_payload) {
-            return bad("maxUdpPayload must be between 1200 and 65527");
+        if !(1200..=65507).contains(&self.max_udp_payload) {
+            return bad(
+                "maxUdpPayload must be between 1200 and 65507 (the most an IPv4 datagram carries)",
+            );
         }
         if self.idle_timeout.is_zero()
             || self.handshake_timeout.is_zero()
@@ -189,6 +198,7 @@ impl EndpointConfig {
         c.set_max_idle_timeout(self.idle_timeout.as_millis() as u64);
         c.set_max_recv_udp_payload_size(self.max_udp_payload);
         c.set_max_send_udp_payload_size(self.max_udp_payload);
+        c.discover_pmtu(self.discover_pmtu);
         c.set_initial_max_data(self.initial_max_data);
         c.set_initial_max_stream_data_bidi_local(self.initial_max_stream_data);
         c.set_initial_max_stream_data_bidi_remote(self.initial_max_stream_data);

@@ -224,6 +224,9 @@ pub struct ConnInfo {
     pub rtt: std::time::Duration,
     /// Congestion window in bytes.
     pub cwnd: usize,
+    /// Largest UDP payload the path carries as far as known: `max_udp_payload`
+    /// without path MTU discovery; with it, 1200 until a probe succeeds.
+    pub pmtu: usize,
     /// Packets and bytes sent, received and lost so far.
     pub sent_packets: usize,
     pub recv_packets: usize,
@@ -251,6 +254,7 @@ impl Endpoint {
             is_client: c.side == crate::conn::Side::Client,
             rtt: path.as_ref().map(|p| p.rtt).unwrap_or_default(),
             cwnd: path.as_ref().map(|p| p.cwnd).unwrap_or_default(),
+            pmtu: path.as_ref().map(|p| p.pmtu).unwrap_or_default(),
             sent_packets: st.sent,
             recv_packets: st.recv,
             lost_packets: st.lost,

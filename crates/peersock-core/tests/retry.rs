@@ -296,7 +296,7 @@ fn retry_fits_quiche_transport_parameters_at_the_largest_settings() {
         initial_max_stream_data_uni: (1 << 30) - 1,
         max_streams_bidi: 16382,
         max_streams_uni: 16382,
-        max_udp_payload: 65527,
+        max_udp_payload: 65507,
         ..EndpointConfig::default()
     };
     let (mut a, mut b) = (node_with(1, 1000, big.clone()), node_with(2, 2000, big));

@@ -18,6 +18,8 @@ pub struct NativeConnInfo {
     pub family: u32,
     pub rtt_ms: f64,
     pub cwnd: f64,
+    /// Largest UDP payload the path carries as far as known.
+    pub pmtu: u32,
     pub sent_packets: f64,
     pub recv_packets: f64,
     pub lost_packets: f64,
@@ -80,6 +82,7 @@ impl NativeEndpoint {
             family: if i.remote_addr.is_ipv4() { 4 } else { 6 },
             rtt_ms: i.rtt.as_secs_f64() * 1000.0,
             cwnd: i.cwnd as f64,
+            pmtu: i.pmtu as u32,
             sent_packets: i.sent_packets as f64,
             recv_packets: i.recv_packets as f64,
             lost_packets: i.lost_packets as f64,

@@ -1,0 +1,78 @@
+/**
+ * Path MTU discovery (pmtuDiscovery): packets start at 1200 bytes and grow
+ * to what the path carries, so a socket may allow big packets (loopback,
+ * jumbo frames) and still work on a narrow path. The narrow path is the lab
+ * relay dropping every datagram over 1280 bytes (IPv6's minimum MTU, less
+ * the 48 bytes of IPv6 and UDP headers: 1232 would be exact; 1280 is what a
+ * tunnel of that MTU passes as UDP payload at most).
+ */
+import test from 'ava';
+
+import { createRelay, transfer } from './lab/setup';
+import { createSocket, within } from './helpers';
+import type { PeerConnection } from '../src/connection';
+import { InvalidArgumentError } from '../src/errors';
+import type { BindOptions } from '../src/peer-socket';
+
+const NARROW = 1280;
+const MiB = 1024 * 1024;
+
+/** A dials b through a relay that drops datagrams over NARROW bytes; returns what arrived and the path's pmtu. */
+async function overNarrowPath(t: import('ava').ExecutionContext, opts: BindOptions, timeout: number) {
+  const a = await createSocket(t, opts);
+  const b = await createSocket(t, opts);
+  const relay = await createRelay(t, a);
+  let oversized = 0;
+  for (const dir of ['c2s', 's2c'] as const) {
+    relay.filter(dir, (data) => {
+      if (data.length <= NARROW) return true;
+      oversized++;
+      return false;
+    });
+  }
+  const accepted = new Promise<PeerConnection>((resolve) => a.once('connection', resolve));
+  const { host, port } = relay.address();
+  const client = await b.connect({ publicKey: a.publicKey, host, port }, { timeout });
+  const server = await accepted;
+  const x = await within(timeout, `4 MiB over a ${NARROW}-byte path`, transfer(client, server, 4 * MiB, 1));
+  return { x, client, server, oversized };
+}
+
+test('pmtuDiscovery with maxUdpPayload 16384: a 1280-byte path carries 4 MiB intact; packets never grow past it', async (t) => {
+  const { x, client, server, oversized } = await overNarrowPath(t, { pmtuDiscovery: true, maxUdpPayload: 16384 }, 5000);
+  t.is(x.received.sha256, x.sent.sha256);
+  t.is(x.received.bytes, 4 * MiB);
+  const pmtu = Math.max(client.stats().pmtu, server.stats().pmtu);
+  t.log(`4 MiB in ${x.ms.toFixed(0)} ms; path pmtu ${client.stats().pmtu}/${server.stats().pmtu}; ${oversized} oversized probes dropped`);
+  t.true(pmtu <= NARROW, `pmtu ${pmtu}`);
+  t.true(pmtu >= 1200);
+});
+
+test('pmtuDiscovery on loopback grows packets to maxUdpPayload', async (t) => {
+  const a = await createSocket(t, { pmtuDiscovery: true, maxUdpPayload: 16384 });
+  const b = await createSocket(t, { pmtuDiscovery: true, maxUdpPayload: 16384 });
+  const accepted = new Promise<PeerConnection>((resolve) => a.once('connection', resolve));
+  const client = await b.connect({ publicKey: a.publicKey, host: '127.0.0.1', port: a.address().port });
+  const server = await accepted;
+  const x = await transfer(client, server, 4 * MiB, 1);
+  t.is(x.received.sha256, x.sent.sha256);
+  t.is(client.stats().pmtu, 16384);
+  t.true(client.stats().sentPackets < (4 * MiB) / 4096, `${client.stats().sentPackets} packets for 4 MiB`);
+});
+
+for (const max of [16384, 1452]) {
+  test(`without pmtuDiscovery, packets of maxUdpPayload ${max} cannot cross the 1280-byte path (the black hole the discovery avoids)`, async (t) => {
+    const err = await t.throwsAsync(overNarrowPath(t, { maxUdpPayload: max, pmtuDiscovery: false }, 3000));
+    t.log(`${err?.name}: ${err?.message}`);
+  });
+}
+
+test('the defaults (pmtuDiscovery on, maxUdpPayload 1452) cross the 1280-byte path', async (t) => {
+  const { x, client } = await overNarrowPath(t, {}, 5000);
+  t.is(x.received.sha256, x.sent.sha256);
+  t.true(client.stats().pmtu <= NARROW);
+});
+
+test('pmtuDiscovery must be a boolean', async (t) => {
+  await t.throwsAsync(createSocket(t, { pmtuDiscovery: 'yes' as never }), { instanceOf: InvalidArgumentError });
+});

@@ -1,7 +1,7 @@
 /**
  * The DHT layer of discovery (src/discovery/dht.ts, record.ts, topic.ts) on
  * a private BitTorrent DHT on loopback (lab/dht-net.ts): records published
- * by 50 nodes resolve from every other one, and still after 30 % of the DHT
+ * by 50 sockets resolve from every other one, and still after 30 % of the DHT
  * is killed; forged, rolled-back, oversized and malformed items are
  * rejected; topics find every announcer; the resource limits hold. Nothing
  * here contacts any address but 127.0.0.1.
@@ -16,9 +16,9 @@ import { bencode, signedPart } from '../src/discovery/dht-bencode';
 import { DhtNode, MAINLINE_BOOTSTRAP } from '../src/discovery/dht';
 import { decodeRecord, encodeRecord, MAX_RECORD_VALUE, RECORD_SALT, type PeerAddress } from '../src/discovery/record';
 import { topicHash } from '../src/discovery/topic';
-import { AbortError, DhtError, InvalidArgumentError, keyPair, type KeyPair } from '../src/index';
+import { AbortError, DhtError, Discovery, InvalidArgumentError, PeerSocket, keyPair, type KeyPair } from '../src/index';
 import { median, sleep, waitFor } from './helpers';
-import { addr, pool, startDhtNet, startHostileNode, startNode } from './lab/dht-net';
+import { LAB_OPTIONS, addr, pool, startDhtNet, startHostileNode, startNode } from './lab/dht-net';
 
 /** A signed BEP 44 reply for `kp` with the record salt, as a hostile node would send it. */
 function signedItem(kp: KeyPair, v: Uint8Array, seq: number, signer: KeyPair = kp): Record<string, Uint8Array | number> {
@@ -29,30 +29,36 @@ function record(port: number): Uint8Array {
   return encodeRecord({ addresses: [{ host: '127.0.0.1', port }], introducers: [] });
 }
 
-test('50 publishers resolve each other through a 20-node DHT, and still after 30 % of the nodes are killed', async (t) => {
+test('50 sockets publish through a 20-node DHT; each resolves every other, and still after 30 % of the nodes are killed', async (t) => {
   t.timeout(85_000);
   const infra = await startDhtNet(t, 20);
   const seeds = infra.map(addr);
   const t0 = performance.now();
-  // Each publisher is what a peersock socket runs: its own DhtNode, itself a DHT node.
-  const pubs = await pool(Array.from({ length: 50 }), 10, (_, i) => startNode(t, [seeds[i % 20]!, seeds[(i + 7) % 20]!]));
-  const keys = pubs.map(() => keyPair());
-  const stored = await pool(pubs, 10, (node, i) => node.put(keys[i]!, record(20_000 + i), 1));
-  t.log(`started and published 50 in ${Math.round(performance.now() - t0)} ms; stored on ${Math.min(...stored.map((s) => s.stored))}..${Math.max(...stored.map((s) => s.stored))} nodes each`);
+  // 50 PeerSockets, each running Discovery (its own DhtNode, itself a DHT node), each publishing its record.
+  const peers = await pool(Array.from({ length: 50 }), 10, async (_, i) => {
+    const socket = await PeerSocket.bind({ host: '127.0.0.1', port: 0 });
+    t.teardown(() => socket.close());
+    const discovery = await Discovery.start(socket, { bootstrap: [seeds[i % 20]!, seeds[(i + 7) % 20]!], dht: LAB_OPTIONS });
+    t.teardown(() => discovery.close());
+    return { socket, discovery, dht: discovery.dht! };
+  });
+  await pool(peers, 10, (p) => p.discovery.publish());
+  t.log(`started and published 50 sockets in ${Math.round(performance.now() - t0)} ms`);
+  const ports = peers.map((p) => p.socket.address().port);
+  const port = (j: number): number => ports[j]!;
 
-  /** Every node of `from` resolves every key of `targets` but its own; returns times (ms) and failures. */
+  /** Every socket of `from` resolves every key of `targets` but its own; returns times (ms) and failures. */
   const resolveAll = async (from: number[], targets: number[]): Promise<{ times: number[]; failures: number; queries: number }> => {
     const jobs = from.flatMap((i) => targets.filter((j) => j !== i).map((j) => [i, j] as const));
-    const before = from.reduce((s, i) => s + pubs[i]!.stats.queriesSent, 0);
+    const before = from.reduce((s, i) => s + peers[i]!.dht.stats.queriesSent, 0);
     let failures = 0;
     const times = await pool(jobs, from.length === 1 ? 1 : 32, async ([i, j]) => {
       const s = performance.now();
-      const item = await pubs[i]!.get(keys[j]!.publicKey, { timeout: 20_000 });
-      const rec = item === null ? null : decodeRecord(keys[j]!.publicKey, item.seq, item.v);
-      if (rec?.addresses[0]?.port !== 20_000 + j) failures++;
+      const rec = await peers[i]!.discovery.resolve(peers[j]!.socket.publicKey, { timeout: 20_000 });
+      if (rec?.source !== 'dht' || !rec.addresses.some((a) => a.port === port(j))) failures++;
       return performance.now() - s;
     });
-    const queries = from.reduce((s, i) => s + pubs[i]!.stats.queriesSent, 0) - before;
+    const queries = from.reduce((s, i) => s + peers[i]!.dht.stats.queriesSent, 0) - before;
     return { times, failures, queries };
   };
   const report = (what: string, r: { times: number[]; failures: number; queries: number }, wall: number): void => {
@@ -60,38 +66,45 @@ test('50 publishers resolve each other through a 20-node DHT, and still after 30
     t.log(`${what}: ${n - r.failures}/${n} resolved in ${Math.round(wall)} ms; median ${median(r.times).toFixed(1)} ms, worst ${Math.max(...r.times).toFixed(1)} ms; ${(r.queries / n).toFixed(1)} DHT queries sent per resolve`);
   };
 
-  const all = pubs.map((_, i) => i);
+  const all = peers.map((_, i) => i);
   let s = performance.now();
   const first = await resolveAll(all, all);
   report('all 50 x 49', first, performance.now() - s);
   t.is(first.times.length, 50 * 49);
-  t.is(first.failures, 0, 'every publisher resolves every other one');
+  t.is(first.failures, 0, 'every socket resolves every other one');
   // The same without 32 resolves competing for two cores: one at a time.
   const alone = await resolveAll([0], all.slice(1, 26));
   report('one at a time, 25 resolves', alone, alone.times.reduce((a, b) => a + b, 0));
   t.is(alone.failures, 0);
 
-  // Kill 30 % of the DHT's 70 nodes: 6 of the 20 infrastructure nodes and 15 publishers.
+  // Kill 30 % of the DHT's 70 nodes: 6 of the 20 infrastructure nodes and 15 sockets (their DHT nodes go with them).
   const killedInfra = infra.slice(0, 6);
-  const killedPubs = all.slice(35);
-  await Promise.all([...killedInfra.map((n) => n.destroy()), ...killedPubs.map((i) => pubs[i]!.destroy())]);
+  const killed = all.slice(35);
+  await Promise.all([...killedInfra.map((n) => n.destroy()), ...killed.map(async (i) => {
+    await peers[i]!.discovery.close();
+    await peers[i]!.socket.close();
+  })]);
   const survivors = all.slice(0, 35);
   s = performance.now();
-  // Each survivor resolves 14 others (killed publishers' records included): 490 resolves.
+  // Each survivor resolves 14 others (killed sockets' records included): 490 resolves.
   const sample = survivors.flatMap((i) => Array.from({ length: 14 }, (_, k) => [i, (i + 1 + k * 3) % 50] as const));
-  let failures = 0;
-  const times: number[] = [];
-  const before = survivors.reduce((sum, i) => sum + pubs[i]!.stats.queriesSent, 0);
-  await pool(sample, 32, async ([i, j]) => {
-    const st = performance.now();
-    const item = await pubs[i]!.get(keys[j]!.publicKey, { timeout: 20_000 });
-    times.push(performance.now() - st);
-    if (item === null || decodeRecord(keys[j]!.publicKey, item.seq, item.v)?.addresses[0]?.port !== 20_000 + j) failures++;
-  });
-  const queries = survivors.reduce((sum, i) => sum + pubs[i]!.stats.queriesSent, 0) - before;
-  report('after killing 21 of 70 nodes, 35 x 14', { times, failures, queries }, performance.now() - s);
-  t.is(times.length, 490);
-  t.true(failures <= 490 * 0.01, `${failures} of 490 resolves failed`);
+  const r = await (async () => {
+    let failures = 0;
+    const times: number[] = [];
+    const before = survivors.reduce((sum, i) => sum + peers[i]!.dht.stats.queriesSent, 0);
+    await pool(sample, 32, async ([i, j]) => {
+      const st = performance.now();
+      // The DHT node itself: a fresh lookup each time, not discovery's cached record from before the kill.
+      const rec = await peers[i]!.dht.get(peers[j]!.socket.publicKey, { timeout: 20_000 });
+      times.push(performance.now() - st);
+      const decoded = rec === null ? null : decodeRecord(peers[j]!.socket.publicKey, rec.seq, rec.v);
+      if (decoded === null || !decoded.addresses.some((a) => a.port === port(j))) failures++;
+    });
+    return { times, failures, queries: survivors.reduce((sum, i) => sum + peers[i]!.dht.stats.queriesSent, 0) - before };
+  })();
+  report('after killing 21 of 70 nodes, 35 x 14', r, performance.now() - s);
+  t.is(r.times.length, 490);
+  t.true(r.failures <= 490 * 0.01, `${r.failures} of 490 resolves failed`);
 });
 
 test("a record with another key's signature is neither stored by DHT nodes nor returned by get", async (t) => {

@@ -13,7 +13,10 @@
 # (bug B: ~4.5 x instead of 3 x). A third patch keys receive-window
 # auto-tuning to the path's minimum RTT instead of the smoothed one, which
 # counts the queue the window itself builds (so windows grew to their cap
-# on any path, and small messages waited behind a big one's queue). The
+# on any path, and small messages waited behind a big one's queue). A fourth
+# makes a FIN that first arrives on a retransmission of data already read
+# readable (bug C: quiche recorded the final size and dropped the frame as
+# duplicate, so the stream never ended for the reader). The
 # patches are ours; they should go upstream, and this script goes away when
 # a quiche release has the fixes.
 #

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import test from 'ava';
 import nacl from 'tweetnacl';
 import { InvalidArgumentError, PeersockError } from '../src/errors';
-import { assertKey, decodeKey, encodeKey, keyPair, keysEqual, parseDialString } from '../src/keys';
+import { assertKey, decodeKey, encodeKey, keyPair, keysEqual, parseDialString, signStatement } from '../src/keys';
 
 // Ed25519 public key of the all-zero seed (checked with tweetnacl) and its
 // z-base-32 text (cross-checked against an independent z-base-32 encoder).
@@ -188,4 +188,14 @@ test('key errors are PeersockErrors with a stable code', (t) => {
   t.true(err instanceof Error);
   t.is((err as PeersockError).code, 'ERR_PEERSOCK_INVALID_ARGUMENT');
   t.is(err?.name, 'InvalidArgumentError');
+});
+
+test('signStatement signs published statements with the identity key, and never a TLS 1.3 signature context', (t) => {
+  const kp = keyPair();
+  const record = new TextEncoder().encode('4:salt11:peersock/v13:seqi1e1:v3:abc');
+  t.true(nacl.sign.detached.verify(record, signStatement(record, kp.secretKey), kp.publicKey));
+  // What TLS 1.3's CertificateVerify signs: 64 spaces, a context string, 0, the transcript hash.
+  const tls = new Uint8Array([...new Uint8Array(64).fill(0x20), ...new TextEncoder().encode('TLS 1.3, server CertificateVerify'), 0, ...randomBytes(32)]);
+  t.throws(() => signStatement(tls, kp.secretKey), { instanceOf: InvalidArgumentError });
+  t.throws(() => signStatement(new Uint8Array(0), kp.secretKey), { instanceOf: InvalidArgumentError });
 });

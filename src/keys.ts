@@ -157,12 +157,15 @@ export function parseDialString(text: string): DialTarget {
   return { publicKey, host, port };
 }
 
-/** An Ed25519 signature of `message` by `secretKey` (tweetnacl's 64-byte form). */
-export function signDetached(message: Uint8Array, secretKey: Uint8Array): Uint8Array {
+/**
+ * An Ed25519 signature of `message` by `secretKey` (tweetnacl's 64-byte
+ * form), for statements published under an identity key (a DHT record).
+ * Messages that begin with a space are refused: TLS 1.3 signs 64 spaces and
+ * a context, so a handshake signature can never be obtained this way.
+ */
+export function signStatement(message: Uint8Array, secretKey: Uint8Array): Uint8Array {
+  if (!(message instanceof Uint8Array) || message.length === 0 || message[0] === 0x20) {
+    throw new InvalidArgumentError('a statement must be non-empty bytes not beginning with a space');
+  }
   return nacl.sign.detached(message, secretKey);
-}
-
-/** Whether `signature` is `publicKey`'s Ed25519 signature of `message`. */
-export function verifyDetached(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
-  return signature.length === 64 && publicKey.length === 32 && nacl.sign.detached.verify(message, signature, publicKey);
 }

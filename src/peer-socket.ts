@@ -24,7 +24,7 @@ import { createNativeEndpoint, type NativeEndpoint } from './native';
 import { UdpTransport, type AddressInfo, type DatagramTransport } from './transport';
 import { MemorySessionStore, type SessionStore } from './sessions';
 import { LocalSockets } from './local-sockets';
-import { signDetached } from './keys';
+import { signStatement } from './keys';
 import {
   checkPort,
   nativeOptions,
@@ -255,15 +255,9 @@ export class PeerSocket extends EventEmitter implements ConnectionHost {
     });
   }
 
-  /**
-   * @internal Signs `message` with this socket's identity key (Ed25519), for
-   * statements published under the key (a DHT record). Messages that begin
-   * with a space are refused: TLS 1.3 signs 64 spaces and a context, so a
-   * handshake signature can never be obtained this way.
-   */
+  /** @internal Signs a statement published under this socket's key (a DHT record); see keys.ts signStatement. */
   _signStatement(message: Uint8Array): Uint8Array {
-    if (!(message instanceof Uint8Array) || message.length === 0 || message[0] === 0x20) throw new InvalidArgumentError('a statement must be non-empty bytes not beginning with a space');
-    return signDetached(message, this.#secretKey!);
+    return signStatement(message, this.#secretKey!);
   }
 
   /** Sends a non-QUIC datagram from this socket's port (hole punching). */

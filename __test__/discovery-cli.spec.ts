@@ -20,6 +20,7 @@ import { decodeRecord, encodeRecord } from '../src/discovery/record';
 import { encodeKey, keyPair } from '../src/index';
 import { lines, runCli, startCli, tempDir, type CliProcess } from './cli-helpers';
 import { addr, startNode } from './lab/dht-net';
+import { waitFor } from './helpers';
 
 /** A UDP port that was free a moment ago. */
 async function freePort(): Promise<number> {
@@ -123,7 +124,9 @@ test.serial('peersock receive --bootstrap publishes; peersock send --bootstrap F
   const recv = await publishing(t, ['receive', '--bootstrap', dht.address, '--out', outDir]);
   const published = performance.now() - t0;
   t.is(lines(recv.proc.stderr())[0], `${recv.key}@127.0.0.1:${recv.port}`, 'the dial string is the first stderr line');
-  t.regex(recv.proc.stderr(), new RegExp(`the sender runs: peersock send --bootstrap ${dht.address.replace(/\./g, '\\.')} <file> ${recv.key}`));
+  // The hint follows the "published record" line: wait for it (bounded) instead of racing the log.
+  const hint = new RegExp(`the sender runs: peersock send --bootstrap ${dht.address.replace(/\./g, '\\.')} <file> ${recv.key}`);
+  await waitFor('the sender hint on stderr', 5000, () => hint.test(recv.proc.stderr()));
 
   const t1 = performance.now();
   const send = await runCli(t, ['send', '--bootstrap', dht.address, file, recv.key], {}, 60_000);

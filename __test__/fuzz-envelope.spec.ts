@@ -95,6 +95,13 @@ test('a big message frame sent as head + payload decodes as the one-buffer frame
   );
 });
 
+/** Whether every string in `v` (deeply) is well-formed Unicode with no replacement character. */
+function wellFormed(v: unknown): boolean {
+  if (typeof v === 'string') return !/[\ud800-\udfff\ufffd]/.test(v);
+  if (v !== null && typeof v === 'object') return Object.values(v).every(wellFormed);
+  return true;
+}
+
 test('random bytes: the decoder returns or throws an Error, and what decodes re-encodes stably', (t) => {
   let decoded = 0;
   fc.assert(
@@ -104,7 +111,16 @@ test('random bytes: the decoder returns or throws an Error, and what decodes re-
       decoded++;
       const again = tryDecode(Envelope.encode(d).finish());
       if (again instanceof Error) throw again;
-      t.deepEqual(fields(again), fields(d));
+      if (wellFormed(fields(d))) {
+        t.deepEqual(fields(again), fields(d));
+      } else {
+        // Ill-formed UTF-8 in a string field decodes leniently (replacement
+        // characters, lone surrogates), and that text re-encodes to other
+        // bytes: after one round it must be stable.
+        const third = tryDecode(Envelope.encode(again).finish());
+        if (third instanceof Error) throw third;
+        t.deepEqual(fields(third), fields(again));
+      }
     }),
     { numRuns: RUNS * 5 },
   );

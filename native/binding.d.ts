@@ -300,7 +300,7 @@ export interface NativeIoStats {
 /** Endpoint options as JavaScript passes them (all optional). */
 export interface NativeOptions {
   maxUdpPayload?: number
-  /** Path MTU discovery up to `max_udp_payload` (default on). */
+  /** Path MTU discovery up to `max_udp_payload` (default off). */
   pmtuDiscovery?: boolean
   idleTimeoutMs?: number
   keepAliveMs?: number

@@ -12,7 +12,7 @@ use peersock_core::EndpointConfig;
 #[derive(Default)]
 pub struct NativeOptions {
     pub max_udp_payload: Option<u32>,
-    /// Path MTU discovery up to `max_udp_payload` (default on).
+    /// Path MTU discovery up to `max_udp_payload` (default off).
     pub pmtu_discovery: Option<bool>,
     pub idle_timeout_ms: Option<f64>,
     pub keep_alive_ms: Option<f64>,

@@ -36,16 +36,17 @@ export declare class NativeEndpoint {
   eventDetail(index: number): NativeEvent | null
   /**
    * Opens the native I/O driver: binds a UDP socket at `address:port`,
-   * watches it on Node's loop, and calls `onWork` (no arguments) when
-   * JavaScript has something to do (events, `ioTakeRaw`,
-   * `ioTakeRouted`, `ioErrors`). Returns the bound `[address, port]`.
+   * watches it on Node's loop, and calls `onWork(work)` when JavaScript
+   * has something to do: `work` has a `WORK_*` bit for each of events
+   * (`pollEvents`), `ioTakeRaw`, `ioTakeRouted` and `ioErrors`.
+   * Returns the bound `[address, port]`.
    */
-  ioOpen(address: string, port: number, onWork: () => void): [string, number]
+  ioOpen(address: string, port: number, onWork: (work: number) => void): [string, number]
   /**
-   * Sends what the core has queued and re-arms the timer; true when
-   * JavaScript has something to take or poll.
+   * Sends what the core has queued and re-arms the timer; returns what
+   * JavaScript has to take or poll (`WORK_*` bits, 0 for nothing).
    */
-  ioFlush(): boolean
+  ioFlush(): number
   /**
    * Moves queued non-QUIC datagrams into `buf`: `meta[2i]` the length,
    * `meta[2i + 1]` the sender's address id (see `address`). Returns the count.
@@ -356,3 +357,15 @@ export interface NativeStats {
 
 /** `flush`: `meta[2]` when no timer is due. */
 export declare const NO_TIMEOUT: number
+
+/** Failed sends, to take with `ioErrors`. */
+export declare const WORK_ERRORS: number
+
+/** `ioFlush` and `onWork`: events to take with `pollEvents`. */
+export declare const WORK_EVENTS: number
+
+/** Non-QUIC datagrams to take with `ioTakeRaw`. */
+export declare const WORK_RAW: number
+
+/** Datagrams for JavaScript to send, to take with `ioTakeRouted`. */
+export declare const WORK_ROUTED: number

@@ -848,3 +848,7 @@ module.exports.FLUSH_EVENTS = nativeBinding.FLUSH_EVENTS
 module.exports.hotApi = nativeBinding.hotApi
 module.exports.META_HEAD = nativeBinding.META_HEAD
 module.exports.NO_TIMEOUT = nativeBinding.NO_TIMEOUT
+module.exports.WORK_ERRORS = nativeBinding.WORK_ERRORS
+module.exports.WORK_EVENTS = nativeBinding.WORK_EVENTS
+module.exports.WORK_RAW = nativeBinding.WORK_RAW
+module.exports.WORK_ROUTED = nativeBinding.WORK_ROUTED

@@ -11,7 +11,7 @@
  * messages) is flushed once at the end of the task, by the addon.
  */
 import { EV_BATCH, drainEvents, type Driver, type DriverHost } from './endpoint-driver';
-import { EV_SLOTS, type NativeEndpoint } from './native';
+import { EV_SLOTS, WORK_ERRORS, WORK_EVENTS, WORK_RAW, WORK_ROUTED, type NativeEndpoint } from './native';
 import type { NativeUdpTransport } from './native-transport';
 
 /** Datagrams taken per `ioTakeRaw` / `ioTakeRouted` call. */
@@ -49,7 +49,7 @@ export class NativeIoDriver implements Driver {
     this.#host = host;
     this.#transport = transport;
     this.#takeBuf = Buffer.allocUnsafe(native.maxUdpPayload() * TAKE_BATCH);
-    transport.onWork = () => this.#work();
+    transport.onWork = (work) => this.#work(work);
   }
 
   kick(): void {
@@ -87,43 +87,53 @@ export class NativeIoDriver implements Driver {
   }
 
   /**
-   * The addon has work for JavaScript: handle it now, and flush at the end
-   * of the task (after the microtasks it started), so what handlers queue
-   * (a reply, the next request after an awaited one) leaves together with
-   * the ACKs, in as few packets as possible.
+   * The addon has work for JavaScript (`work`: WORK_* bits): handle it now,
+   * and flush at the end of the task (after the microtasks it started), so
+   * what handlers queue (a reply, the next request after an awaited one)
+   * leaves together with the ACKs, in as few packets as possible.
    */
-  #work(): void {
+  #work(work: number): void {
     if (this.#closed || this.#busy) return;
-    this.#handle();
+    this.#handle(work);
     this.kick();
   }
 
   /** The end of a task: flush; while the addon has more, handle it and flush again (bounded). */
   #flush(): void {
     if (this.#closed || this.#busy) return;
-    let more = false;
-    for (let round = 0; round < MAX_ROUNDS && !this.#closed; round++) {
-      this.#host.beforeFlush();
-      more = this.#native.ioFlush();
-      if (!more) break;
-      this.#handle();
+    // Kicks while this runs (the before-flush hooks write the message
+    // lanes; handlers answer) are covered by its own flushes: a kick from
+    // a before-flush hook is followed by the flush, and one from handling
+    // by the next round or the resume below. Without this, every batched
+    // lane write queued a second, empty flush.
+    this.#deferred = true;
+    let work = 0;
+    try {
+      for (let round = 0; round < MAX_ROUNDS && !this.#closed; round++) {
+        this.#host.beforeFlush();
+        work = this.#native.ioFlush();
+        if (work === 0) break;
+        this.#handle(work);
+      }
+    } finally {
+      this.#deferred = false;
     }
     // Still work after the last round: come back after the loop's I/O (the
     // addon only calls again when a datagram or the timer wakes it).
-    if (more && !this.#closed && !this.#resumeScheduled) {
+    if (work !== 0 && !this.#closed && !this.#resumeScheduled) {
       this.#resumeScheduled = true;
       setImmediate(this.#onImmediate);
     }
   }
 
-  /** Events, non-QUIC datagrams, datagrams to send through JavaScript, failed sends. */
-  #handle(): void {
+  /** What `work` (WORK_* bits) says: events, non-QUIC datagrams, datagrams to send through JavaScript, failed sends. */
+  #handle(work: number): void {
     this.#busy = true;
     try {
-      drainEvents(this.#native, this.#host, this.#dgramBuf, this.#evSlots);
-      this.#takeRaw();
-      this.#takeRouted();
-      for (const e of this.#native.ioErrors()) this.#host.sendFailed(new Error(e.message), e.address, e.port);
+      if ((work & WORK_EVENTS) !== 0) drainEvents(this.#native, this.#host, this.#dgramBuf, this.#evSlots);
+      if ((work & WORK_RAW) !== 0) this.#takeRaw();
+      if ((work & WORK_ROUTED) !== 0) this.#takeRouted();
+      if ((work & WORK_ERRORS) !== 0) for (const e of this.#native.ioErrors()) this.#host.sendFailed(new Error(e.message), e.address, e.port);
     } finally {
       this.#busy = false;
     }

@@ -18,8 +18,8 @@ export class NativeUdpTransport implements DatagramTransport {
   #address: AddressInfo = { address: '', port: 0, family: 'IPv4' };
   #handler: DatagramHandler | undefined;
   #closed = false;
-  /** The driver's entry point, called by the addon when JavaScript has work (set by the driver). */
-  onWork: () => void = () => {};
+  /** The driver's entry point, called by the addon with the `WORK_*` bits of what JavaScript has to do (set by the driver). */
+  onWork: (work: number) => void = () => {};
 
   private constructor(native: NativeEndpoint) {
     this.#native = native;
@@ -30,7 +30,7 @@ export class NativeUdpTransport implements DatagramTransport {
     const t = new NativeUdpTransport(native);
     let bound: [string, number];
     try {
-      bound = native.ioOpen(host, port, () => t.onWork());
+      bound = native.ioOpen(host, port, (work) => t.onWork(work));
     } catch (e) {
       throw errorFromNative(e);
     }

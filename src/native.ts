@@ -49,6 +49,11 @@ export const EV_WRITABLE = binding.EV_WRITABLE;
 export const EV_STOPPED = binding.EV_STOPPED;
 export const EV_DATAGRAM = binding.EV_DATAGRAM;
 export const EV_DETAIL = binding.EV_DETAIL;
+/** The native driver's `ioFlush` / `onWork` bits: what JavaScript has to take. */
+export const WORK_EVENTS = binding.WORK_EVENTS;
+export const WORK_RAW = binding.WORK_RAW;
+export const WORK_ROUTED = binding.WORK_ROUTED;
+export const WORK_ERRORS = binding.WORK_ERRORS;
 
 const hot: HotApi = binding.hotApi();
 

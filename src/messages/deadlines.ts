@@ -3,9 +3,11 @@
  * duration expire in the order they were set, so each duration keeps a
  * doubly linked list (O(1) insert at the tail, O(1) cancel) and one timer
  * armed for its head. A cancelled head leaves the timer as it is: when it
- * fires it finds nothing due and re-arms for the new head.
+ * fires it finds nothing due and re-arms for the new head. An emptied
+ * list keeps its timer too, unreferenced (it holds no process open), so
+ * sequential requests (one in flight at a time) do not set and clear a
+ * Node timer each; a timer that fires on an empty list drops it.
  */
-
 /** Something that can time out; `expire` is called at most once. */
 export abstract class Deadline {
   /** When it is due (performance.now() ms). */
@@ -33,6 +35,7 @@ class DeadlineList {
     else this.head = d;
     this.tail = d;
     if (this.timer === undefined) this.#arm();
+    else if (d.prev === null) this.timer.ref(); // was empty: the timer counts again
   }
 
   remove(d: Deadline): void {
@@ -44,11 +47,9 @@ class DeadlineList {
     d.list = null;
   }
 
-  /** Stops the timer of an empty list and forgets the list. */
-  disarm(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.owner.drop(this);
+  /** The list is empty: its timer no longer holds the process open. */
+  idle(): void {
+    this.timer?.unref();
   }
 
   #arm(): void {
@@ -94,8 +95,7 @@ export class Deadlines {
     const list = d.list;
     if (list === null) return;
     list.remove(d);
-    // The last one gone: no timer is left behind to fire for nothing.
-    if (list.head === null) list.disarm();
+    if (list.head === null) list.idle();
   }
 
   /** @internal An empty list with no timer is forgotten. */

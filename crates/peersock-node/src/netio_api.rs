@@ -60,10 +60,11 @@ fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 #[napi]
 impl NativeEndpoint {
     /// Opens the native I/O driver: binds a UDP socket at `address:port`,
-    /// watches it on Node's loop, and calls `onWork` (no arguments) when
-    /// JavaScript has something to do (events, `ioTakeRaw`,
-    /// `ioTakeRouted`, `ioErrors`). Returns the bound `[address, port]`.
-    #[napi(ts_args_type = "address: string, port: number, onWork: () => void")]
+    /// watches it on Node's loop, and calls `onWork(work)` when JavaScript
+    /// has something to do: `work` has a `WORK_*` bit for each of events
+    /// (`pollEvents`), `ioTakeRaw`, `ioTakeRouted` and `ioErrors`.
+    /// Returns the bound `[address, port]`.
+    #[napi(ts_args_type = "address: string, port: number, onWork: (work: number) => void")]
     pub fn io_open(
         &mut self,
         env: Env,
@@ -99,12 +100,12 @@ impl NativeEndpoint {
         Ok((local.ip().to_string(), local.port() as u32))
     }
 
-    /// Sends what the core has queued and re-arms the timer; true when
-    /// JavaScript has something to take or poll.
+    /// Sends what the core has queued and re-arms the timer; returns what
+    /// JavaScript has to take or poll (`WORK_*` bits, 0 for nothing).
     #[napi]
-    pub fn io_flush(&mut self) -> bool {
+    pub fn io_flush(&mut self) -> u32 {
         self.drive_flush();
-        self.io_wants_js()
+        self.io_work()
     }
 
     /// Moves queued non-QUIC datagrams into `buf`: `meta[2i]` the length,

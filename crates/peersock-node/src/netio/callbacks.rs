@@ -47,20 +47,22 @@ pub(super) unsafe extern "C" fn on_timer(h: *mut Handle) {
 /// every call into JavaScript: it may have closed the driver.
 unsafe fn respond(h: *mut Handle) {
     if let Some(ep) = unsafe { endpoint_of(h) } {
-        if ep.io_wants_js() {
-            notify(ep);
+        let work = ep.io_work();
+        if work != 0 {
+            notify(ep, work);
         }
     }
     if let Some(ep) = unsafe { endpoint_of(h) } {
         ep.drive_flush();
-        if ep.io_wants_js() {
-            notify(ep);
+        let work = ep.io_work();
+        if work != 0 {
+            notify(ep, work);
         }
     }
 }
 
-/// Calls JavaScript's callback; the endpoint borrow ends before the call.
-fn notify(ep: &mut NativeEndpoint) {
+/// Calls JavaScript's callback with the `WORK_*` bits; the endpoint borrow ends before the call.
+fn notify(ep: &mut NativeEndpoint, work: u32) {
     let Some(io) = ep.io.as_mut() else { return };
     io.counters.js_calls += 1;
     let (env, callback, ctx) = (io.env, io.callback, io.async_ctx);
@@ -73,9 +75,11 @@ fn notify(ep: &mut NativeEndpoint) {
         let mut recv = ptr::null_mut();
         sys::napi_get_reference_value(env, callback, &mut f);
         sys::napi_get_global(env, &mut recv);
-        if !f.is_null() {
+        let mut arg = ptr::null_mut();
+        sys::napi_create_uint32(env, work, &mut arg);
+        if !f.is_null() && !arg.is_null() {
             let mut result = ptr::null_mut();
-            let status = sys::napi_make_callback(env, ctx, recv, f, 0, ptr::null(), &mut result);
+            let status = sys::napi_make_callback(env, ctx, recv, f, 1, &arg, &mut result);
             if status == sys::Status::napi_pending_exception {
                 let mut err = ptr::null_mut();
                 sys::napi_get_and_clear_last_exception(env, &mut err);

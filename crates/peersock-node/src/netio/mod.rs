@@ -35,6 +35,7 @@ use std::ptr;
 use std::time::Instant;
 
 use napi::sys;
+use napi_derive::napi;
 use quinn_udp::{RecvMeta, Transmit, UdpSockRef, UdpSocketState, BATCH_SIZE};
 
 use crate::uv::{self, Handle, UV_POLL, UV_READABLE, UV_TIMER};
@@ -228,11 +229,6 @@ impl NativeIo {
         self.state.gro_segments()
     }
 
-    /// Whether JavaScript has something to take.
-    pub(crate) fn has_work(&self) -> bool {
-        !self.raw_in.is_empty() || !self.routed.is_empty() || !self.errors.is_empty()
-    }
-
     /// Sends one datagram now (non-QUIC, or routed back by JavaScript).
     pub(crate) fn send_to(&mut self, data: &[u8], to: SocketAddr) -> io::Result<()> {
         let t = Transmit {
@@ -325,10 +321,36 @@ impl NativeEndpoint {
         }
     }
 
-    /// Whether JavaScript should be called: events, queued datagrams, errors.
-    pub(crate) fn io_wants_js(&mut self) -> bool {
-        self.held.is_some()
-            || self.ep.has_events()
-            || self.io.as_ref().is_some_and(|io| io.has_work())
+    /// What JavaScript has to do (`WORK_*` bits; 0: nothing, no call).
+    pub(crate) fn io_work(&mut self) -> u32 {
+        let mut w = 0;
+        if self.held.is_some() || self.ep.has_events() {
+            w |= WORK_EVENTS;
+        }
+        if let Some(io) = self.io.as_ref() {
+            if !io.raw_in.is_empty() {
+                w |= WORK_RAW;
+            }
+            if !io.routed.is_empty() {
+                w |= WORK_ROUTED;
+            }
+            if !io.errors.is_empty() {
+                w |= WORK_ERRORS;
+            }
+        }
+        w
     }
 }
+
+/// `ioFlush` and `onWork`: events to take with `pollEvents`.
+#[napi]
+pub const WORK_EVENTS: u32 = 1;
+/// Non-QUIC datagrams to take with `ioTakeRaw`.
+#[napi]
+pub const WORK_RAW: u32 = 2;
+/// Datagrams for JavaScript to send, to take with `ioTakeRouted`.
+#[napi]
+pub const WORK_ROUTED: u32 = 4;
+/// Failed sends, to take with `ioErrors`.
+#[napi]
+pub const WORK_ERRORS: u32 = 8;

@@ -11,6 +11,7 @@ import { isIP } from 'node:net';
 import type { PeerConnection } from './connection';
 import { AbortError, InvalidArgumentError, errorFromNative, type PeersockError } from './errors';
 import { assertKey, keyPair as makeKeyPair, parseDialString, type KeyPair } from './keys';
+import { canDial } from './local-addresses';
 import type { NativeEndpoint } from './native';
 import { checkMs, checkPort, type BindOptions, type ConnectOptions, type DialTarget, type IntroducedTarget, type SocketExtension } from './options';
 import type { AddressInfo } from './transport';
@@ -87,17 +88,16 @@ export function checkConnect(
 /**
  * The address to dial for `host` from a socket bound at `local`: an IP as it
  * is (IPv4 mapped into IPv6 on a dual-stack socket), a name through DNS in the
- * socket's family. Throws InvalidArgumentError for what the socket cannot reach.
+ * socket's family. Throws InvalidArgumentError for what the socket cannot reach
+ * (an IP of another family: canDial, local-addresses.ts).
  */
 export async function resolveHost(host: string, local: AddressInfo): Promise<string> {
   const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
   const localFamily = local.family;
-  if (isIP(bare) !== 0) {
-    if (isIP(bare) === 6 && localFamily === 'IPv4') throw new InvalidArgumentError(`cannot dial IPv6 ${bare} from an IPv4 socket`);
-    if (isIP(bare) === 4 && localFamily === 'IPv6' && local.address !== '::') {
-      throw new InvalidArgumentError(`cannot dial IPv4 ${bare} from an IPv6-only socket`);
-    }
-    return localFamily === 'IPv6' && isIP(bare) === 4 ? `::ffff:${bare}` : bare;
+  const v = isIP(bare);
+  if (v !== 0) {
+    if (!canDial(local, bare)) throw new InvalidArgumentError(`cannot dial IPv${v} ${bare} from an ${localFamily === 'IPv4' ? 'IPv4' : 'IPv6-only'} socket`);
+    return localFamily === 'IPv6' && v === 4 ? `::ffff:${bare}` : bare;
   }
   try {
     const r = await lookup(bare, { family: localFamily === 'IPv6' ? 6 : 4 });

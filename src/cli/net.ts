@@ -4,9 +4,8 @@
  * stopping cleanly on SIGINT/SIGTERM.
  */
 import { isIP } from 'node:net';
-import { networkInterfaces } from 'node:os';
 
-import { encodeKey, PeerSocket, PeersockError, type AcceptHook, type KeyPair, type PeerConnection, type SocketExtension } from '../index';
+import { Discovery, encodeKey, PeerSocket, PeersockError, type AcceptHook, type KeyPair, type PeerConnection, type SocketExtension } from '../index';
 import type { DialAddress } from './args';
 import { CliError, ExitCode, toCliError } from './exit';
 
@@ -52,19 +51,13 @@ export async function bindSocket(opts: BindFor): Promise<PeerSocket> {
 
 /**
  * The address peers should dial, as `<key>@<host>:<port>`. A wildcard bind
- * (0.0.0.0 or ::) names this machine's first external address of that family,
- * or loopback when it has none.
+ * (0.0.0.0 or ::) names this machine's first external address the socket
+ * can use, of its own family first (Discovery.localHosts, the addresses
+ * discovery publishes), or loopback when it has none.
  */
 export function dialString(socket: PeerSocket): string {
   const { address, port } = socket.address();
-  let host = address;
-  if (address === '0.0.0.0' || address === '::') {
-    const family = address === '::' ? 'IPv6' : 'IPv4';
-    const external = Object.values(networkInterfaces())
-      .flat()
-      .find((i) => i !== undefined && !i.internal && i.family === family && !i.address.startsWith('fe80:'));
-    host = external?.address ?? (family === 'IPv6' ? '::1' : '127.0.0.1');
-  }
+  const host = Discovery.localHosts(socket)[0] ?? (address === '::' ? '::1' : '127.0.0.1');
   return `${encodeKey(socket.publicKey)}@${hostPort(host, port)}`;
 }
 

@@ -16,7 +16,7 @@ import { AbortError, ClosedError, DiscoveryTimeoutError, InvalidArgumentError, P
 import { assertKey, encodeKey, keysEqual } from '../keys';
 import { NatTraversal } from '../nat/traversal';
 import type { PeerSocket } from '../peer-socket';
-import { Upkeep, type UpkeepOptions } from './upkeep';
+import { ownHosts, Upkeep, type UpkeepOptions } from './upkeep';
 import { DhtNode, type DhtNodeOptions } from './dht';
 import { LanDiscovery, type LanDiscoveryOptions } from './mdns';
 import { mergeLookups } from './merge';
@@ -124,6 +124,17 @@ export class Discovery {
   /** The discovery running on `socket`, if any. */
   static of(socket: PeerSocket): Discovery | undefined {
     return active.get(socket);
+  }
+
+  /**
+   * @internal The addresses on this machine where peers can reach `socket`
+   * (its own addresses as discovery publishes them: the bound one, or for a
+   * wildcard bind the interfaces' of its families, external ones unless
+   * there are none). Here for the CLI's dial string, which sees only the
+   * public barrel.
+   */
+  static localHosts(socket: PeerSocket): string[] {
+    return ownHosts(socket);
   }
 
   /** This socket's DHT node (undefined when the DHT is off). */
@@ -306,12 +317,11 @@ export class Discovery {
 
   #advertiseLan(): void {
     if (this.#lan === undefined || this.#closed !== undefined) return;
-    const lanHosts = this.#upkeep.lanHosts();
     this.#lan.advertise({
       publicKey: this.#socket.publicKey,
       port: this.#socket.address().port,
       topics: [...this.#topics.values()].map((t) => t.hash),
-      ...(lanHosts === undefined ? {} : { hosts: lanHosts }),
+      hosts: ownHosts(this.#socket),
     });
   }
 

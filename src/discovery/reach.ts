@@ -5,11 +5,10 @@
  * one address (an impostor there: IdentityMismatchError) only ends that
  * attempt.
  */
-import { isIP } from 'node:net';
-
 import type { PeerConnection } from '../connection';
 import { AbortError, InternalError, InvalidArgumentError, PeersockError, PeerUnreachableError } from '../errors';
 import { encodeKey, keysEqual, parseDialString } from '../keys';
+import { canDial } from '../local-addresses';
 import { NatTraversal } from '../nat/traversal';
 import type { PeerSocket } from '../peer-socket';
 import type { PeerAddress, PeerRecord } from './record';
@@ -18,14 +17,6 @@ import type { PeerAddress, PeerRecord } from './record';
 export interface Attempt {
   via: string;
   error: PeersockError;
-}
-
-/** Whether a socket bound at `local` can dial `host` (same family, or IPv4 from a dual-stack socket). */
-export function dialable(local: { address: string; family: string }, host: string): boolean {
-  const v = isIP(host);
-  if (v === 0) return false;
-  if (local.family === 'IPv4') return v === 4;
-  return v === 6 || local.address === '::';
 }
 
 /** The open connection of `socket` to `key`, if any. */
@@ -46,7 +37,7 @@ function asPeersockError(e: unknown): PeersockError {
 export function reach(socket: PeerSocket, record: PeerRecord, signal: AbortSignal): Promise<PeerConnection> {
   const local = socket.address();
   const key = record.publicKey;
-  const direct: PeerAddress[] = record.addresses.filter((a) => dialable(local, a.host));
+  const direct: PeerAddress[] = record.addresses.filter((a) => canDial(local, a.host));
   const traversal = NatTraversal.of(socket);
   const ways: Array<{ via: string; dial: (s: AbortSignal) => Promise<PeerConnection> }> = [];
   for (const a of direct) {

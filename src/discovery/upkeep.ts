@@ -6,15 +6,13 @@
  * each time; refreshed before mainline nodes drop it and when the
  * addresses change).
  */
-import { networkInterfaces } from 'node:os';
-
 import type { PeerConnection } from '../connection';
 import { InvalidArgumentError, PublishError } from '../errors';
 import { keysEqual, parseDialString } from '../keys';
+import { localHosts } from '../local-addresses';
 import { NatObserver, normalizeAddress } from '../nat/observed';
 import type { PeerSocket } from '../peer-socket';
 import type { DhtNode } from './dht';
-import { dialable } from './reach';
 import { encodeRecord, type PeerAddress, type PeerRecord } from './record';
 
 /** Options of discovery's upkeep (part of `DiscoveryOptions`). */
@@ -34,6 +32,15 @@ export const MAX_PUBLISHED_ADDRESSES = 16;
 export const MAX_INTRODUCERS = 8;
 const BACKOFF_MIN = 1000;
 const BACKOFF_MAX = 30_000;
+
+/**
+ * The socket's own addresses, as published: the bound one, or every
+ * interface's it can use (loopback only when there is nothing else; see
+ * localHosts), IPv4-mapped ones as plain IPv4.
+ */
+export function ownHosts(socket: PeerSocket): string[] {
+  return localHosts(socket.address()).map(normalizeAddress);
+}
 
 export class Upkeep {
   readonly #socket: PeerSocket;
@@ -92,16 +99,6 @@ export class Upkeep {
     this.#check.unref();
   }
 
-  /** The socket's own addresses: the bound one, or every interface's in its family (loopback only when there is nothing else). */
-  lanHosts(): string[] | undefined {
-    const local = this.#socket.address();
-    if (local.address !== '0.0.0.0' && local.address !== '::') return [normalizeAddress(local.address)];
-    const all = Object.values(networkInterfaces()).flatMap((list) => list ?? []);
-    const usable = all.filter((i) => dialable(local, i.address) && !i.address.toLowerCase().startsWith('fe80:'));
-    const outside = usable.filter((i) => !i.internal);
-    return (outside.length > 0 ? outside : usable).map((i) => i.address);
-  }
-
   /** What to publish: given addresses, then observed public ones, then the socket's own; each once. */
   addresses(): PeerAddress[] {
     const port = this.#socket.address().port;
@@ -115,7 +112,7 @@ export class Upkeep {
     };
     this.#extra.forEach(add);
     for (const l of this.#links.values()) if (l.observed !== undefined) add(l.observed);
-    for (const h of this.lanHosts() ?? []) add({ host: h, port });
+    for (const h of ownHosts(this.#socket)) add({ host: h, port });
     return out;
   }
 

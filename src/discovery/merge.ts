@@ -1,11 +1,12 @@
 /**
  * One lookup over several sources (LAN, DHT): their answers interleaved as
  * they arrive, each address once, until every source ends, the time limit
- * passes, the caller's signal aborts or discovery closes.
+ * passes, the caller's signal aborts, discovery closes or MAX_LOOKUP_PEERS
+ * addresses were found.
  */
 import type { PeerAddress } from './record';
 
-/** Distinct addresses one lookup yields at most. */
+/** Distinct addresses one lookup yields at most; the lookup ends when it has found them. */
 export const MAX_LOOKUP_PEERS = 4096;
 
 export interface MergeControl {
@@ -42,9 +43,11 @@ export async function* mergeLookups(sources: Array<(s: AbortSignal) => AsyncIter
         for await (const p of source(own.signal)) {
           if (own.signal.aborted) break;
           const id = `${p.host}|${p.port}`;
-          if (seen.has(id) || seen.size >= MAX_LOOKUP_PEERS) continue;
+          if (seen.has(id)) continue;
           seen.add(id);
           queue.push({ host: p.host, port: p.port });
+          // Nothing more can be yielded: end every source now, not at the deadline (what is queued is still yielded).
+          if (seen.size >= MAX_LOOKUP_PEERS) own.abort();
           poke();
         }
       } catch {

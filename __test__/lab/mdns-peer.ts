@@ -32,7 +32,6 @@
  */
 import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import * as dnsPacket from 'dns-packet';
 
 import type { PeerConnection } from '../../src/connection';
@@ -41,16 +40,13 @@ import { LanDiscovery } from '../../src/discovery/mdns';
 import { hostName, instanceName } from '../../src/discovery/mdns-records';
 import { encodeKey, keyPair } from '../../src/keys';
 import { PeerSocket } from '../../src/peer-socket';
+import { out, serve, type Commands } from './command-loop';
 
 const hex = (k: Uint8Array): string => Buffer.from(k).toString('hex');
 const bytes = (h: unknown, len: number): Uint8Array => {
   if (typeof h !== 'string' || h.length !== len * 2 || !/^[0-9a-f]+$/.test(h)) throw new Error(`expected ${len * 2} hex characters`);
   return new Uint8Array(Buffer.from(h, 'hex'));
 };
-
-function out(msg: unknown): void {
-  process.stdout.write(`${JSON.stringify(msg)}\n`);
-}
 
 /** A PeerSocket on every address of the namespace that echoes every stream. */
 async function echoSocket(): Promise<PeerSocket> {
@@ -78,31 +74,6 @@ async function echoOver(c: PeerConnection, text: string): Promise<string> {
   s.end(text);
   await done;
   return echo;
-}
-
-type Commands = Record<string, (m: Record<string, any>) => Promise<unknown>>;
-
-/** Runs `commands` on the JSON lines of stdin; when stdin closes, `shutdown` then exit. */
-function serve(commands: Commands, shutdown: () => Promise<unknown>): void {
-  const lines = createInterface({ input: process.stdin });
-  lines.on('line', (line) => {
-    let m: Record<string, any>;
-    try {
-      m = JSON.parse(line);
-    } catch {
-      return;
-    }
-    const fn = commands[m.cmd];
-    const run = fn !== undefined ? fn(m) : Promise.reject(new Error(`unknown command ${String(m.cmd)}`));
-    run.then(
-      (result) => out({ id: m.id, result }),
-      (e: unknown) => out({ id: m.id, error: { code: (e as { code?: string }).code ?? 'ERR', message: (e as Error).message ?? String(e) } }),
-    );
-  });
-  lines.on('close', () => {
-    void shutdown().finally(() => process.exit(0));
-    setTimeout(() => process.exit(0), 2000).unref();
-  });
 }
 
 /** MODE=discovery: the Discovery facade with mDNS only (see the module comment). */

@@ -26,8 +26,6 @@
  *   "SHA256\n": those are hashed and answered with the hex digest.
  *   errors: { id, error: { code, message } }
  */
-import { createInterface } from 'node:readline';
-
 import type { PeerConnection } from '../../src/connection';
 import { keysEqual } from '../../src/keys';
 import { classifyNat } from '../../src/nat/classify';
@@ -38,16 +36,13 @@ import { observeAddress, observedAddress } from '../../src/nat/observed';
 import { connectionPath, natTraversal, relayStats, type NatTraversalOptions } from '../../src/nat/traversal';
 import { PeerSocket, type BindOptions } from '../../src/peer-socket';
 import { Discovery } from '../../src/discovery/discovery';
+import { out, serve, type Commands } from './command-loop';
 
 const hex = (k: Uint8Array): string => Buffer.from(k).toString('hex');
 const key = (h: unknown): Uint8Array => {
   if (typeof h !== 'string' || !/^[0-9a-f]{64}$/.test(h)) throw new Error('publicKey must be 64 hex characters');
   return new Uint8Array(Buffer.from(h, 'hex'));
 };
-
-function out(msg: unknown): void {
-  process.stdout.write(`${JSON.stringify(msg)}\n`);
-}
 
 async function main(): Promise<void> {
   const opts: BindOptions = { host: process.env.HOST ?? '0.0.0.0', port: Number(process.env.PORT ?? 0) };
@@ -88,7 +83,7 @@ async function main(): Promise<void> {
     return c;
   };
 
-  const commands: Record<string, (m: Record<string, any>) => Promise<unknown>> = {
+  const commands: Commands = {
     async connect(m) {
       const c = await socket.connect({ publicKey: key(m.publicKey), host: m.host, port: m.port }, { timeout: m.timeout ?? 5000 });
       c.on('error', () => {});
@@ -161,26 +156,8 @@ async function main(): Promise<void> {
     },
   };
 
-  const lines = createInterface({ input: process.stdin });
-  lines.on('line', (line) => {
-    let m: Record<string, any>;
-    try {
-      m = JSON.parse(line);
-    } catch {
-      return;
-    }
-    const fn = commands[m.cmd];
-    const run = fn !== undefined ? fn(m) : Promise.reject(new Error(`unknown command ${String(m.cmd)}`));
-    run.then(
-      (result) => out({ id: m.id, result }),
-      (e: unknown) => out({ id: m.id, error: { code: (e as { code?: string }).code ?? 'ERR', message: (e as Error).message ?? String(e) } }),
-    );
-  });
-  // The parent closed our stdin (or died): leave.
-  lines.on('close', () => {
-    void socket.close().finally(() => process.exit(0));
-    setTimeout(() => process.exit(0), 2000).unref();
-  });
+  // Until the parent closes our stdin (or dies); then close the socket and leave.
+  serve(commands, () => socket.close());
   out({ ready: true, publicKey: hex(socket.publicKey), address: socket.address() });
 }
 

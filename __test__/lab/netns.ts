@@ -31,15 +31,17 @@
  *   of about 1 in 64k).
  *
  * Processes run inside a namespace with `ip netns exec <ns> node --import tsx
- * <script>` and talk JSON lines over stdin/stdout (see `LabProcess`).
+ * <script>` and talk JSON lines over stdin/stdout (see `LabProcess` in
+ * namespace.ts, which also spawns them and tears the namespaces down).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join, sep } from 'node:path';
-import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
+
+import { NamespaceLab, run, systemTool } from './namespace';
+
+export { LabProcess } from './namespace';
 
 /** How a peer reaches the public network. */
 export type NatKind = 'none' | 'preserve' | 'random';
@@ -57,39 +59,7 @@ export interface LabPeer {
   natNs: string | undefined;
 }
 
-const ROOT = join(__dirname, '..', '..');
-const CMD_TIMEOUT = 10_000;
 let labs = 0;
-
-/** Runs a command (no shell), rejecting with its stderr on failure. */
-function run(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: CMD_TIMEOUT }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(' ')}: ${stderr.trim() || err.message}`));
-      else resolve(stdout);
-    });
-  });
-}
-
-/**
- * The system binary `name`, by absolute path. Directories under node_modules
- * are skipped: npm puts node_modules/.bin first on PATH, and there `nft` is
- * @vercel/nft (Node File Trace), not nftables.
- */
-function systemTool(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/sbin', '/usr/bin', '/bin'];
-  for (const dir of dirs) {
-    if (dir === '' || dir.split(sep).includes('node_modules')) continue;
-    const file = join(dir, name);
-    try {
-      accessSync(file, constants.X_OK);
-      return file;
-    } catch {
-      // Not here.
-    }
-  }
-  return undefined;
-}
 
 let IP = 'ip';
 let NFT = 'nft';
@@ -121,102 +91,16 @@ export async function labUnavailable(): Promise<string | undefined> {
   return undefined;
 }
 
-/** One process in a lab namespace, spoken to in JSON lines. */
-export class LabProcess {
-  readonly child: ChildProcess;
-  /** The first line the process printed (its 'ready' message). */
-  ready: Record<string, unknown> = {};
-  readonly #pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
-  readonly #exited: Promise<unknown>;
-  #next = 1;
-  #exitInfo: string | undefined;
-
-  constructor(child: ChildProcess, readonly name: string) {
-    this.child = child;
-    // 'error' instead of 'exit' when the process could not be spawned at all.
-    const ended = new Promise<[unknown, unknown]>((resolve) => {
-      child.once('exit', (code, signal) => resolve([code, signal]));
-      child.once('error', (e) => resolve([`spawn failed: ${e.message}`, null]));
-    });
-    this.#exited = ended.then(([code, signal]) => {
-      this.#exitInfo = `${name} exited (${String(code)} ${String(signal)})`;
-      for (const p of this.#pending.values()) {
-        clearTimeout(p.timer);
-        p.reject(new Error(this.#exitInfo));
-      }
-      this.#pending.clear();
-    });
-    child.stdin!.on('error', () => {});
-  }
-
-  /** Waits for the process's first line (≤ `timeoutMs`). */
-  async start(timeoutMs: number): Promise<this> {
-    const lines = createInterface({ input: this.child.stdout! });
-    let timer: NodeJS.Timeout | undefined;
-    const first = new Promise<Record<string, unknown>>((resolve, reject) => {
-      lines.on('line', (line) => {
-        let msg: { id?: number; result?: unknown; error?: { code: string; message: string } } & Record<string, unknown>;
-        try {
-          msg = JSON.parse(line);
-        } catch {
-          process.stderr.write(`[${this.name}] ${line}\n`);
-          return;
-        }
-        if (msg.id === undefined) return resolve(msg);
-        const p = this.#pending.get(msg.id);
-        if (p === undefined) return;
-        this.#pending.delete(msg.id);
-        clearTimeout(p.timer);
-        if (msg.error !== undefined) p.reject(Object.assign(new Error(`${this.name}: ${msg.error.message}`), { code: msg.error.code }));
-        else p.resolve(msg.result);
-      });
-      void this.#exited.then(() => reject(new Error(`${this.#exitInfo} before it was ready`)));
-      timer = setTimeout(() => reject(new Error(`${this.name} not ready within ${timeoutMs} ms`)), timeoutMs);
-    });
-    try {
-      this.ready = await first;
-    } finally {
-      clearTimeout(timer);
-    }
-    return this;
-  }
-
-  /** Sends a command; resolves with its result (≤ `timeoutMs`). */
-  call<T = any>(cmd: string, args: Record<string, unknown> = {}, timeoutMs = 15_000): Promise<T> {
-    if (this.#exitInfo !== undefined) return Promise.reject(new Error(this.#exitInfo));
-    const id = this.#next++;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new Error(`${this.name}: ${cmd} took longer than ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#pending.set(id, { resolve, reject, timer });
-      this.child.stdin!.write(`${JSON.stringify({ id, cmd, ...args })}\n`);
-    });
-  }
-
-  /** SIGKILLs the process (by its pid) if it is still running; resolves once it exited. */
-  async kill(): Promise<void> {
-    if (this.#exitInfo === undefined && this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.kill('SIGKILL');
-      await this.#exited;
-    }
-  }
-}
-
 /** A NAT lab: namespaces, links, NAT rules and processes, all removed by `close()`. */
-export class NatLab {
+export class NatLab extends NamespaceLab {
   /** Prefix of every namespace of this lab (unique per process and lab). */
   readonly id: string;
   readonly publicNs: string;
-  /** Namespaces created, in order. */
-  readonly namespaces: string[] = [];
-  readonly #processes: LabProcess[] = [];
   #hosts = 0;
   #peers = 0;
-  #closed = false;
 
   private constructor(id: string) {
+    super(IP, 'lab');
     this.id = id;
     this.publicNs = `${id}-pub`;
   }
@@ -230,10 +114,10 @@ export class NatLab {
     if (why !== undefined) throw new Error(why);
     const lab = new NatLab(`psl${process.pid}x${++labs}`);
     t.teardown(() => lab.close());
-    await lab.#ns(lab.publicNs);
-    await lab.#ip(lab.publicNs, 'link', 'add', 'br0', 'type', 'bridge');
-    await lab.#ip(lab.publicNs, 'addr', 'add', '198.18.0.1/24', 'dev', 'br0');
-    await lab.#ip(lab.publicNs, 'link', 'set', 'br0', 'up');
+    await lab.addNamespace(lab.publicNs);
+    await lab.ip(lab.publicNs, 'link', 'add', 'br0', 'type', 'bridge');
+    await lab.ip(lab.publicNs, 'addr', 'add', '198.18.0.1/24', 'dev', 'br0');
+    await lab.ip(lab.publicNs, 'link', 'set', 'br0', 'up');
     await run(IP, ['netns', 'exec', lab.publicNs, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
     return lab;
   }
@@ -241,7 +125,7 @@ export class NatLab {
   /** Adds a public address (198.18.0.10 and up) in the public namespace, for an observer or introducer. */
   async addHost(): Promise<string> {
     const ip = `198.18.0.${10 + this.#hosts++}`;
-    await this.#ip(this.publicNs, 'addr', 'add', `${ip}/24`, 'dev', 'br0');
+    await this.ip(this.publicNs, 'addr', 'add', `${ip}/24`, 'dev', 'br0');
     return ip;
   }
 
@@ -252,20 +136,20 @@ export class NatLab {
     if (i > 50) throw new Error('at most 50 peers per lab');
     const ns = `${this.id}-p${i}`;
     const wanIp = `198.18.${i}.2`;
-    await this.#ns(ns);
+    await this.addNamespace(ns);
     if (nat === 'none') {
       await this.#link(ns, 'eth0', i);
       return { ns, ip: wanIp, publicIp: wanIp, nat, natNs: undefined };
     }
     const natNs = `${this.id}-nat${i}`;
-    await this.#ns(natNs);
+    await this.addNamespace(natNs);
     await this.#link(natNs, 'wan', i);
-    await this.#ip(natNs, 'link', 'add', 'lan', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
-    await this.#ip(natNs, 'addr', 'add', `10.${i}.0.1/24`, 'dev', 'lan');
-    await this.#ip(natNs, 'link', 'set', 'lan', 'up');
-    await this.#ip(ns, 'addr', 'add', `10.${i}.0.2/24`, 'dev', 'eth0');
-    await this.#ip(ns, 'link', 'set', 'eth0', 'up');
-    await this.#ip(ns, 'route', 'add', 'default', 'via', `10.${i}.0.1`);
+    await this.ip(natNs, 'link', 'add', 'lan', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+    await this.ip(natNs, 'addr', 'add', `10.${i}.0.1/24`, 'dev', 'lan');
+    await this.ip(natNs, 'link', 'set', 'lan', 'up');
+    await this.ip(ns, 'addr', 'add', `10.${i}.0.2/24`, 'dev', 'eth0');
+    await this.ip(ns, 'link', 'set', 'eth0', 'up');
+    await this.ip(ns, 'route', 'add', 'default', 'via', `10.${i}.0.1`);
     await run(IP, ['netns', 'exec', natNs, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
     const masquerade = nat === 'random' ? 'masquerade random' : 'masquerade';
     await this.#nft(natNs, [
@@ -316,52 +200,15 @@ export class NatLab {
     ].join('\n'));
   }
 
-  /** Runs `__test__/lab/<script>` with node+tsx in namespace `ns`; killed at `close()`. */
-  async spawn(ns: string, script: string, env: Record<string, string> = {}, name = `${script}@${ns}`, timeoutMs = 20_000): Promise<LabProcess> {
-    if (this.#closed) throw new Error('lab is closed');
-    if (!this.namespaces.includes(ns)) throw new Error(`${ns} is not a namespace of this lab`);
-    const child = spawn(IP, ['netns', 'exec', ns, process.execPath, '--import', 'tsx', join(__dirname, script)], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    const p = new LabProcess(child, name);
-    this.#processes.push(p);
-    return p.start(timeoutMs);
-  }
-
-  /** Kills every process, then deletes every namespace (and with them their links). Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await Promise.all(this.#processes.map((p) => p.kill()));
-    const errors: string[] = [];
-    for (const ns of this.namespaces.reverse()) {
-      try {
-        await run(IP, ['netns', 'del', ns]);
-      } catch (e) {
-        errors.push((e as Error).message);
-      }
-    }
-    if (errors.length > 0) throw new Error(`lab teardown: ${errors.join('; ')}`);
-  }
-
-  /** Creates a namespace with loopback up, recorded for teardown first. */
-  async #ns(name: string): Promise<void> {
-    await run(IP, ['netns', 'add', name]);
-    this.namespaces.push(name);
-    await this.#ip(name, 'link', 'set', 'lo', 'up');
-  }
-
   /** A veth from `ns` (named `dev`, 198.18.`i`.2/24, default route) to the router's v`i` (198.18.`i`.1/24). */
   async #link(ns: string, dev: string, i: number): Promise<void> {
     const port = `v${i}`;
-    await this.#ip(this.publicNs, 'link', 'add', port, 'type', 'veth', 'peer', 'name', dev, 'netns', ns);
-    await this.#ip(this.publicNs, 'addr', 'add', `198.18.${i}.1/24`, 'dev', port);
-    await this.#ip(this.publicNs, 'link', 'set', port, 'up');
-    await this.#ip(ns, 'addr', 'add', `198.18.${i}.2/24`, 'dev', dev);
-    await this.#ip(ns, 'link', 'set', dev, 'up');
-    await this.#ip(ns, 'route', 'add', 'default', 'via', `198.18.${i}.1`);
+    await this.ip(this.publicNs, 'link', 'add', port, 'type', 'veth', 'peer', 'name', dev, 'netns', ns);
+    await this.ip(this.publicNs, 'addr', 'add', `198.18.${i}.1/24`, 'dev', port);
+    await this.ip(this.publicNs, 'link', 'set', port, 'up');
+    await this.ip(ns, 'addr', 'add', `198.18.${i}.2/24`, 'dev', dev);
+    await this.ip(ns, 'link', 'set', dev, 'up');
+    await this.ip(ns, 'route', 'add', 'default', 'via', `198.18.${i}.1`);
   }
 
   /** Loads a ruleset into `ns` (all or nothing). */
@@ -374,9 +221,5 @@ export class NatLab {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  }
-
-  #ip(ns: string, ...args: string[]): Promise<string> {
-    return run(IP, ['-n', ns, ...args]);
   }
 }

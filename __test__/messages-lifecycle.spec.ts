@@ -131,9 +131,9 @@ test('Dispatcher.close() with nothing in flight resolves at once; closed never r
 
 test('Dispatcher.destroy() rejects pending requests with ClosedError at once and leaves no waiter, timer or listener', async (t) => {
   const { client, connAB, b, held } = await slowServer(t, 'life/destroy');
-  // Deadline timers of these requests: every one armed must be cleared.
+  // Deadline timers of these requests: every one armed must be cleared or unreferenced.
   const TIMEOUT = 43_210;
-  const armed = new Set<unknown>();
+  const armed = new Set<NodeJS.Timeout>();
   const cleared = new Set<unknown>();
   const realSet = globalThis.setTimeout;
   const realClear = globalThis.clearTimeout;

@@ -15,6 +15,7 @@ import { PeerReadStream, type IncomingStream, type PeerStream } from '../stream'
 import { CHANNEL_MESSAGES, type MessageHost } from './host';
 import { MessageTooLargeError } from './errors';
 import { Deadlines } from './deadlines';
+import { LaneWriter, decodeEnvelope } from './codec';
 import { FrameReader, frame, varintLength, writeVarint } from './framing';
 import { peersock } from './generated/envelope';
 
@@ -63,7 +64,8 @@ export interface Waiter {
 export interface ConnMessages {
   nextId: number;
   lane: PeerStream | undefined;
-  queue: Buffer[];
+  /** Framed envelopes queued for the lane's next write. */
+  out: LaneWriter;
   flushScheduled: boolean;
   /** The connection (to flush its lane before the socket sends). */
   conn: PeerConnection;
@@ -148,7 +150,7 @@ export class MessageRouter implements ChannelHandler {
   state(conn: PeerConnection): ConnMessages {
     let st = this.#conns.get(conn);
     if (st === undefined) {
-      const created: ConnMessages = { nextId: 1, conn, lane: undefined, queue: [], flushScheduled: false, drainWaiters: [], waiters: new Map(), closed: false };
+      const created: ConnMessages = { nextId: 1, conn, lane: undefined, out: new LaneWriter(), flushScheduled: false, drainWaiters: [], waiters: new Map(), closed: false };
       st = created;
       this.#conns.set(conn, created);
       void conn.closed.then((info) => {
@@ -202,10 +204,9 @@ export class MessageRouter implements ChannelHandler {
         s.end(payload, () => (s.errored ? reject(s.errored) : resolve()));
       });
     }
-    // Length-prefixed in one buffer.
-    const framed = Envelope.encodeDelimited(env).finish() as Buffer;
+    // Length-prefixed, appended to what the lane writes next.
     const st = this.state(conn);
-    st.queue.push(framed);
+    st.out.append(env);
     if (!st.flushScheduled) {
       // Batched: written once per socket turn, just before it sends, so a
       // reply made while handling a request leaves with that request's ACK.
@@ -232,8 +233,8 @@ export class MessageRouter implements ChannelHandler {
 
   #flushLane(conn: PeerConnection, st: ConnMessages): void {
     st.flushScheduled = false;
-    if (st.queue.length === 0 || st.closed || conn.closeInfo !== undefined) {
-      st.queue = [];
+    if (st.out.length === 0 || st.closed || conn.closeInfo !== undefined) {
+      st.out.clear();
       return;
     }
     if (st.lane === undefined || st.lane.destroyed) {
@@ -245,7 +246,7 @@ export class MessageRouter implements ChannelHandler {
         // released them yet): try again shortly, for a while. This runs
         // inside the socket's flush, so nothing may be thrown from here.
         if (e instanceof StreamLimitError && this.#retryLane(st)) return;
-        st.queue = [];
+        st.out.clear();
         st.blockedSince = undefined;
         return;
       }
@@ -261,9 +262,7 @@ export class MessageRouter implements ChannelHandler {
       lane.on('close', release);
       st.lane = lane;
     }
-    const batch = st.queue.length === 1 ? st.queue[0]! : Buffer.concat(st.queue);
-    st.queue = [];
-    st.lane._writeNow(batch);
+    st.lane._writeNow(st.out.take());
   }
 
   /**
@@ -294,11 +293,11 @@ export class MessageRouter implements ChannelHandler {
     return true;
   }
 
-  /** Decodes and routes one envelope from a stream frame or a datagram. */
-  #route(conn: PeerConnection, bytes: Uint8Array): void {
+  /** Decodes and routes one envelope: `buf[start..end]`, a stream frame or a datagram. */
+  #route(conn: PeerConnection, buf: Buffer, start: number, end: number): void {
     let env: peersock.messages.Envelope;
     try {
-      env = Envelope.decode(bytes);
+      env = decodeEnvelope(buf, start, end);
     } catch {
       this.malformed++;
       return;
@@ -335,15 +334,15 @@ export class MessageRouter implements ChannelHandler {
     const reader = new FrameReader(this.maxFrame);
     stream.on('error', () => {});
     if (stream instanceof PeerReadStream) {
+      const route = (buf: Buffer, start: number, end: number): void => this.#route(conn, buf, start, end);
       stream._sinkTo((chunk: Buffer) => {
-        let frames: Buffer[];
         try {
-          frames = reader.push(chunk);
+          reader.each(chunk, route);
         } catch (e) {
+          // Only the reader throws (#route keeps what it meets to itself):
+          // a frame over the limit, or a malformed length.
           this.#refuse(stream, e);
-          return;
         }
-        for (const f of frames) this.#route(conn, f);
       });
       return;
     }
@@ -394,6 +393,7 @@ export class MessageRouter implements ChannelHandler {
     // same whichever way it came (protobufjs reads strings of a Buffer with
     // Node's UTF-8 decoder, of a plain Uint8Array with its own, which
     // garbles invalid UTF-8 differently) and raw payloads are Buffers too.
-    this.#route(conn, Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    this.#route(conn, buf, 0, buf.length);
   }
 }

@@ -72,6 +72,20 @@ test('LaneWriter writes what Envelope.encodeDelimited writes, envelope after env
   );
 });
 
+test('LaneWriter on decoded Envelope objects (defaults on the prototype, not written) and null-prototype objects', (t) => {
+  fc.assert(
+    fc.property(envelopeArb, (e) => {
+      const decoded = Envelope.decode(Envelope.encode(e).finish());
+      const bare = Object.assign(Object.create(null) as object, e);
+      const w = new LaneWriter();
+      w.append(decoded);
+      w.append(bare);
+      t.deepEqual(w.take(), Buffer.concat([Envelope.encodeDelimited(decoded).finish(), Envelope.encodeDelimited(bare).finish()]));
+    }),
+    { numRuns: RUNS },
+  );
+});
+
 test('LaneWriter: bytes taken stay as they were while the writer goes on', (t) => {
   const w = new LaneWriter();
   w.append({ id: 1, protocol: 'p', type: 't', payload: new Uint8Array(100).fill(1) });

@@ -153,7 +153,6 @@ function encodedName(s: string): Uint8Array {
   return e;
 }
 
-const has = (m: EnvData, k: keyof EnvData): boolean => m[k] != null && Object.prototype.hasOwnProperty.call(m, k);
 const fastNumber = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 /**
@@ -214,81 +213,119 @@ export class LaneWriter {
   }
 }
 
-/** The encoded size of `env`'s fields, or -1 when protobufjs must encode it. */
+/** Field bits of the envelope bodySize last sized (what writeBody writes). */
+const F_ID = 1;
+const F_PROTOCOL = 2;
+const F_TYPE = 4;
+const F_IN_REPLY_TO = 8;
+const F_IN_REGARDS_TO = 16;
+const F_PAYLOAD = 32;
+const F_CONTROL = 64;
+const F_ONEWAY = 128;
+let present = 0;
+let protocolBytes: Uint8Array = EMPTY;
+let typeBytes: Uint8Array = EMPTY;
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/**
+ * The encoded size of `m`'s fields, or -1 when protobufjs must encode it.
+ * Notes what is present for writeBody, which must follow at once. Present
+ * means what it means to protobufjs: not null or undefined, and an own
+ * property (a plain object literal's fields are its own: only other
+ * objects, such as decoded Envelopes with defaults on their prototype, are
+ * asked).
+ */
 function bodySize(m: EnvData): number {
+  const plain = Object.getPrototypeOf(m) === Object.prototype;
+  let f = 0;
   let n = 0;
-  if (has(m, 'id')) {
-    if (!fastNumber(m.id)) return -1;
-    n += 1 + varintLength(m.id);
+  const { id, protocol, type, inReplyTo, inRegardsTo, payload, control, oneway } = m;
+  if (id != null && (plain || hasOwn.call(m, 'id'))) {
+    if (!fastNumber(id)) return -1;
+    f |= F_ID;
+    n += 1 + varintLength(id);
   }
-  if (has(m, 'protocol')) {
-    if (typeof m.protocol !== 'string') return -1;
-    n += 1 + encodedName(m.protocol).length;
+  if (protocol != null && (plain || hasOwn.call(m, 'protocol'))) {
+    if (typeof protocol !== 'string') return -1;
+    f |= F_PROTOCOL;
+    protocolBytes = encodedName(protocol);
+    n += 1 + protocolBytes.length;
   }
-  if (has(m, 'type')) {
-    if (typeof m.type !== 'string') return -1;
-    n += 1 + encodedName(m.type).length;
+  if (type != null && (plain || hasOwn.call(m, 'type'))) {
+    if (typeof type !== 'string') return -1;
+    f |= F_TYPE;
+    typeBytes = encodedName(type);
+    n += 1 + typeBytes.length;
   }
-  if (has(m, 'inReplyTo')) {
-    if (!fastNumber(m.inReplyTo)) return -1;
-    n += 1 + varintLength(m.inReplyTo);
+  if (inReplyTo != null && (plain || hasOwn.call(m, 'inReplyTo'))) {
+    if (!fastNumber(inReplyTo)) return -1;
+    f |= F_IN_REPLY_TO;
+    n += 1 + varintLength(inReplyTo);
   }
-  if (has(m, 'inRegardsTo')) {
-    if (!fastNumber(m.inRegardsTo)) return -1;
-    n += 1 + varintLength(m.inRegardsTo);
+  if (inRegardsTo != null && (plain || hasOwn.call(m, 'inRegardsTo'))) {
+    if (!fastNumber(inRegardsTo)) return -1;
+    f |= F_IN_REGARDS_TO;
+    n += 1 + varintLength(inRegardsTo);
   }
-  if (has(m, 'payload')) {
-    if (!(m.payload instanceof Uint8Array)) return -1;
-    n += 1 + varintLength(m.payload.length) + m.payload.length;
+  if (payload != null && (plain || hasOwn.call(m, 'payload'))) {
+    if (!(payload instanceof Uint8Array)) return -1;
+    f |= F_PAYLOAD;
+    n += 1 + varintLength(payload.length) + payload.length;
   }
-  if (has(m, 'error')) return -1;
-  if (has(m, 'control')) {
-    const c = m.control as unknown;
+  if (m.error != null && (plain || hasOwn.call(m, 'error'))) return -1;
+  if (control != null && (plain || hasOwn.call(m, 'control'))) {
+    const c = control as unknown;
     if (!(typeof c === 'number' && Number.isInteger(c) && c >= 0 && c < 0x80)) return -1;
+    f |= F_CONTROL;
     n += 2;
   }
-  if (has(m, 'oneway')) n += 2;
+  if (oneway != null && (plain || hasOwn.call(m, 'oneway'))) {
+    f |= F_ONEWAY;
+    n += 2;
+  }
+  present = f;
   return n;
 }
 
-/** Writes `m`'s fields (sized by bodySize) at `off`; returns the end. */
+/** Writes the fields bodySize just sized at `off`; returns the end. */
 function writeBody(out: Buffer, off: number, m: EnvData): number {
-  if (has(m, 'id')) {
+  const f = present;
+  if ((f & F_ID) !== 0) {
     out[off++] = TAG_ID;
     off = writeVarint(out, off, m.id as number);
   }
-  if (has(m, 'protocol')) {
+  if ((f & F_PROTOCOL) !== 0) {
     out[off++] = TAG_PROTOCOL;
-    const e = encodedName(m.protocol!);
-    out.set(e, off);
-    off += e.length;
+    out.set(protocolBytes, off);
+    off += protocolBytes.length;
   }
-  if (has(m, 'type')) {
+  if ((f & F_TYPE) !== 0) {
     out[off++] = TAG_TYPE;
-    const e = encodedName(m.type!);
-    out.set(e, off);
-    off += e.length;
+    out.set(typeBytes, off);
+    off += typeBytes.length;
   }
-  if (has(m, 'inReplyTo')) {
+  if ((f & F_IN_REPLY_TO) !== 0) {
     out[off++] = TAG_IN_REPLY_TO;
     off = writeVarint(out, off, m.inReplyTo as number);
   }
-  if (has(m, 'inRegardsTo')) {
+  if ((f & F_IN_REGARDS_TO) !== 0) {
     out[off++] = TAG_IN_REGARDS_TO;
     off = writeVarint(out, off, m.inRegardsTo as number);
   }
-  if (has(m, 'payload')) {
+  if ((f & F_PAYLOAD) !== 0) {
     const p = m.payload!;
     out[off++] = TAG_PAYLOAD;
     off = writeVarint(out, off, p.length);
-    out.set(p, off);
+    if (p.length <= 64) for (let i = 0; i < p.length; i++) out[off + i] = p[i]!;
+    else out.set(p, off);
     off += p.length;
   }
-  if (has(m, 'control')) {
+  if ((f & F_CONTROL) !== 0) {
     out[off++] = TAG_CONTROL;
     out[off++] = m.control as number;
   }
-  if (has(m, 'oneway')) {
+  if ((f & F_ONEWAY) !== 0) {
     out[off++] = TAG_ONEWAY;
     out[off++] = m.oneway ? 1 : 0;
   }

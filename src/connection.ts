@@ -371,9 +371,11 @@ export class PeerConnection extends EventEmitter implements StreamHost, Connecti
       this.#early = false;
       this.#handshakeSettle?.(info.error ?? new ClosedError('connection closed during handshake'));
     }
-    const streamErr = closeError(info);
-    for (const s of [...this.#streams.values()]) s._onConnectionClosed(streamErr);
-    this.#streams.clear();
+    if (this.#streams.size > 0) {
+      const streamErr = closeError(info);
+      for (const s of [...this.#streams.values()]) s._onConnectionClosed(streamErr);
+      this.#streams.clear();
+    }
     this.#host.connectionClosed(this.handle);
     if (info.error !== undefined && this.listenerCount('error') > 0) this.emit('error', info.error);
     this.emit('close', info);

@@ -51,10 +51,21 @@ export type ClosedBy = Pick<CloseInfo, 'code' | 'reason' | 'remote' | 'error'>;
  */
 export function closeError(info: ClosedBy): PeersockError {
   if (info.error !== undefined) return info.error;
-  if (info.remote) {
-    return new PeerClosedError(`peer closed the connection (code ${info.code}${info.reason ? `: ${info.reason}` : ''})`, { appCode: info.code, reason: info.reason });
+  // Made by an event of the peer or the network, not at a call of the
+  // application's: a JavaScript stack would show only the event loop, and
+  // every stream this error destroys has Node format it (a stream's
+  // destroy reads err.stack), which cost more than the rest of a short
+  // connection's close. So none is recorded.
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    if (info.remote) {
+      return new PeerClosedError(`peer closed the connection (code ${info.code}${info.reason ? `: ${info.reason}` : ''})`, { appCode: info.code, reason: info.reason });
+    }
+    return new ClosedError('connection closed');
+  } finally {
+    Error.stackTraceLimit = limit;
   }
-  return new ClosedError('connection closed');
 }
 
 type CodeMapper = (message: string, options: PeersockErrorOptions) => PeersockError;

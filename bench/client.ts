@@ -3,8 +3,9 @@
  * given target from one client socket and runs one measurement: bulk,
  * rr (64-byte ping-pong), frr (the same with 4-byte length-prefixed frames),
  * frames (one-way length-prefixed messages, counted by the server),
- * conns (dial + tiny echo + close), idleOpen/idleClose, io (the native
- * driver's counters).
+ * settledBulk (bulk on a connection whose path MTU has settled, with its
+ * packet counters; `init` with socket options first), conns (dial + tiny
+ * echo + close), idleOpen/idleClose, io (the native driver's counters).
  */
 import type { Duplex } from 'node:stream';
 
@@ -12,7 +13,8 @@ import type { Cert } from './cert';
 import { serve } from './ipc';
 import { BULK, ECHO, FRAMED_ECHO, FRAMES, FrameWaiter, Reader, makeFrame, type BulkReport, type BulkResult } from './protocol';
 import { percentile } from './stats';
-import { client, type Client, type ClientConn, type Kind, type Target } from './transports';
+import type { SettledBulk } from './report';
+import { client, type Client, type ClientConn, type Kind, type Target, type Tuning } from './transports';
 
 const kind = process.argv[2] as Kind;
 let dialer: Client | undefined;
@@ -57,13 +59,20 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
  */
 async function bulk(p: { target: Target; bytes: number; maxMs: number }): Promise<BulkResult | { stalled: number }> {
   const conn = await ready().dial(p.target);
+  const r = await transfer(conn, p.bytes, p.maxMs);
+  if (!('stalled' in r)) await conn.close();
+  return r;
+}
+
+/** One bulk transfer on a new stream of `conn` (closed after a stall). */
+async function transfer(conn: ClientConn, bytes: number, maxMs: number): Promise<BulkResult | { stalled: number }> {
   const s = conn.stream();
   const reply = new Reader(s, true);
   const chunk = Buffer.alloc(64 * 1024, 0x61);
   const cpu0 = process.cpuUsage();
-  const deadline = Date.now() + p.maxMs;
+  const deadline = Date.now() + maxMs;
   s.write(Buffer.from([BULK]));
-  for (let sent = 0; sent < p.bytes && Date.now() < deadline; sent += chunk.length) {
+  for (let sent = 0; sent < bytes && Date.now() < deadline; sent += chunk.length) {
     if (!s.write(chunk) && !(await drained(s, STALL_MS))) {
       s.destroy();
       await within(conn.close(), 5000, 'close after stall').catch(() => {});
@@ -73,8 +82,49 @@ async function bulk(p: { target: Target; bytes: number; maxMs: number }): Promis
   s.end();
   const report = JSON.parse((await within(reply.all(), 15_000, 'no bulk report within 15 s')).toString()) as BulkReport;
   const cpu = process.cpuUsage(cpu0);
-  await conn.close();
   return { ...report, clientCpuUs: cpu.user + cpu.system };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Bulk on a settled connection (peersock only): dials, moves `warmBytes` on
+ * a first stream, waits until the path MTU reaches `pmtu` (at most
+ * `settleMs`), then measures one transfer on a second stream like `bulk`,
+ * with the connection's packet counters over it.
+ */
+async function settledBulk(p: {
+  target: Target;
+  bytes: number;
+  maxMs: number;
+  warmBytes: number;
+  pmtu: number;
+  settleMs: number;
+}): Promise<SettledBulk | { stalled: number }> {
+  const conn = await ready().dial(p.target);
+  const stats = conn.stats;
+  if (stats === undefined) throw new Error(`${kind}: no connection stats`);
+  const pmtuDial = stats().pmtu;
+  const warm = await transfer(conn, p.warmBytes, p.maxMs);
+  if ('stalled' in warm) return warm;
+  const t0 = Date.now();
+  while (stats().pmtu < p.pmtu && Date.now() - t0 < p.settleMs) await sleep(5);
+  const s0 = stats();
+  const settleMs = Date.now() - t0;
+  const r = await transfer(conn, p.bytes, p.maxMs);
+  if ('stalled' in r) return r;
+  const s1 = stats();
+  await conn.close();
+  return {
+    ...r,
+    pmtuDial,
+    pmtu: s0.pmtu,
+    pmtuEnd: s1.pmtu,
+    settleMs,
+    sentPackets: s1.sentPackets - s0.sentPackets,
+    sentBytes: s1.sentBytes - s0.sentBytes,
+    lostPackets: s1.lostPackets - s0.lostPackets,
+  };
 }
 
 /** Sequential `size`-byte request/reply on one stream for `ms`; latencies in µs. */
@@ -200,10 +250,13 @@ async function conns(p: { target: Target; ms: number; concurrency: number }): Pr
 }
 
 serve({
-  async init(p: { cert: Cert }) {
-    dialer = await client(kind, p.cert);
+  /** Makes the client (peersock: bound with `tuning`), closing the previous one. */
+  async init(p: { cert: Cert; tuning?: Tuning }) {
+    await dialer?.close();
+    dialer = await client(kind, p.cert, p.tuning);
   },
   bulk,
+  settledBulk,
   rr,
   frr,
   frames,

@@ -31,3 +31,22 @@ export const HOL_REQUESTS = 1000;
 export const HOL_BIG = 16 * 1024 * 1024;
 export const HOL_MS = 2000;
 export const HOL_MAX_BIGS = 40;
+
+/** BENCH_ONLY=packet-size runs only the packet-size figures (printed, bench/RESULTS.md left as it is). */
+export const ONLY = process.env.BENCH_ONLY ?? '';
+if (ONLY !== '' && ONLY !== 'packet-size') throw new Error(`BENCH_ONLY: unknown group '${ONLY}' (known: packet-size)`);
+
+/** Packet-size figures: bulk over peersock per `maxUdpPayload` / `pmtuDiscovery` setting, both drivers. */
+export const PACKET_SIZES = [
+  { label: '1452, discovery off (default)', maxUdpPayload: 1452, pmtuDiscovery: false },
+  { label: '1452, discovery on', maxUdpPayload: 1452, pmtuDiscovery: true },
+  { label: '8192, discovery on', maxUdpPayload: 8192, pmtuDiscovery: true },
+  { label: '16384, discovery on', maxUdpPayload: 16384, pmtuDiscovery: true },
+] as const;
+export type PacketSize = (typeof PACKET_SIZES)[number]['label'];
+/** Each measured transfer: this many bytes, capped at PACKET_MAX_MS; after PACKET_WARM_BYTES on the same connection. */
+export const PACKET_BYTES = 128 * 1024 * 1024;
+export const PACKET_MAX_MS = 3000;
+export const PACKET_WARM_BYTES = 8 * 1024 * 1024;
+/** Longest wait after the warm-up for the path MTU to reach `maxUdpPayload`. */
+export const PACKET_SETTLE_MS = 3000;

@@ -2,13 +2,15 @@
  * The bench's results (filled by bench/run.ts) and bench/RESULTS.md's text:
  * two tables with one column per transport (the peersock dgram driver first:
  * scripts/bench-compare.mjs reads the first value column and the node:tls
- * one), ratios, PASS/FAIL lines and the method.
+ * one), ratios, PASS/FAIL lines, the packet-size table (per
+ * `maxUdpPayload` setting and driver, informational) and the method.
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 
 import * as C from './config';
-import { DRIVERS, KINDS, LABEL, MSG_RUNS, RUNS, type Driver } from './config';
+import { DRIVERS, KINDS, LABEL, MSG_RUNS, PACKET_SIZES, RUNS, type Driver, type PacketSize } from './config';
+import type { BulkResult } from './protocol';
 import { fmt, summary } from './stats';
 import type { Kind } from './transports';
 import type { NativeIoStats } from '../src/index';
@@ -53,6 +55,20 @@ export function ioDelta(a: NativeIoStats, b: NativeIoStats): IoDelta {
   };
 }
 
+/** One packet-size run (bench/client.ts settledBulk): a bulk transfer and the client connection's counters over it. */
+export interface SettledBulk extends BulkResult {
+  /** conn.stats().pmtu once connected, when the measured transfer started, and when it ended. */
+  pmtuDial: number;
+  pmtu: number;
+  pmtuEnd: number;
+  /** ms from the end of the warm-up transfer until the path MTU had reached `maxUdpPayload` (or the wait gave up). */
+  settleMs: number;
+  /** Packets, bytes (UDP payload) and lost packets the client's connection counted over the measured transfer. */
+  sentPackets: number;
+  sentBytes: number;
+  lostPackets: number;
+}
+
 /** Every figure's runs, per transport. */
 export interface Results {
   figs: Record<Fig, Runs>;
@@ -67,6 +83,8 @@ export interface Results {
   /** The native driver's counters per bulk run, in the client (sending) and server (receiving). */
   bulkIo: { client: IoDelta; server: IoDelta }[];
   ceiling: number[];
+  /** Packet-size runs, per setting (its label) and driver. */
+  packet: Record<PacketSize, Record<Driver, SettledBulk[]>>;
   warnings: string[];
   stalls: Record<Kind, number>;
 }
@@ -80,6 +98,7 @@ export function emptyResults(): Results {
     hol: { dgram: [], native: [] },
     bulkIo: [],
     ceiling: [],
+    packet: Object.fromEntries(PACKET_SIZES.map((p) => [p.label, { dgram: [] as SettledBulk[], native: [] as SettledBulk[] }])) as Results['packet'],
     warnings: [],
     stalls: { dgram: 0, native: 0, tls: 0, udx: 0 },
   };
@@ -144,7 +163,6 @@ export function report(res: Results, startedMs: number): string {
   for (const k of KINDS) {
     if (res.stalls[k] > 0) res.warnings.push(`${k} bulk: ${res.stalls[k]} stalled attempt(s): a blocked writer was never woken (no 'drain' for 2 s); retried`);
   }
-  const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model ?? '?';
   const f = (fig: Fig, k: Kind = 'dgram'): number => med(figs[fig][k]);
   const m = (fig: MsgFig, k: Kind = 'dgram'): number => med(msg[fig][k]);
   const ceiling = med(res.ceiling);
@@ -177,7 +195,7 @@ export function report(res: Results, startedMs: number): string {
   const target = (label: string, a: number, b: number, times: number, base: string): string =>
     `- ${pass(a >= times * b)}: ${label} ≥ ${fmt(times)} × ${base} (${fmt(a / b)} ×: ${fmt(a)} vs ${fmt(b)})`;
   const out = [
-    `Machine: ${cpu}, ${os.cpus().length} cores, Node ${process.version}, ${os.platform()} ${os.release()}, ${new Date().toISOString()}`,
+    machine(),
     `Median of ${RUNS} runs (min–max); client and server in separate processes on 127.0.0.1. Total ${fmt((Date.now() - startedMs) / 1000)} s.`,
     '',
     ...HEAD,
@@ -222,9 +240,65 @@ export function report(res: Results, startedMs: number): string {
     target('connections/s, 8 in flight', f('connPar', 'native'), f('connPar', 'tls'), 2, 'node:tls'),
     '',
     ...reach(m),
+    '',
+    ...packetSection(res),
     ...(res.warnings.length > 0 ? ['', 'Warnings:', ...res.warnings.map((w) => `- ${w}`)] : []),
   ];
   return out.join('\n');
+}
+
+/** The packet-size table: one row per setting and driver, then native / dgram of the medians. */
+function packetSection(res: Results): string[] {
+  const MiB = (r: SettledBulk): number => r.bytes / 2 ** 20;
+  const cols: [string, (r: SettledBulk) => number][] = [
+    ['MB/s', (r) => r.bytes / 1e6 / (r.ms / 1000)],
+    ['client CPU (ms/MiB)', (r) => r.clientCpuUs / 1000 / MiB(r)],
+    ['server CPU (ms/MiB)', (r) => r.cpuUs / 1000 / MiB(r)],
+    ['client packets per MiB', (r) => r.sentPackets / MiB(r)],
+    ['client bytes per packet', (r) => r.sentBytes / r.sentPackets],
+  ];
+  const lines = [
+    `Packet size (informational): bulk over one stream per \`maxUdpPayload\` setting, both sides bound with it, on a connection whose path MTU has settled; median of ${RUNS} runs (min–max):`,
+    '',
+    `| \`maxUdpPayload\` | driver | ${cols.map(([h]) => h).join(' | ')} | path MTU once connected → at start (B) |`,
+    `|---|---|${cols.map(() => '---:').join('|')}|---:|`,
+  ];
+  const lost: string[] = [];
+  for (const { label, maxUdpPayload } of PACKET_SIZES) {
+    const byDriver = res.packet[label];
+    for (const d of DRIVERS) {
+      const rs = byDriver[d];
+      const range = (xs: number[]): string => {
+        const x = summary(xs);
+        return x.min === x.max ? String(x.min) : `${x.min}–${x.max}`;
+      };
+      const pmtuCell = rs.length === 0 ? '—' : `${range(rs.map((r) => r.pmtuDial))} → ${range(rs.map((r) => r.pmtu))}`;
+      lines.push(`| ${d === DRIVERS[0] ? label : ''} | ${d} | ${cols.map(([, f]) => cell(rs.map(f), RUNS)).join(' | ')} | ${pmtuCell} |`);
+      const n = rs.reduce((s, r) => s + r.lostPackets, 0);
+      if (n > 0) lost.push(`${label} ${d}: ${n}`);
+      const short = rs.filter((r) => r.pmtu < maxUdpPayload);
+      if (short.length > 0) res.warnings.push(`packet size ${label} ${d}: ${short.length} run(s) started with the path MTU below ${maxUdpPayload} (${short.map((r) => r.pmtu).join(', ')})`);
+    }
+    const ratio = (f: (r: SettledBulk) => number): string => {
+      const [a, b] = [byDriver.native.map(f), byDriver.dgram.map(f)];
+      return a.length > 0 && b.length > 0 ? `${fmt(med(a) / med(b))} ×` : '—';
+    };
+    lines.push(`| | native / dgram | ${cols.map(([, f]) => ratio(f)).join(' | ')} | |`);
+  }
+  lines.push('', `Lost packets counted by the client's connection over the measured transfers (sum of runs): ${lost.length > 0 ? lost.join('; ') : 'none'}.`);
+  return lines;
+}
+
+/** The text of a BENCH_ONLY=packet-size run: the machine line and the packet-size table. */
+export function packetReport(res: Results, startedMs: number): string {
+  const out = [machine(), `Client and server in separate processes on 127.0.0.1. Total ${fmt((Date.now() - startedMs) / 1000)} s.`, '', ...packetSection(res)];
+  if (res.warnings.length > 0) out.push('', 'Warnings:', ...res.warnings.map((w) => `- ${w}`));
+  return out.join('\n');
+}
+
+function machine(): string {
+  const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model ?? '?';
+  return `Machine: ${cpu}, ${os.cpus().length} cores, Node ${process.version}, ${os.platform()} ${os.release()}, ${new Date().toISOString()}`;
 }
 
 /**
@@ -252,6 +326,16 @@ function reach(m: (f: MsgFig, k?: Kind) => number): string[] {
     line('pinned to one CPU', 'reqPin', 'floorPin', 'floorPinP50'),
   ];
 }
+
+/** The packet-size figures' method. */
+export const PACKET_METHOD = `Packet size (bench/client.ts settledBulk, a client and a server process per driver): per setting, both sockets are
+bound with \`{ maxUdpPayload, pmtuDiscovery }\`; each run dials one connection, moves ${C.PACKET_WARM_BYTES / 2 ** 20} MiB on a first stream
+(warm-up: discovery's probes, congestion window), waits until \`conn.stats().pmtu\` reaches \`maxUdpPayload\` (at most
+${C.PACKET_SETTLE_MS / 1000} s; the table shows it once connected and when the measured transfer started), then measures a bulk transfer
+on a second stream: ${C.PACKET_BYTES / 2 ** 20} MiB in 64 KiB writes (capped at ${C.PACKET_MAX_MS / 1000} s), timed by the server from first byte to FIN; client
+CPU from its first write to the server's report, server CPU from first byte to FIN, each over MiB moved; packets and
+bytes = the client connection's \`stats()\` sentPackets and sentBytes over the measured transfer. Settings and drivers
+interleaved run by run.`;
 
 export const METHOD = `
 Method: columns: peersock with \`bind({ io: 'dgram' })\` (node:dgram) and \`bind({ io: 'native' })\` (the addon owns the
@@ -284,4 +368,5 @@ Head-of-line = ${C.HOL_REQUESTS} sequential 64 B request()s idle, then up to ${C
 on which the client sends the next, so one is always in flight; only requests that ended before the last big message
 arrived count. Ratio = busy p50 / idle p50 per run, median over runs. With env BENCH_HOL_TRACE set, the client prints
 the connection's RTT and congestion window every 10 ms during the busy phase.
-`;
+
+${PACKET_METHOD}`;

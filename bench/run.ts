@@ -4,8 +4,11 @@
  * ceiling on loopback, client and server in separate processes. Each figure
  * runs RUNS times (env BENCH_RUNS, default 5; the dispatch-layer figures
  * BENCH_MSG_RUNS, default RUNS), transports interleaved run by run, and the
- * median is reported. Prints two tables and writes bench/RESULTS.md
- * (bench/report.ts).
+ * median is reported. Then the packet-size figures: bulk over peersock per
+ * `maxUdpPayload` / `pmtuDiscovery` setting, both drivers (informational, no
+ * target). Prints the tables and writes bench/RESULTS.md (bench/report.ts).
+ * Env BENCH_ONLY=packet-size runs only the packet-size figures and prints
+ * their table without writing bench/RESULTS.md.
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -14,10 +17,10 @@ import path from 'node:path';
 
 import { selfSigned } from './cert';
 import * as C from './config';
-import { DRIVERS, KINDS, MSG_RUNS, RUNS, type Driver } from './config';
+import { DRIVERS, KINDS, MSG_RUNS, ONLY, PACKET_SIZES, RUNS, type Driver } from './config';
 import { killAll, spawnChild, type Child } from './ipc';
 import type { BulkResult } from './protocol';
-import { METHOD, emptyResults, ioDelta, report, type IoDelta } from './report';
+import { METHOD, PACKET_METHOD, emptyResults, ioDelta, packetReport, report, type IoDelta, type SettledBulk } from './report';
 import { fmt } from './stats';
 import type { Kind, Target } from './transports';
 import type { NativeIoStats } from '../src/index';
@@ -261,6 +264,59 @@ async function messages(p: MsgProcs): Promise<void> {
   if (!pinWorks) log('taskset failed: pinned figures skipped');
 }
 
+/**
+ * Packet size: per `maxUdpPayload` / `pmtuDiscovery` setting and driver, a
+ * bulk transfer on a connection whose path MTU has settled (client.ts
+ * settledBulk). One client and one server process per driver, rebound with
+ * the setting's options before each transfer; settings and drivers
+ * interleaved run by run.
+ */
+async function packetSize(cert: ReturnType<typeof selfSigned>): Promise<void> {
+  const t0 = Date.now();
+  const procs = await Promise.all(DRIVERS.map(async (d) => ({ d, srv: await spawnChild(here('server.ts'), [d]), cli: await spawnChild(here('client.ts'), [d]) })));
+  try {
+    for (let run = 1; run <= RUNS; run++) {
+      for (const setting of PACKET_SIZES) {
+        const tuning = { maxUdpPayload: setting.maxUdpPayload, pmtuDiscovery: setting.pmtuDiscovery };
+        const line: string[] = [];
+        for (const { d, srv, cli } of procs) {
+          const target: Target = await srv.call('listen', { cert, tuning });
+          await cli.call('init', { cert, tuning });
+          let r: SettledBulk | { stalled: number } | undefined;
+          for (let attempt = 0; attempt < 3 && (r === undefined || 'stalled' in r); attempt++) {
+            r = await cli.call<SettledBulk | { stalled: number }>('settledBulk', {
+              target,
+              bytes: C.PACKET_BYTES,
+              maxMs: C.PACKET_MAX_MS,
+              warmBytes: C.PACKET_WARM_BYTES,
+              pmtu: setting.maxUdpPayload,
+              settleMs: C.PACKET_SETTLE_MS,
+            });
+            if ('stalled' in r) res.warnings.push(`packet size ${setting.label} ${d} run ${run}: writer stalled after ${r.stalled} bytes; retried`);
+          }
+          if (r === undefined || 'stalled' in r) {
+            line.push(`${d} stalled`);
+            continue;
+          }
+          res.packet[setting.label][d].push(r);
+          const mib = r.bytes / 2 ** 20;
+          line.push(
+            `${d} ${fmt(mbps(r))} MB/s, CPU client ${fmt(r.clientCpuUs / 1000 / mib)} server ${fmt(r.cpuUs / 1000 / mib)} ms/MiB, ` +
+              `${r.sentPackets} packets for ${fmt(mib)} MiB, pmtu ${r.pmtu} (settled in ${r.settleMs} ms)`,
+          );
+        }
+        log(`packet size run ${run}/${RUNS} ${setting.label}:`, line.join('; '));
+      }
+    }
+  } finally {
+    for (const { srv, cli } of procs) {
+      cli.kill();
+      srv.kill();
+    }
+  }
+  log(`packet size: ${fmt((Date.now() - t0) / 1000)} s`);
+}
+
 /** Server RSS per idle connection: a fresh gc-able server per run; the client holds IDLE_CONNS idle connections. */
 async function idleMemory(cert: ReturnType<typeof selfSigned>): Promise<void> {
   const cli = {} as Record<Kind, Child>;
@@ -293,14 +349,22 @@ async function idleMemory(cert: ReturnType<typeof selfSigned>): Promise<void> {
   for (const k of KINDS) cli[k].kill();
 }
 
-/** Stop after this long, whatever the state (5 runs take about 5 minutes). */
-const GUARD_MIN = 4 + 2 * Math.max(RUNS, MSG_RUNS);
+/** Stop after this long, whatever the state (5 runs take about 6 minutes). */
+const GUARD_MIN = 5 + 2 * Math.max(RUNS, MSG_RUNS);
 
 async function main(): Promise<void> {
   const started = Date.now();
   const cert = selfSigned();
+  if (ONLY === 'packet-size') {
+    log(`${RUNS} runs per figure; packet-size figures only`);
+    await packetSize(cert);
+    console.log(`\n${packetReport(res, started)}\n\n${PACKET_METHOD}`);
+    log('bench/RESULTS.md not written (BENCH_ONLY)');
+    return;
+  }
   log(`${RUNS} runs per figure; this takes about ${Math.round(RUNS + 0.5)} minutes`);
   await throughput(cert);
+  await packetSize(cert);
   await idleMemory(cert);
   const text = report(res, started);
   console.log(`\n${text}`);

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 
-import { PeerSocket, type NativeIoStats, type PeerConnection } from '../src/index';
+import { PeerSocket, type ConnectionStats, type NativeIoStats, type PeerConnection } from '../src/index';
 import type { Cert } from './cert';
 import { serveStream } from './protocol';
 import { udxClient, udxListen } from './udx';
@@ -26,6 +26,12 @@ export interface Target {
   host: string;
   port: number;
   key?: string;
+}
+
+/** Socket options a peersock client or server may be bound with (the packet-size figures); the others ignore them. */
+export interface Tuning {
+  maxUdpPayload?: number;
+  pmtuDiscovery?: boolean;
 }
 
 /** A listening server that runs `serveStream` on each stream. */
@@ -44,6 +50,8 @@ export interface ClientConn {
   stream(): Duplex;
   /** Graceful close, resolved once the transport reports it closed. */
   close(): Promise<void>;
+  /** The connection's counters (peersock only). */
+  stats?(): ConnectionStats;
 }
 
 /** A dialer bound once and reused for every connection. */
@@ -57,10 +65,10 @@ export interface Client {
 const noop = (): void => {};
 const HOST = '127.0.0.1';
 
-/** Starts a server of `kind` on loopback port 0. */
-export async function listen(kind: Kind, cert: Cert): Promise<Server> {
+/** Starts a server of `kind` on loopback port 0 (peersock: bound with `tuning`). */
+export async function listen(kind: Kind, cert: Cert, tuning: Tuning = {}): Promise<Server> {
   if (isPeersock(kind)) {
-    const sock = await PeerSocket.bind({ host: HOST, port: 0, io: kind });
+    const sock = await PeerSocket.bind({ ...tuning, host: HOST, port: 0, io: kind });
     sock.on('error', noop);
     sock.on('connection', (conn: PeerConnection) => {
       conn.on('error', noop);
@@ -99,10 +107,10 @@ export async function listen(kind: Kind, cert: Cert): Promise<Server> {
   };
 }
 
-/** Makes a client of `kind`. */
-export async function client(kind: Kind, cert: Cert): Promise<Client> {
+/** Makes a client of `kind` (peersock: bound with `tuning`). */
+export async function client(kind: Kind, cert: Cert, tuning: Tuning = {}): Promise<Client> {
   if (isPeersock(kind)) {
-    const sock = await PeerSocket.bind({ host: HOST, port: 0, io: kind });
+    const sock = await PeerSocket.bind({ ...tuning, host: HOST, port: 0, io: kind });
     sock.on('error', noop);
     return {
       io: () => sock.stats().io,
@@ -114,6 +122,7 @@ export async function client(kind: Kind, cert: Cert): Promise<Client> {
           close: async () => {
             await conn.close();
           },
+          stats: () => conn.stats(),
         };
       },
       close: () => sock.close(),

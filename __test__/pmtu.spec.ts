@@ -76,3 +76,42 @@ test('pmtuDiscovery with the default maxUdpPayload 1452 crosses the 1280-byte pa
 test('pmtuDiscovery must be a boolean', async (t) => {
   await t.throwsAsync(createSocket(t, { pmtuDiscovery: 'yes' as never }), { instanceOf: InvalidArgumentError });
 });
+
+// quiche writes the length of STREAM (and CRYPTO, DATAGRAM) frames as a
+// fixed 2-byte varint, at most 16383, and caps packets at 16383 bytes once a
+// connection is established, except while path MTU discovery is searching:
+// then a successful probe above 16383 let ordinary packets grow past it, with
+// frame lengths the peer misread, and it closed the connection with
+// PROTOCOL_VIOLATION (patches/quiche-0.29.3-pmtud-frame-length.patch). Here
+// the relay drops every datagram over 40000 bytes, so the first probes (at
+// maxUdpPayload 65507) fail, one of 33353 succeeds, and the search goes on
+// above it. Without the patch the native driver's run failed 3 times in 6.
+test('pmtuDiscovery up to 65507 over a path that carries 40000 bytes: 8 MiB intact, no close', async (t) => {
+  const CAP = 40000;
+  const opts = { pmtuDiscovery: true, maxUdpPayload: 65507 };
+  const a = await createSocket(t, opts);
+  const b = await createSocket(t, opts);
+  const relay = await createRelay(t, a);
+  let oversized = 0;
+  for (const dir of ['c2s', 's2c'] as const) {
+    relay.filter(dir, (data) => {
+      if (data.length <= CAP) return true;
+      oversized++;
+      return false;
+    });
+  }
+  const errs: string[] = [];
+  const accepted = new Promise<PeerConnection>((resolve) => a.once('connection', resolve));
+  const { host, port } = relay.address();
+  const client = await b.connect({ publicKey: a.publicKey, host, port });
+  const server = await accepted;
+  for (const c of [client, server]) c.on('error', (e: Error & { code?: string }) => errs.push(`${c.isClient ? 'client' : 'server'}: ${e.code} ${e.message}`));
+  const x = await within(30_000, '8 MiB', transfer(client, server, 8 * MiB, 1));
+  t.is(x.received.bytes, 8 * MiB);
+  t.is(x.received.sha256, x.sent.sha256);
+  t.is(client.closeInfo, undefined);
+  t.is(server.closeInfo, undefined);
+  t.deepEqual(errs, []);
+  t.true(oversized > 0, 'probes above the cap were sent and dropped');
+  t.log(`8 MiB in ${x.ms.toFixed(0)} ms; pmtu ${client.stats().pmtu}/${server.stats().pmtu}; ${oversized} datagrams over ${CAP} B dropped`);
+});

@@ -16,7 +16,11 @@
 # on any path, and small messages waited behind a big one's queue). A fourth
 # makes a FIN that first arrives on a retransmission of data already read
 # readable (bug C: quiche recorded the final size and dropped the frame as
-# duplicate, so the stream never ended for the reader). The
+# duplicate, so the stream never ended for the reader). A fifth keeps
+# ordinary packets within 16383 bytes while path MTU discovery searches
+# above that: quiche writes STREAM/CRYPTO/DATAGRAM frame lengths as 2-byte
+# varints, and a bigger packet's frame got a truncated length that the peer
+# answered with PROTOCOL_VIOLATION (README "Packet size"). The
 # patches are ours; they should go upstream, and this script goes away when
 # a quiche release has the fixes.
 #

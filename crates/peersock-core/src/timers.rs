@@ -62,6 +62,18 @@ impl Endpoint {
                 if let Some(k) = c.keep_alive {
                     if c.last_send + k <= now {
                         let _ = c.q.send_ack_eliciting();
+                        // The keep-alive of this interval is asked for:
+                        // quiche sends it as soon as it may (it keeps the
+                        // request until an ack-eliciting packet leaves). Its
+                        // congestion window can be full (a peer gone
+                        // silent, packets in flight that nobody
+                        // acknowledges), and then nothing leaves until its
+                        // next probe timeout; were the deadline left in the
+                        // past, it would stay due and every timer of the
+                        // endpoint would fire again at once until then (a
+                        // busy loop, which froze the whole event loop under
+                        // the native driver on Node 20).
+                        c.last_send = now;
                     }
                 }
             }

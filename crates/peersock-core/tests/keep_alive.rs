@@ -153,3 +153,45 @@ fn a_dial_can_set_its_own_keep_alive() {
     let sent = idle_run_simulated(Some(ms(200)), None, off, ms(3000));
     assert_eq!(sent, 0, "keep-alive turned off per dial still pinged");
 }
+
+/// Real clock: a keep-alive that falls due while quiche may not send (its
+/// congestion window full of packets the silent peer never acknowledges)
+/// counts as sent. Before, its deadline stayed in the past until quiche's
+/// next probe timeout let a packet out, so `timeout_at` answered zero after
+/// every `on_timeout_at` and a driver's timer fired again at once: a busy
+/// loop (under the native driver on Node 20's libuv it never yielded to the
+/// event loop, and a whole process froze).
+#[test]
+fn a_keep_alive_blocked_by_a_full_congestion_window_does_not_stay_due() {
+    let ka = Duration::from_millis(50);
+    let (mut a, mut b) = (
+        node_with(1, 1000, EndpointConfig { keep_alive: Some(ka), idle_timeout: Duration::from_secs(30), ..EndpointConfig::default() }),
+        node_with(2, 2000, EndpointConfig::default()),
+    );
+    let h = a.ep.connect(*b.ep.public_key(), b.addr, None).unwrap();
+    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| n[0].connected(h)));
+    pump(&mut [&mut a, &mut b], Duration::from_millis(100), |_| false);
+    // The peer goes silent (nothing reaches it) while a has plenty to send:
+    // the window fills with unacknowledged packets.
+    let s = a.ep.open_stream(h, true).unwrap();
+    let data = vec![7u8; 256 * 1024];
+    let _ = a.ep.stream_send(h, s, &data, false);
+    let mut buf = vec![0u8; 65535];
+    let start = std::time::Instant::now();
+    let (mut services, mut still_due) = (0u32, 0u32);
+    while start.elapsed() < Duration::from_millis(1500) {
+        let now = std::time::Instant::now();
+        a.ep.on_timeout_at(now);
+        while a.ep.poll_transmit_from_at(&mut buf, now).is_some() {}
+        a.poll();
+        services += 1;
+        let next = a.ep.timeout_at(std::time::Instant::now());
+        if next.is_some_and(|d| d.is_zero()) {
+            still_due += 1;
+        }
+        std::thread::sleep(next.unwrap_or(ka).clamp(Duration::from_micros(200), Duration::from_millis(5)));
+    }
+    assert!(a.closed(h).is_none(), "closed: {:?}", a.closed(h));
+    println!("[keep-alive blocked] {still_due} of {services} timer services left a deadline due");
+    assert!(still_due <= 3, "{still_due} of {services} timer services left a deadline due");
+}

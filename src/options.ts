@@ -47,7 +47,7 @@ export interface BindOptions {
    */
   maxUdpPayload?: number;
   /**
-   * Path MTU discovery (default false): packets start at 1200 bytes and grow
+   * Path MTU discovery (default true): packets start at 1200 bytes and grow
    * to the largest probe the path carried, up to `maxUdpPayload`, so a path
    * narrower than `maxUdpPayload` (a 1280-byte tunnel) still works. false:
    * every packet may be `maxUdpPayload` bytes, and a narrower path drops them.

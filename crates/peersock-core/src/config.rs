@@ -26,7 +26,7 @@ pub struct EndpointConfig {
     pub max_udp_payload: usize,
     /// Path MTU discovery (RFC 8899, quiche's): packets start at 1,200
     /// bytes and grow to the largest probe size the path carried, up to
-    /// `max_udp_payload` (default off, see README "Packet size"). Off: every
+    /// `max_udp_payload` (default on, see README "Packet size"). Off: every
     /// packet may be `max_udp_payload` bytes, and a narrower path drops them.
     pub discover_pmtu: bool,
     /// Close a connection after this long without any packet from the peer.
@@ -77,7 +77,7 @@ impl Default for EndpointConfig {
     fn default() -> Self {
         EndpointConfig {
             max_udp_payload: 1452,
-            discover_pmtu: false,
+            discover_pmtu: true,
             idle_timeout: Duration::from_secs(30),
             // Below the common 30 s UDP timeout of NATs and firewalls.
             keep_alive: Some(Duration::from_secs(15)),

@@ -165,11 +165,21 @@ fn a_dial_can_set_its_own_keep_alive() {
 fn a_keep_alive_blocked_by_a_full_congestion_window_does_not_stay_due() {
     let ka = Duration::from_millis(50);
     let (mut a, mut b) = (
-        node_with(1, 1000, EndpointConfig { keep_alive: Some(ka), idle_timeout: Duration::from_secs(30), ..EndpointConfig::default() }),
+        node_with(
+            1,
+            1000,
+            EndpointConfig {
+                keep_alive: Some(ka),
+                idle_timeout: Duration::from_secs(30),
+                ..EndpointConfig::default()
+            },
+        ),
         node_with(2, 2000, EndpointConfig::default()),
     );
     let h = a.ep.connect(*b.ep.public_key(), b.addr, None).unwrap();
-    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| n[0].connected(h)));
+    assert!(pump(&mut [&mut a, &mut b], Duration::from_secs(5), |n| n
+        [0]
+    .connected(h)));
     pump(&mut [&mut a, &mut b], Duration::from_millis(100), |_| false);
     // The peer goes silent (nothing reaches it) while a has plenty to send:
     // the window fills with unacknowledged packets.
@@ -189,9 +199,15 @@ fn a_keep_alive_blocked_by_a_full_congestion_window_does_not_stay_due() {
         if next.is_some_and(|d| d.is_zero()) {
             still_due += 1;
         }
-        std::thread::sleep(next.unwrap_or(ka).clamp(Duration::from_micros(200), Duration::from_millis(5)));
+        std::thread::sleep(
+            next.unwrap_or(ka)
+                .clamp(Duration::from_micros(200), Duration::from_millis(5)),
+        );
     }
     assert!(a.closed(h).is_none(), "closed: {:?}", a.closed(h));
     println!("[keep-alive blocked] {still_due} of {services} timer services left a deadline due");
-    assert!(still_due <= 3, "{still_due} of {services} timer services left a deadline due");
+    assert!(
+        still_due <= 3,
+        "{still_due} of {services} timer services left a deadline due"
+    );
 }

@@ -132,7 +132,11 @@ impl NativeEndpoint {
             }
         }
         let Ok(uv) = uv::uv() else { return };
-        let ms = d.as_micros().div_ceil(1000) as u64;
+        // At least 1 ms: a deadline that stays due after the timer ran (a
+        // core bug, or a timeout that cannot act yet) must not become a
+        // 0 ms re-arm loop, which on libuv < 1.47 (Node 20) starves the
+        // whole event loop (libuv #4245).
+        let ms = (d.as_micros().div_ceil(1000) as u64).max(1);
         io.timer_at = Some(at);
         // SAFETY: the timer handle is live while `io` is.
         unsafe { (uv.timer_start)(io.timer, on_timer, ms, 0) };

@@ -671,6 +671,10 @@ test('malformed input on the messages channel never breaks the connection or rea
 // 7. Unreliable messages: never duplicated, never the wrong type
 // ---------------------------------------------------------------------------
 
+// Bigger than any datagram, even on loopback, where packets grow to 16383
+// bytes (README "Packet size"): these fall back to a reliable stream.
+const OVERSIZED = 20_000;
+
 test('unreliable messages are never duplicated into handlers nor delivered as the other type', async (t) => {
   const { a, b, connAB } = await pair(t);
   const server = new Dispatcher(a, { protocol: 'dg/1' });
@@ -685,14 +689,14 @@ test('unreliable messages are never duplicated into handlers nor delivered as th
   });
   server.handle(Note, (m: NoteMsg, ctx) => {
     const seq = Number(m.text.slice('note-'.length));
-    if (!(m instanceof Note.ctor) || ctx.type !== 'test.Note' || !m.text.startsWith('note-') || m.blob.length !== (seq % 50 === 0 ? 4000 : 16)) wrong.push(`Note handler: ${ctx.type} ${m.text}`);
+    if (!(m instanceof Note.ctor) || ctx.type !== 'test.Note' || !m.text.startsWith('note-') || m.blob.length !== (seq % 50 === 0 ? OVERSIZED : 16)) wrong.push(`Note handler: ${ctx.type} ${m.text}`);
     if (m.blob.some((x) => x !== (seq & 0xff))) wrong.push(`Note ${seq}: corrupted blob`);
     notes.push(seq);
   });
   const N = 500;
   for (let i = 0; i < N; i++) {
     // Every 50th note is too big for a datagram: it falls back to a stream.
-    await client.send(connAB, Note.create({ text: `note-${i}`, blob: new Uint8Array(i % 50 === 0 ? 4000 : 16).fill(i & 0xff) }), { reliable: false });
+    await client.send(connAB, Note.create({ text: `note-${i}`, blob: new Uint8Array(i % 50 === 0 ? OVERSIZED : 16).fill(i & 0xff) }), { reliable: false });
     await client.send(connAB, Ping.create({ n: i, text: `ping-${i}` }), { reliable: false });
     if (i % 25 === 24) await new Promise((r) => setImmediate(r));
   }

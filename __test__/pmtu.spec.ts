@@ -73,6 +73,35 @@ test('the defaults (pmtuDiscovery on, maxUdpPayload 1452) cross the 1280-byte pa
   t.true(client.stats().pmtu <= NARROW);
 });
 
+// With the defaults, a loopback peer gets packets up to 16383 bytes (9216 on
+// macOS), found by discovery like any path; other peers 1452. An explicit
+// maxUdpPayload holds toward every peer, and without discovery packets stay
+// at maxUdpPayload.
+const LOOPBACK_MAX = process.platform === 'darwin' ? 9216 : 16383;
+for (const [name, opts, want] of [
+  ['the defaults', {}, LOOPBACK_MAX],
+  ['maxUdpPayload 1452 set explicitly', { maxUdpPayload: 1452 }, 1452],
+  ['pmtuDiscovery false', { pmtuDiscovery: false }, 1452],
+] as const) {
+  test(`loopback peers, ${name}: packets up to ${want} bytes both ways`, async (t) => {
+    const a = await createSocket(t, opts);
+    const b = await createSocket(t, opts);
+    const accepted = new Promise<PeerConnection>((resolve) => a.once('connection', resolve));
+    const client = await b.connect({ publicKey: a.publicKey, host: '127.0.0.1', port: a.address().port });
+    const server = await accepted;
+    for (const [from, to] of [[client, server], [server, client]] as const) {
+      const x = await within(20_000, '4 MiB', transfer(from, to, 4 * MiB, 1));
+      t.is(x.received.sha256, x.sent.sha256);
+    }
+    t.is(client.stats().pmtu, want);
+    t.is(server.stats().pmtu, want);
+    const perPacket = client.stats().sentBytes / client.stats().sentPackets;
+    t.log(`client: ${client.stats().sentPackets} packets, ${perPacket.toFixed(0)} B each on average`);
+    if (want > 1452) t.true(perPacket > 1452, `${perPacket.toFixed(0)} B per packet`);
+    else t.true(perPacket <= 1452);
+  });
+}
+
 test('pmtuDiscovery must be a boolean', async (t) => {
   await t.throwsAsync(createSocket(t, { pmtuDiscovery: 'yes' as never }), { instanceOf: InvalidArgumentError });
 });

@@ -39,7 +39,7 @@ if (ONLY !== '' && ONLY !== 'packet-size') throw new Error(`BENCH_ONLY: unknown 
 /** Packet-size figures: bulk over peersock per `maxUdpPayload` / `pmtuDiscovery` setting, both drivers. */
 export const PACKET_SIZES = [
   { label: '1452, discovery off', maxUdpPayload: 1452, pmtuDiscovery: false },
-  { label: '1452, discovery on (default)', maxUdpPayload: 1452, pmtuDiscovery: true },
+  { label: '1452, discovery on', maxUdpPayload: 1452, pmtuDiscovery: true },
   { label: '8192, discovery on', maxUdpPayload: 8192, pmtuDiscovery: true },
   { label: '16384, discovery on', maxUdpPayload: 16384, pmtuDiscovery: true },
 ] as const;

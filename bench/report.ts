@@ -343,7 +343,9 @@ UDP socket: recvmmsg/GRO, sendmsg/GSO on Node's loop); node:tls = TLS 1.3, mutua
 certificate, Nagle off; udx + secret-stream = Holepunch's transport (udx-native, @hyperswarm/secret-stream) set up as
 hyperdht sets up a direct connection: a Noise IK handshake (secret-stream's) in one UDP datagram each way on the
 stream's socket, carrying each side's udx stream id, then a framed udx stream each way and SecretStream given the
-handshake's keys; one stream per connection, 4 MiB socket buffers like peersock. Ratios are of medians.
+handshake's keys; one stream per connection, 4 MiB socket buffers like peersock. peersock sockets use the defaults:
+toward a loopback peer, packets grow to 16,383 bytes once discovery has probed (README "Packet size"), as TCP on
+loopback uses its 65,536-byte MTU. Ratios are of medians.
 Bulk = one stream, the client writes ${C.BULK_BYTES / 2 ** 20} MiB in 64 KiB writes (capped at ${C.BULK_MAX_MS / 1000} s), timed by the server from the
 first byte received to FIN; CPU time = process.cpuUsage() (user + system, every thread) of the client from its first
 write to the server's report plus the server's from first byte to FIN, over MiB moved. Request/reply = 64 B echoed,

@@ -301,7 +301,7 @@ export interface NativeIoStats {
 /** Endpoint options as JavaScript passes them (all optional). */
 export interface NativeOptions {
   maxUdpPayload?: number
-  /** Path MTU discovery up to `max_udp_payload` (default off). */
+  /** Path MTU discovery up to `max_udp_payload` (default on). */
   pmtuDiscovery?: boolean
   idleTimeoutMs?: number
   keepAliveMs?: number

@@ -18,6 +18,13 @@ const VARINT4: u64 = 1 << 30;
 /// Stream limits stay 2-byte varints (one is raised by 1 for the control stream).
 const MAX_STREAMS: u64 = (1 << 14) - 1;
 
+/// Default `loopback_udp_payload` (see there).
+pub const LOOPBACK_UDP_PAYLOAD: usize = if cfg!(target_vendor = "apple") {
+    9216
+} else {
+    16383
+};
+
 /// Tunables of one endpoint. Every field has a sensible non-zero default.
 #[derive(Clone, Debug)]
 pub struct EndpointConfig {
@@ -29,6 +36,14 @@ pub struct EndpointConfig {
     /// `max_udp_payload` (default on, see README "Packet size"). Off: every
     /// packet may be `max_udp_payload` bytes, and a narrower path drops them.
     pub discover_pmtu: bool,
+    /// With `discover_pmtu`, the most discovery probes for toward a
+    /// loopback peer (127.0.0.0/8, ::1) when that is above
+    /// `max_udp_payload`: such a path never leaves the host, and its
+    /// interface carries far more than an Ethernet link (Linux `lo`: 65,536
+    /// bytes). Default 16,383, the most quiche puts in an established
+    /// connection's packet; 9,216 on Apple systems (their default
+    /// `net.inet.udp.maxdgram`). Ignored without `discover_pmtu`.
+    pub loopback_udp_payload: usize,
     /// Close a connection after this long without any packet from the peer.
     pub idle_timeout: Duration,
     /// Send an ack-eliciting packet after this long without sending; `None`
@@ -78,6 +93,7 @@ impl Default for EndpointConfig {
         EndpointConfig {
             max_udp_payload: 1452,
             discover_pmtu: true,
+            loopback_udp_payload: LOOPBACK_UDP_PAYLOAD,
             idle_timeout: Duration::from_secs(30),
             // Below the common 30 s UDP timeout of NATs and firewalls.
             keep_alive: Some(Duration::from_secs(15)),
@@ -102,6 +118,27 @@ impl Default for EndpointConfig {
 }
 
 impl EndpointConfig {
+    /// The largest UDP payload any connection of this endpoint may send or
+    /// receive: what buffers are sized by.
+    pub fn largest_udp_payload(&self) -> usize {
+        if self.discover_pmtu {
+            self.max_udp_payload.max(self.loopback_udp_payload)
+        } else {
+            self.max_udp_payload
+        }
+    }
+
+    /// The largest UDP payload of a connection with a peer at `ip`:
+    /// `largest_udp_payload` toward a loopback address, `max_udp_payload`
+    /// elsewhere.
+    pub fn udp_payload_toward(&self, ip: std::net::IpAddr) -> usize {
+        if ip.to_canonical().is_loopback() {
+            self.largest_udp_payload()
+        } else {
+            self.max_udp_payload
+        }
+    }
+
     /// Rejects settings quiche would misbehave with.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::InvalidArgument(m.into()));
@@ -109,6 +146,9 @@ impl EndpointConfig {
             return bad(
                 "maxUdpPayload must be between 1200 and 65507 (the most an IPv4 datagram carries)",
             );
+        }
+        if !(1200..=65507).contains(&self.loopback_udp_payload) {
+            return bad("loopbackUdpPayload must be between 1200 and 65507");
         }
         if self.idle_timeout.is_zero()
             || self.handshake_timeout.is_zero()
@@ -158,6 +198,7 @@ impl EndpointConfig {
         is_client: bool,
         pin: Option<PublicKey>,
         slot: FailureSlot,
+        udp_payload: usize,
     ) -> Result<quiche::Config> {
         let tls = |e: boring::error::ErrorStack| Error::Tls(e.to_string());
         let mut ctx = SslContextBuilder::new(SslMethod::tls()).map_err(tls)?;
@@ -196,8 +237,8 @@ impl EndpointConfig {
         c.set_application_protos(&[ALPN])
             .map_err(|e| Error::Tls(e.to_string()))?;
         c.set_max_idle_timeout(self.idle_timeout.as_millis() as u64);
-        c.set_max_recv_udp_payload_size(self.max_udp_payload);
-        c.set_max_send_udp_payload_size(self.max_udp_payload);
+        c.set_max_recv_udp_payload_size(udp_payload);
+        c.set_max_send_udp_payload_size(udp_payload);
         c.discover_pmtu(self.discover_pmtu);
         c.set_initial_max_data(self.initial_max_data);
         c.set_initial_max_stream_data_bidi_local(self.initial_max_stream_data);
@@ -218,5 +259,36 @@ impl EndpointConfig {
             c.enable_early_data();
         }
         Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    #[test]
+    fn loopback_peers_get_the_bigger_payload_only_with_discovery() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let c = EndpointConfig::default();
+        assert_eq!(c.largest_udp_payload(), LOOPBACK_UDP_PAYLOAD);
+        for lo in ["127.0.0.1", "127.9.9.9", "::1", "::ffff:127.0.0.1"] {
+            assert_eq!(c.udp_payload_toward(ip(lo)), LOOPBACK_UDP_PAYLOAD, "{lo}");
+        }
+        for far in ["10.0.0.1", "192.0.2.7", "2001:db8::1", "::ffff:10.0.0.1"] {
+            assert_eq!(c.udp_payload_toward(ip(far)), 1452, "{far}");
+        }
+        let off = EndpointConfig {
+            discover_pmtu: false,
+            ..EndpointConfig::default()
+        };
+        assert_eq!(off.largest_udp_payload(), 1452);
+        assert_eq!(off.udp_payload_toward(ip("127.0.0.1")), 1452);
+        let big = EndpointConfig {
+            max_udp_payload: 30000,
+            ..EndpointConfig::default()
+        };
+        assert_eq!(big.udp_payload_toward(ip("127.0.0.1")), 30000);
+        assert_eq!(big.udp_payload_toward(ip("10.0.0.1")), 30000);
     }
 }

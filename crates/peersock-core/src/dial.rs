@@ -128,9 +128,13 @@ impl Endpoint {
             return Err(Error::InvalidArgument("keepAlive must be positive".into()));
         }
         let slot = Arc::new(Mutex::new(None));
-        let mut cfg = self
-            .config
-            .quiche_config(&self.identity, true, pin, slot.clone())?;
+        let mut cfg = self.config.quiche_config(
+            &self.identity,
+            true,
+            pin,
+            slot.clone(),
+            self.config.udp_payload_toward(addr.ip()),
+        )?;
         if opts.early_data {
             cfg.enable_early_data();
         }

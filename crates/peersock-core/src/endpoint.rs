@@ -27,6 +27,11 @@ pub struct Endpoint {
     pub(crate) identity: Identity,
     pub(crate) config: EndpointConfig,
     pub(crate) server_config: quiche::Config,
+    /// The server side toward loopback peers, when they may get bigger
+    /// packets (`EndpointConfig::udp_payload_toward`). Its session tickets
+    /// are its own: a client that once came over loopback and now comes
+    /// from elsewhere (or the reverse) does a full handshake.
+    pub(crate) server_config_loopback: Option<quiche::Config>,
     /// Where the accepting side's verify callback (one for all accepted
     /// connections) leaves its verdict; moved to the connection whose
     /// input triggered it, right after that input.
@@ -59,7 +64,24 @@ impl Endpoint {
         // The server side accepts any single Ed25519 certificate; the
         // application's accept hook decides afterwards.
         let server_slot: FailureSlot = Arc::new(Mutex::new(None));
-        let server_config = config.quiche_config(&identity, false, None, server_slot.clone())?;
+        let server_config = config.quiche_config(
+            &identity,
+            false,
+            None,
+            server_slot.clone(),
+            config.max_udp_payload,
+        )?;
+        let server_config_loopback = if config.largest_udp_payload() > config.max_udp_payload {
+            Some(config.quiche_config(
+                &identity,
+                false,
+                None,
+                server_slot.clone(),
+                config.largest_udp_payload(),
+            )?)
+        } else {
+            None
+        };
         let seed = identity.seed()?;
         let reset_key = ResetKey::from_secret(&seed)?;
         let retry_key = RetryKey::from_secret(&seed, config.retry_token_lifetime)?;
@@ -67,6 +89,7 @@ impl Endpoint {
             identity,
             config,
             server_config,
+            server_config_loopback,
             server_slot,
             local,
             reset_key,
@@ -202,7 +225,7 @@ impl Endpoint {
     }
 
     /// Writes the next outgoing datagram into `out` (at least
-    /// `max_udp_payload` bytes) and says where to send it; `None` when
+    /// `EndpointConfig::largest_udp_payload` bytes) and says where to send it; `None` when
     /// nothing is left to send. Call until `None`, then re-arm the timer.
     /// `now` is when the datagram leaves: keep-alives count from it.
     pub fn poll_transmit_at(

@@ -108,8 +108,12 @@ impl Endpoint {
         now: Instant,
     ) {
         let Ok(scid) = self.ids.fresh() else { return };
-        self.server_config
-            .set_stateless_reset_token(Some(self.reset_key.token(&scid)));
+        let loopback = self.config.udp_payload_toward(from.ip()) > self.config.max_udp_payload;
+        let config = match self.server_config_loopback.as_mut() {
+            Some(c) if loopback => c,
+            _ => &mut self.server_config,
+        };
+        config.set_stateless_reset_token(Some(self.reset_key.token(&scid)));
         let accepted = match &odcid {
             // The Retry's source CID is the DCID the client now uses.
             Some(o) => quiche::accept_with_retry(
@@ -120,9 +124,9 @@ impl Endpoint {
                 },
                 self.local,
                 from,
-                &mut self.server_config,
+                config,
             ),
-            None => quiche::accept(&scid, None, self.local, from, &mut self.server_config),
+            None => quiche::accept(&scid, None, self.local, from, config),
         };
         let mut q = match accepted {
             Ok(q) => q,

@@ -97,7 +97,7 @@ impl Endpoint {
             // packets (the server's 0.5-RTT replies) are read first, and the
             // server's handshake never completes.
             if c.early && !was_established && c.q.is_established() {
-                let mut out = vec![0u8; self.config.max_udp_payload];
+                let mut out = vec![0u8; self.config.largest_udp_payload()];
                 while let Ok((n, info)) = c.q.send(&mut out) {
                     self.raw_out.push_back((out[..n].to_vec(), info.to));
                 }

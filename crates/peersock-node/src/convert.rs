@@ -12,7 +12,7 @@ use peersock_core::EndpointConfig;
 #[derive(Default)]
 pub struct NativeOptions {
     pub max_udp_payload: Option<u32>,
-    /// Path MTU discovery up to `max_udp_payload` (default off).
+    /// Path MTU discovery up to `max_udp_payload` (default on).
     pub pmtu_discovery: Option<bool>,
     pub idle_timeout_ms: Option<f64>,
     pub keep_alive_ms: Option<f64>,
@@ -121,6 +121,12 @@ pub fn config_from(o: NativeOptions) -> Result<EndpointConfig, String> {
             .map(|v| v as usize)
             .unwrap_or(d.max_udp_payload),
         discover_pmtu: o.pmtu_discovery.unwrap_or(d.discover_pmtu),
+        // A maxUdpPayload set by the application holds toward every peer;
+        // unset, loopback peers may get bigger packets.
+        loopback_udp_payload: o
+            .max_udp_payload
+            .map(|v| v as usize)
+            .unwrap_or(d.loopback_udp_payload),
         idle_timeout: ms(o.idle_timeout_ms, d.idle_timeout, "idleTimeout")?,
         keep_alive: match o.keep_alive_ms {
             None => d.keep_alive,

@@ -51,7 +51,7 @@ impl NativeEndpoint {
                 "meta must hold at least 5 numbers".into(),
             ));
         }
-        let max = self.ep.config().max_udp_payload;
+        let max = self.ep.config().largest_udp_payload();
         let mut off = 0usize;
         let mut count = 0usize;
         let mut all_sent = false;

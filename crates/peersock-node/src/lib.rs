@@ -101,7 +101,7 @@ impl NativeEndpoint {
     /// Largest datagram this endpoint sends; size `flush` buffers by it.
     #[napi]
     pub fn max_udp_payload(&self) -> u32 {
-        self.ep.config().max_udp_payload as u32
+        self.ep.config().largest_udp_payload() as u32
     }
 
     /// Dials `key` at `address:port`; returns the connection handle.

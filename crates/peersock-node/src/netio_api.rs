@@ -87,7 +87,7 @@ impl NativeEndpoint {
         {
             return Err(invalid("cannot keep the callback"));
         }
-        let max = self.ep.config().max_udp_payload;
+        let max = self.ep.config().largest_udp_payload();
         let me = self as *mut NativeEndpoint;
         match NativeIo::open(socket, env.raw(), cb, me, max) {
             Ok(io) => self.io = Some(io),

@@ -171,9 +171,14 @@ impl NativeIo {
             }
             return Err(format!("cannot watch the socket: {}", uv.error(rc)));
         }
-        let segments = state
-            .max_gso_segments()
-            .clamp(1, (GSO_MAX_BYTES / max_payload).max(1));
+        // A GSO run of up to GSO_MAX_BYTES, plus room for one more datagram
+        // of the largest size: the one that ends a run by not fitting it
+        // (drive_flush). Without GSO, one datagram at a time.
+        let send_len = if state.max_gso_segments() > 1 {
+            GSO_MAX_BYTES.max(max_payload) + max_payload
+        } else {
+            max_payload
+        };
         Ok(Box::new(NativeIo {
             socket,
             state,
@@ -186,7 +191,7 @@ impl NativeIo {
             timer_at: None,
             recv_buf: vec![0; SLOT * BATCH_SIZE],
             meta: vec![RecvMeta::default(); BATCH_SIZE],
-            send_buf: vec![0; max_payload * segments],
+            send_buf: vec![0; send_len],
             pending: None,
             raw_in: VecDeque::new(),
             routed: VecDeque::new(),

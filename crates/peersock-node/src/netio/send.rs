@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use quinn_udp::{Transmit, UdpSockRef};
 
 use super::callbacks::{on_poll, on_timer};
-use super::{NativeIo, MAX_PER_FLUSH, MAX_QUEUED};
+use super::{NativeIo, GSO_MAX_BYTES, MAX_PER_FLUSH, MAX_QUEUED};
 use crate::uv::{self, UV_READABLE, UV_WRITABLE};
 use crate::NativeEndpoint;
 
@@ -19,7 +19,7 @@ impl NativeEndpoint {
     /// it), then re-arms the timer.
     pub(crate) fn drive_flush(&mut self) {
         let Some(io) = self.io.as_mut() else { return };
-        let max = self.ep.config().max_udp_payload;
+        let max = self.ep.config().largest_udp_payload();
         let main = self.ep.local_addr();
         let now = Instant::now();
         let mut sent = 0usize;
@@ -30,10 +30,14 @@ impl NativeEndpoint {
                 Err(()) => blocked = true,
             }
         }
-        let segments = io
-            .state
-            .max_gso_segments()
-            .clamp(1, io.send_buf.len() / max);
+        // Datagrams of one GSO run at most: the kernel's limit (1 without
+        // GSO, where send_buf holds one datagram); GSO_MAX_BYTES bounds a
+        // run's bytes below.
+        let segments = if io.send_buf.len() >= 2 * max {
+            io.state.max_gso_segments().max(1)
+        } else {
+            1
+        };
         // The batch being built in send_buf: destination, segment size, bytes, count.
         let mut batch: Option<(SocketAddr, usize)> = None;
         let mut off = 0usize;
@@ -55,11 +59,19 @@ impl NativeEndpoint {
                 continue;
             }
             match batch {
-                Some((dest, seg)) if dest == to && n <= seg => {
+                Some((dest, seg)) if dest == to && n <= seg && off + n <= GSO_MAX_BYTES => {
                     off += n;
                     count += 1;
-                    // A shorter datagram ends a GSO run; so does a full batch.
-                    if n < seg || count == segments || off + max > io.send_buf.len() {
+                    // A shorter datagram ends a GSO run; so does a full
+                    // batch, one more of this size over the GSO byte limit,
+                    // or no room for one more of the largest size (the
+                    // connections of one socket may differ in packet size:
+                    // loopback peers get bigger ones).
+                    if n < seg
+                        || count == segments
+                        || off + seg > GSO_MAX_BYTES
+                        || off + max > io.send_buf.len()
+                    {
                         let r = io_send(io, off, dest, (count > 1).then_some(seg));
                         batch = None;
                         (off, count) = (0, 0);
@@ -70,7 +82,8 @@ impl NativeEndpoint {
                     }
                 }
                 Some((dest, seg)) => {
-                    // Another destination or a bigger datagram: send the run, keep this one.
+                    // Another destination, a bigger datagram, or one the
+                    // run has no room for: send the run, keep this one.
                     let r = io_send(io, off, dest, (count > 1).then_some(seg));
                     match r {
                         Ok(k) => {

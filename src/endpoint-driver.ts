@@ -57,6 +57,13 @@ interface Batch {
 
 const BATCH_DATAGRAMS = 64;
 /**
+ * Bytes of a send batch buffer for datagrams of at most `maxPayload`: 64 of
+ * Ethernet size plus room for one of the largest (a loopback peer's packets
+ * reach 16383 bytes), so a socket's pooled batches (up to 8) stay under 1 MiB
+ * instead of 8 MiB once big packets have filled them.
+ */
+const batchBytes = (maxPayload: number): number => Math.min(maxPayload * BATCH_DATAGRAMS, 1452 * BATCH_DATAGRAMS + maxPayload);
+/**
  * Datagrams sent per drain before yielding to the event loop: a whole
  * congestion window can be thousands of packets, and sending them in one go
  * would keep incoming packets (small requests, ACKs) waiting behind it.
@@ -240,7 +247,7 @@ export class EndpointDriver implements Driver {
     this.#host.beforeFlush();
     let total = 0;
     for (;;) {
-      const batch = this.#freeBatches.pop() ?? { buf: Buffer.allocUnsafe(this.#maxPayload * BATCH_DATAGRAMS), inFlight: 0 };
+      const batch = this.#freeBatches.pop() ?? { buf: Buffer.allocUnsafe(batchBytes(this.#maxPayload)), inFlight: 0 };
       const meta = this.#meta;
       const count = this.#native.flush(batch.buf, meta);
       const flags = meta[1]!;

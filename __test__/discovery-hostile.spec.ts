@@ -189,6 +189,17 @@ test('hostile DHT nodes flood a topic lookup with fake peers and answer get with
     t.true(ms < TIMEOUT / 2, `a full lookup ends at once, not at its ${TIMEOUT} ms deadline: ${ms.toFixed(0)} ms`);
   }
   t.true((flood.queries.get('get_peers') ?? 0) >= 1);
+  // DhtNode.lookup used directly is bounded the same way.
+  {
+    let yielded = 0;
+    const started = performance.now();
+    for await (const _ of dht.lookup(randomBytes(20), { timeout: 8000 })) {
+      if (++yielded > MAX_LOOKUP_PEERS + 10) break;
+    }
+    const ms = performance.now() - started;
+    t.is(yielded, MAX_LOOKUP_PEERS, `DhtNode.lookup: exactly ${MAX_LOOKUP_PEERS}, got ${yielded}`);
+    t.true(ms < 4000, `DhtNode.lookup ends once full: ${ms.toFixed(0)} ms`);
+  }
 
   // get through the same hostile nodes: garbage never becomes a record.
   const owner = keyPair();

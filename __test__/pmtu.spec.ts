@@ -17,25 +17,35 @@ import type { BindOptions } from '../src/peer-socket';
 const NARROW = 1280;
 const MiB = 1024 * 1024;
 
-/** A dials b through a relay that drops datagrams over NARROW bytes; returns what arrived and the path's pmtu. */
-async function overNarrowPath(t: import('ava').ExecutionContext, opts: BindOptions, timeout: number) {
+/**
+ * Sockets a and b bound with `opts`, and a relay in front of a that drops
+ * every datagram over `cap` bytes (counted in `dropped()`); b dials a
+ * through it.
+ */
+async function cappedPath(t: import('ava').ExecutionContext, opts: BindOptions, cap: number, timeout?: number) {
   const a = await createSocket(t, opts);
   const b = await createSocket(t, opts);
   const relay = await createRelay(t, a);
   let oversized = 0;
   for (const dir of ['c2s', 's2c'] as const) {
     relay.filter(dir, (data) => {
-      if (data.length <= NARROW) return true;
+      if (data.length <= cap) return true;
       oversized++;
       return false;
     });
   }
   const accepted = new Promise<PeerConnection>((resolve) => a.once('connection', resolve));
   const { host, port } = relay.address();
-  const client = await b.connect({ publicKey: a.publicKey, host, port }, { timeout });
+  const client = await b.connect({ publicKey: a.publicKey, host, port }, timeout === undefined ? {} : { timeout });
   const server = await accepted;
+  return { client, server, dropped: () => oversized };
+}
+
+/** A dials b through a relay that drops datagrams over NARROW bytes; returns what arrived and the path's pmtu. */
+async function overNarrowPath(t: import('ava').ExecutionContext, opts: BindOptions, timeout: number) {
+  const { client, server, dropped } = await cappedPath(t, opts, NARROW, timeout);
   const x = await within(timeout, `4 MiB over a ${NARROW}-byte path`, transfer(client, server, 4 * MiB, 1));
-  return { x, client, server, oversized };
+  return { x, client, server, oversized: dropped() };
 }
 
 test('pmtuDiscovery with maxUdpPayload 16384: a 1280-byte path carries 4 MiB intact; packets never grow past it', async (t) => {
@@ -117,23 +127,8 @@ test('pmtuDiscovery must be a boolean', async (t) => {
 // above it. Without the patch the native driver's run failed 3 times in 6.
 test('pmtuDiscovery up to 65507 over a path that carries 40000 bytes: 8 MiB intact, no close', async (t) => {
   const CAP = 40000;
-  const opts = { pmtuDiscovery: true, maxUdpPayload: 65507 };
-  const a = await createSocket(t, opts);
-  const b = await createSocket(t, opts);
-  const relay = await createRelay(t, a);
-  let oversized = 0;
-  for (const dir of ['c2s', 's2c'] as const) {
-    relay.filter(dir, (data) => {
-      if (data.length <= CAP) return true;
-      oversized++;
-      return false;
-    });
-  }
+  const { client, server, dropped } = await cappedPath(t, { pmtuDiscovery: true, maxUdpPayload: 65507 }, CAP);
   const errs: string[] = [];
-  const accepted = new Promise<PeerConnection>((resolve) => a.once('connection', resolve));
-  const { host, port } = relay.address();
-  const client = await b.connect({ publicKey: a.publicKey, host, port });
-  const server = await accepted;
   for (const c of [client, server]) c.on('error', (e: Error & { code?: string }) => errs.push(`${c.isClient ? 'client' : 'server'}: ${e.code} ${e.message}`));
   const x = await within(30_000, '8 MiB', transfer(client, server, 8 * MiB, 1));
   t.is(x.received.bytes, 8 * MiB);
@@ -141,6 +136,6 @@ test('pmtuDiscovery up to 65507 over a path that carries 40000 bytes: 8 MiB inta
   t.is(client.closeInfo, undefined);
   t.is(server.closeInfo, undefined);
   t.deepEqual(errs, []);
-  t.true(oversized > 0, 'probes above the cap were sent and dropped');
-  t.log(`8 MiB in ${x.ms.toFixed(0)} ms; pmtu ${client.stats().pmtu}/${server.stats().pmtu}; ${oversized} datagrams over ${CAP} B dropped`);
+  t.true(dropped() > 0, 'probes above the cap were sent and dropped');
+  t.log(`8 MiB in ${x.ms.toFixed(0)} ms; pmtu ${client.stats().pmtu}/${server.stats().pmtu}; ${dropped()} datagrams over ${CAP} B dropped`);
 });

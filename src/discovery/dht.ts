@@ -26,6 +26,7 @@ import { bencodedStringLength, signedPart } from './dht-bencode';
 import { checkItem, itemTarget, verifySignature as verify, type DhtItem } from './dht-item';
 import { assertInfoHash, parseHostPort, positive, settle, type DhtQueryOptions } from './dht-options';
 import { GuardedDhtSocket, type DhtNodeStats } from './dht-socket';
+import { MAX_LOOKUP_PEERS } from './merge';
 import { MAX_RECORD_VALUE, RECORD_SALT, type PeerAddress } from './record';
 
 export type { DhtNodeStats } from './dht-socket';
@@ -280,8 +281,9 @@ export class DhtNode {
    * Looks up the peers announced for `infoHash` (BEP 5 `get_peers`): yields
    * each address once, as replies arrive, and ends when the lookup has asked
    * every close node, after `timeout` ms, on `signal`, or when the node is
-   * destroyed (ending early is not an error). Breaking out of the loop stops
-   * the lookup.
+   * destroyed (ending early is not an error), or once it has yielded
+   * MAX_LOOKUP_PEERS (4096) addresses. Breaking out of the loop stops the
+   * lookup.
    */
   lookup(infoHash: Uint8Array, opts: DhtQueryOptions = {}): AsyncIterable<PeerAddress> {
     this.#assertOpen();
@@ -305,11 +307,14 @@ export class DhtNode {
       poke();
     };
     const onPeer = (peer: { host: string; port: number }, hash: Buffer): void => {
-      if (!ih.equals(hash)) return;
+      if (ended || !ih.equals(hash)) return;
       const id = `${peer.host}:${peer.port}`;
       if (seen.has(id)) return;
       seen.add(id);
       queue.push({ host: peer.host, port: peer.port });
+      // As many as a Discovery lookup takes: a node that floods fake peers
+      // ends the lookup instead of filling memory.
+      if (seen.size >= MAX_LOOKUP_PEERS) end();
       poke();
     };
     this.#dht.on('peer', onPeer);

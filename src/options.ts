@@ -42,8 +42,8 @@ export interface BindOptions {
   /**
    * Largest UDP payload sent (default 1452, for 1500-byte Ethernet); path MTU
    * discovery probes up to it. Unset, loopback peers (127.0.0.0/8, ::1) get
-   * up to 16383 (9216 on macOS) once discovery has probed: bulk data with a
-   * ninth of the packets. Set, it holds toward every peer. Raise it where
+   * up to 16383 (9216 on macOS) once discovery has probed: bulk data in
+   * about a twelfth of the packets. Set, it holds toward every peer. Raise it where
    * paths carry more (jumbo frames).
    */
   maxUdpPayload?: number;

@@ -6,12 +6,13 @@
  *   request  sequential `request()` round trips, one in flight
  *   send     one-way reliable `send()`s as fast as back-pressure allows
  *   hol      small requests while a 16 MiB `send()` is in flight
+ * `init {tuning?}` binds the socket (with `tuning`) before the first command.
  */
 import { Dispatcher, PeerSocket, type PeerConnection } from '../src/index';
 import { serve } from './ipc';
 import { MSG_PROTOCOL as PROTOCOL } from './protocol';
 import { percentile } from './stats';
-import type { Target } from './transports';
+import type { Target, Tuning } from './transports';
 
 const io = process.argv[2] === 'native' ? 'native' : 'dgram';
 const noop = (): void => {};
@@ -184,8 +185,8 @@ async function hol(p: { target: Target; n: number; size: number; bigBytes: numbe
 }
 
 serve({
-  async init() {
-    sock = await PeerSocket.bind({ host: '127.0.0.1', port: 0, io });
+  async init(p?: { tuning?: Tuning }) {
+    sock = await PeerSocket.bind({ ...p?.tuning, host: '127.0.0.1', port: 0, io });
     sock.on('error', noop);
     d = new Dispatcher(sock, { protocol: PROTOCOL });
     d.handle('bigArrived', () => {

@@ -6,12 +6,13 @@
  *   note        one-way; counted, timed from the first one to `noteReport`
  *   noteReport  replies {messages, ms} as JSON and resets the count
  *   big         one-way; answered by a one-way `bigArrived` (its size)
- * Commands: listen → Target, stats → the dispatcher's counters.
+ * Commands: listen {tuning?} → Target (bound with `tuning`), stats → the
+ * dispatcher's counters.
  */
 import { Dispatcher, PeerSocket, type PeerConnection } from '../src/index';
 import { serve } from './ipc';
 import { MSG_PROTOCOL as PROTOCOL } from './protocol';
-import type { Target } from './transports';
+import type { Target, Tuning } from './transports';
 
 const io = process.argv[2] === 'native' ? 'native' : 'dgram';
 const noop = (): void => {};
@@ -20,8 +21,8 @@ let notes = 0;
 let firstNote = 0n;
 
 serve({
-  async listen() {
-    const sock = await PeerSocket.bind({ host: '127.0.0.1', port: 0, io });
+  async listen(p?: { tuning?: Tuning }) {
+    const sock = await PeerSocket.bind({ ...p?.tuning, host: '127.0.0.1', port: 0, io });
     sock.on('error', noop);
     sock.on('connection', (conn: PeerConnection) => conn.on('error', noop));
     const d = new Dispatcher(sock, { protocol: PROTOCOL });

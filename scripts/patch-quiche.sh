@@ -20,8 +20,10 @@
 # ordinary packets within 16383 bytes while path MTU discovery searches
 # above that: quiche writes STREAM/CRYPTO/DATAGRAM frame lengths as 2-byte
 # varints, and a bigger packet's frame got a truncated length that the peer
-# answered with PROTOCOL_VIOLATION (README "Packet size"). The
-# patches are ours; they should go upstream, and this script goes away when
+# answered with PROTOCOL_VIOLATION (README "Packet size"). A sixth skips
+# PADDING in 64-byte chunks instead of a byte at a time: a 16383-byte path
+# MTU probe took ~8 us to parse, now ~0.3 us (every short connection
+# receives one or two). The patches are ours; they should go upstream, and this script goes away when
 # a quiche release has the fixes.
 #
 #   bash scripts/patch-quiche.sh

@@ -317,7 +317,10 @@ function writeBody(out: Buffer, off: number, m: EnvData): number {
     const p = m.payload!;
     out[off++] = TAG_PAYLOAD;
     off = writeVarint(out, off, p.length);
-    if (p.length <= 64) for (let i = 0; i < p.length; i++) out[off + i] = p[i]!;
+    // A byte loop beats TypedArray#set's call only for the shortest
+    // payloads (Node 20, Uint8Array and Buffer alternating: 8 B 18 vs 24 ns,
+    // 16 B 28 vs 20, 64 B 95 vs 19).
+    if (p.length <= 8) for (let i = 0; i < p.length; i++) out[off + i] = p[i]!;
     else out.set(p, off);
     off += p.length;
   }

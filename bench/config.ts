@@ -44,6 +44,10 @@ export const PACKET_SIZES = [
   { label: '16384, discovery on', maxUdpPayload: 16384, pmtuDiscovery: true },
 ] as const;
 export type PacketSize = (typeof PACKET_SIZES)[number]['label'];
+/** The packet-size group's send() figure: both drivers bound with this (what every peer beyond loopback gets by default). */
+export const PACKET_SEND_PAYLOAD = 1452;
+/** The PACKET_SIZES setting the targets against the dgram driver are also read at (the default toward non-loopback peers). */
+export const PACKET_ETHERNET: PacketSize = '1452, discovery on';
 /** Each measured transfer: this many bytes, capped at PACKET_MAX_MS; after PACKET_WARM_BYTES on the same connection. */
 export const PACKET_BYTES = 128 * 1024 * 1024;
 export const PACKET_MAX_MS = 3000;

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 
 import * as C from './config';
-import { DRIVERS, KINDS, LABEL, MSG_RUNS, PACKET_SIZES, RUNS, type Driver, type PacketSize } from './config';
+import { DRIVERS, KINDS, LABEL, MSG_RUNS, PACKET_ETHERNET, PACKET_SEND_PAYLOAD, PACKET_SIZES, RUNS, type Driver, type PacketSize } from './config';
 import type { BulkResult } from './protocol';
 import { fmt, summary } from './stats';
 import type { Kind } from './transports';
@@ -85,6 +85,8 @@ export interface Results {
   ceiling: number[];
   /** Packet-size runs, per setting (its label) and driver. */
   packet: Record<PacketSize, Record<Driver, SettledBulk[]>>;
+  /** send() runs (messages/s received) with both sides bound with `maxUdpPayload: PACKET_SEND_PAYLOAD`, per driver. */
+  packetSend: Record<Driver, number[]>;
   warnings: string[];
   stalls: Record<Kind, number>;
 }
@@ -99,12 +101,15 @@ export function emptyResults(): Results {
     bulkIo: [],
     ceiling: [],
     packet: Object.fromEntries(PACKET_SIZES.map((p) => [p.label, { dgram: [] as SettledBulk[], native: [] as SettledBulk[] }])) as Results['packet'],
+    packetSend: { dgram: [], native: [] },
     warnings: [],
     stalls: { dgram: 0, native: 0, tls: 0, udx: 0 },
   };
 }
 
 const med = (xs: number[]): number => summary(xs).med;
+/** A settled bulk run's MB/s. */
+const mbps = (r: SettledBulk): number => r.bytes / 1e6 / (r.ms / 1000);
 const pass = (ok: boolean): string => (ok ? 'PASS' : 'FAIL');
 
 /** Median (min–max), with the number of runs when some failed. */
@@ -146,6 +151,25 @@ function ioLine(io: Results['bulkIo']): string {
     `the sending client sent ${per(c('datagramsOut'), c('sendCalls'))} datagrams per sendmsg (GSO up to ${last.client.maxGsoSegments}), ` +
     `met a full socket buffer ${c('wouldBlock')} times, ${c('sendErrors') + s('sendErrors')} send errors; it received ${per(c('datagramsIn'), c('recvCalls'))} per receive call.`
   );
+}
+
+/**
+ * A native target: the native runs' median against `times` × the base
+ * runs' median (the verdict), and the ratio run by run: the transports run
+ * interleaved, so run i of each was measured side by side, and the spread
+ * of those paired ratios shows how far the verdict is from noise.
+ */
+function target(label: string, runsA: number[], runsB: number[], times: number, base: string): string {
+  if (runsA.length === 0 || runsB.length === 0) return `- no runs: ${label} ≥ ${fmt(times)} × ${base}`;
+  const [a, b] = [med(runsA), med(runsB)];
+  return `- ${pass(a >= times * b)}: ${label} ≥ ${fmt(times)} × ${base} (${fmt(a / b)} ×: ${fmt(a)} vs ${fmt(b)}${paired(runsA, runsB)})`;
+}
+
+/** "; run by run median × (min–max)" of the paired per-run ratios a[i] / b[i] ('' unless both have the same number of runs, 2 or more). */
+function paired(runsA: number[], runsB: number[]): string {
+  if (runsA.length !== runsB.length || runsA.length < 2) return '';
+  const r = summary(runsA.map((x, i) => x / runsB[i]!));
+  return `; run by run ${fmt(r.med)} × (${fmt(r.min)}–${fmt(r.max)})`;
 }
 
 export function report(res: Results, startedMs: number): string {
@@ -191,23 +215,6 @@ export function report(res: Results, startedMs: number): string {
     const bigMs = summary(res.hol[d].map((h) => h.bigMs));
     return `${d} driver: median ${fmt(n.med)} requests completed while big messages were in flight, a 16 MiB send() took ${fmt(bigMs.med)} ms`;
   });
-  /**
-   * A native target: the native runs' median against `times` × the base
-   * runs' median (the verdict), and the ratio run by run: the transports run
-   * interleaved, so run i of each was measured side by side, and the spread
-   * of those paired ratios shows how far the verdict is from noise.
-   */
-  const target = (label: string, runsA: number[], runsB: number[], times: number, base: string): string => {
-    const [a, b] = [med(runsA), med(runsB)];
-    const paired =
-      runsA.length === runsB.length && runsA.length > 1
-        ? (() => {
-            const r = summary(runsA.map((x, i) => x / runsB[i]!));
-            return `; run by run ${fmt(r.med)} × (${fmt(r.min)}–${fmt(r.max)})`;
-          })()
-        : '';
-    return `- ${pass(a >= times * b)}: ${label} ≥ ${fmt(times)} × ${base} (${fmt(a / b)} ×: ${fmt(a)} vs ${fmt(b)}${paired})`;
-  };
   const out = [
     machine(),
     `Median of ${RUNS} runs (min–max); client and server in separate processes on 127.0.0.1. Total ${fmt((Date.now() - startedMs) / 1000)} s.`,
@@ -253,6 +260,11 @@ export function report(res: Results, startedMs: number): string {
     target('send()', msg.send.native, msg.send.dgram, 1.5, 'dgram driver'),
     target('connections/s, 8 in flight', figs.connPar.native, figs.connPar.tls, 2, 'node:tls'),
     '',
+    `The two targets against the dgram driver once more with ${PACKET_SEND_PAYLOAD}-byte packets, the default toward every peer beyond loopback (the packet-size group below, same run; above, loopback peers get 16,383-byte packets, which cut the dgram driver's cost per byte most):`,
+    '',
+    target(`bulk (settled, ${PACKET_ETHERNET})`, res.packet[PACKET_ETHERNET].native.map(mbps), res.packet[PACKET_ETHERNET].dgram.map(mbps), 2, 'dgram driver'),
+    target(`send() (maxUdpPayload ${PACKET_SEND_PAYLOAD})`, res.packetSend.native, res.packetSend.dgram, 1.5, 'dgram driver'),
+    '',
     ...reach(m),
     '',
     ...packetSection(res),
@@ -265,7 +277,7 @@ export function report(res: Results, startedMs: number): string {
 function packetSection(res: Results): string[] {
   const MiB = (r: SettledBulk): number => r.bytes / 2 ** 20;
   const cols: [string, (r: SettledBulk) => number][] = [
-    ['MB/s', (r) => r.bytes / 1e6 / (r.ms / 1000)],
+    ['MB/s', mbps],
     ['client CPU (ms/MiB)', (r) => r.clientCpuUs / 1000 / MiB(r)],
     ['server CPU (ms/MiB)', (r) => r.cpuUs / 1000 / MiB(r)],
     ['client packets per MiB', (r) => r.sentPackets / MiB(r)],
@@ -300,6 +312,15 @@ function packetSection(res: Results): string[] {
     lines.push(`| | native / dgram | ${cols.map(([, f]) => ratio(f)).join(' | ')} | |`);
   }
   lines.push('', `Lost packets counted by the client's connection over the measured transfers (sum of runs): ${lost.length > 0 ? lost.join('; ') : 'none'}.`);
+  const ps = res.packetSend;
+  if (ps.dgram.length > 0 || ps.native.length > 0) {
+    const ratio = ps.dgram.length > 0 && ps.native.length > 0 ? `; native / dgram ${fmt(med(ps.native) / med(ps.dgram))} ×${paired(ps.native, ps.dgram)}` : '';
+    lines.push(
+      '',
+      `send() of ${C.MSG_SIZE} B (as in the dispatch-layer table), both sides bound with \`maxUdpPayload: ${PACKET_SEND_PAYLOAD}\`, messages/s received: ` +
+        `dgram ${cell(ps.dgram, RUNS)}, native ${cell(ps.native, RUNS)}${ratio}.`,
+    );
+  }
   return lines;
 }
 
@@ -349,7 +370,8 @@ ${C.PACKET_SETTLE_MS / 1000} s; the table shows it once connected and when the m
 on a second stream: ${C.PACKET_BYTES / 2 ** 20} MiB in 64 KiB writes (capped at ${C.PACKET_MAX_MS / 1000} s), timed by the server from first byte to FIN; client
 CPU from its first write to the server's report, server CPU from first byte to FIN, each over MiB moved; packets and
 bytes = the client connection's \`stats()\` sentPackets and sentBytes over the measured transfer. Settings and drivers
-interleaved run by run.`;
+interleaved run by run. Each run ends with send() (as in the dispatch-layer figures, ${C.MSG_MS / 1000} s) per driver between a
+dispatch-layer client and server bound with \`maxUdpPayload: ${C.PACKET_SEND_PAYLOAD}\`.`;
 
 export const METHOD = `
 Method: columns: peersock with \`bind({ io: 'dgram' })\` (node:dgram) and \`bind({ io: 'native' })\` (the addon owns the

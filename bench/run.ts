@@ -17,7 +17,7 @@ import path from 'node:path';
 
 import { selfSigned } from './cert';
 import * as C from './config';
-import { DRIVERS, KINDS, MSG_RUNS, ONLY, PACKET_SIZES, RUNS, type Driver } from './config';
+import { DRIVERS, KINDS, MSG_RUNS, ONLY, PACKET_SEND_PAYLOAD, PACKET_SIZES, RUNS, type Driver } from './config';
 import { killAll, spawnChild, type Child } from './ipc';
 import type { BulkResult } from './protocol';
 import { METHOD, PACKET_METHOD, emptyResults, ioDelta, packetReport, report, type IoDelta, type SettledBulk } from './report';
@@ -269,11 +269,23 @@ async function messages(p: MsgProcs): Promise<void> {
  * bulk transfer on a connection whose path MTU has settled (client.ts
  * settledBulk). One client and one server process per driver, rebound with
  * the setting's options before each transfer; settings and drivers
- * interleaved run by run.
+ * interleaved run by run. Each run ends with send() per driver between a
+ * dispatch-layer pair bound with `maxUdpPayload: PACKET_SEND_PAYLOAD`.
  */
 async function packetSize(cert: ReturnType<typeof selfSigned>): Promise<void> {
   const t0 = Date.now();
   const procs = await Promise.all(DRIVERS.map(async (d) => ({ d, srv: await spawnChild(here('server.ts'), [d]), cli: await spawnChild(here('client.ts'), [d]) })));
+  // send() with Ethernet-size packets: a dispatch-layer pair per driver, bound with it.
+  const sendTuning = { maxUdpPayload: PACKET_SEND_PAYLOAD };
+  const senders = await Promise.all(
+    DRIVERS.map(async (d) => {
+      const srv = await spawnChild(here('msg-server.ts'), [d]);
+      const cli = await spawnChild(here('msg-client.ts'), [d]);
+      const target: Target = await srv.call('listen', { tuning: sendTuning });
+      await cli.call('init', { tuning: sendTuning });
+      return { d, srv, cli, target };
+    }),
+  );
   try {
     for (let run = 1; run <= RUNS; run++) {
       for (const setting of PACKET_SIZES) {
@@ -307,9 +319,17 @@ async function packetSize(cert: ReturnType<typeof selfSigned>): Promise<void> {
         }
         log(`packet size run ${run}/${RUNS} ${setting.label}:`, line.join('; '));
       }
+      const line: string[] = [];
+      for (const { d, cli, target } of senders) {
+        const s = await cli.call('send', { target, ms: C.MSG_MS, size: C.MSG_SIZE, batch: C.SEND_BATCH, max: 10_000_000 });
+        if (s.received !== s.sent) res.warnings.push(`${d} send() at ${PACKET_SEND_PAYLOAD} B, run ${run}: server counted ${s.received} of ${s.sent} messages`);
+        res.packetSend[d as Driver].push(s.perSec);
+        line.push(`${d} ${fmt(s.perSec)}/s`);
+      }
+      log(`packet size run ${run}/${RUNS} send() at maxUdpPayload ${PACKET_SEND_PAYLOAD}:`, line.join('; '));
     }
   } finally {
-    for (const { srv, cli } of procs) {
+    for (const { srv, cli } of [...procs, ...senders]) {
       cli.kill();
       srv.kill();
     }

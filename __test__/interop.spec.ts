@@ -24,7 +24,7 @@ import { IdentityMismatchError } from '../src/errors';
 import { keyPair, keysEqual } from '../src/keys';
 import type { PeerSocket } from '../src/peer-socket';
 import type { PeerStream } from '../src/stream';
-import { Source, createSocket, readAll, sleep, target, within, writeAll } from './helpers';
+import { Source, createSocket, readAll, sleep, target, waitFor, within, writeAll } from './helpers';
 
 const BIN = join(__dirname, '..', 'target', 'release', 'quinn-peer');
 const MiB = 1024 * 1024;
@@ -252,6 +252,38 @@ test('peersock dials quinn: mutual raw-key authentication, stream echo (either s
 
 test('peersock dials quinn that sends the accepted byte and its FIN in separate packets', async (t) => {
   await peersockDialsQuinn(t, ['--split-confirm']);
+});
+
+// Toward a loopback peer, peersock's packets grow to 16383 bytes by default
+// (9216 on macOS); quinn's path MTU discovery searches as far when told to
+// (its default stops at 1452).
+const LOOPBACK_MAX = process.platform === 'darwin' ? 9216 : 16383;
+
+test('big packets with quinn: on loopback peersock sends quinn packets past 1452 bytes and acknowledges every one of quinn\'s discovery probes; 8 MiB echo intact', async (t) => {
+  const q = await quinnListen(t, ['--mtu-upper', String(LOOPBACK_MAX)]);
+  const b = await createSocket(t);
+  const conn = await b.connect({ publicKey: q.publicKey, host: '127.0.0.1', port: q.port }, { timeout: 5000 });
+  // Warm-up: both sides probe once the handshake is done.
+  const warm = await within(20_000, 'warm-up echo', streamEcho(conn, MiB));
+  t.is(warm.back, warm.sent);
+  await waitFor('peersock path MTU toward quinn', 5000, () => conn.stats().pmtu >= LOOPBACK_MAX);
+  const s0 = conn.stats();
+  const echo = await within(30_000, '8 MiB stream echo', streamEcho(conn, 8 * MiB));
+  const s1 = conn.stats();
+  t.is(echo.bytes, 8 * MiB);
+  t.is(echo.back, echo.sent);
+  // Data and ACKs share the counts; the data packets carry nearly all the bytes.
+  const sentPer = (s1.sentBytes - s0.sentBytes) / (s1.sentPackets - s0.sentPackets);
+  t.true(sentPer > 3 * 1452, `peersock sent ${sentPer.toFixed(0)} B per packet`);
+  // quinn's probes (PING and PADDING, up to LOOPBACK_MAX bytes): every one acknowledged by peersock.
+  const qs = await q.peer.next('path_stats', 5000, (e) => (e.rx_bytes as number) > 8 * MiB);
+  t.true((qs.probes as number) >= 3, `quinn sent ${String(qs.probes)} discovery probes`);
+  t.is(qs.lost_probes, 0, 'quinn lost none of its probes');
+  t.log(
+    `8 MiB echo: peersock pmtu ${s1.pmtu}, ${sentPer.toFixed(0)} B per packet sent, lost ${s1.lostPackets - s0.lostPackets}; ` +
+      `quinn: ${String(qs.probes)} probes, none lost, mtu now ${String(qs.mtu)} (black holes detected ${String(qs.black_holes)}, packets it counted lost ${String(qs.lost_packets)})`,
+  );
+  await conn.close();
 });
 
 test('pinning: peersock dials quinn with a key quinn does not hold: IdentityMismatchError', async (t) => {

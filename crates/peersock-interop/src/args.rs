@@ -20,12 +20,14 @@ pub struct Args {
     pub open_stream: Option<usize>,
     pub idle_timeout_ms: u32,
     pub timeout_ms: Option<u64>,
+    /// quinn's path MTU discovery searches up to this UDP payload (quinn's default: 1452).
+    pub mtu_upper: Option<u16>,
 }
 
 pub const USAGE: &str = "usage: quinn-peer listen --seed <hex32> [--host H] [--port P] [--split-confirm] \
-[--open-stream N] [--idle-timeout-ms N] [--timeout-ms N]\n       quinn-peer dial --seed <hex32> --key <hex32> --addr <host:port> \
+[--open-stream N] [--mtu-upper N] [--idle-timeout-ms N] [--timeout-ms N]\n       quinn-peer dial --seed <hex32> --key <hex32> --addr <host:port> \
 [--bytes N] [--alpn P] [--no-ed25519-sigalg] [--no-client-cert] [--ecdsa-cert] [--wrong-key] \
-[--idle-timeout-ms N] [--timeout-ms N]";
+[--mtu-upper N] [--idle-timeout-ms N] [--timeout-ms N]";
 
 pub fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
@@ -50,6 +52,7 @@ pub fn parse_args() -> Result<Args, String> {
         open_stream: None,
         idle_timeout_ms: 10_000,
         timeout_ms: None,
+        mtu_upper: None,
     };
     let mut have_seed = false;
     while let Some(flag) = it.next() {
@@ -79,6 +82,13 @@ pub fn parse_args() -> Result<Args, String> {
             "--wrong-key" => a.wrong_key = true,
             "--split-confirm" => a.split_confirm = true,
             "--open-stream" => a.open_stream = Some(num(val()?)? as usize),
+            "--mtu-upper" => {
+                let n = num(val()?)?;
+                if !(1200..=65527).contains(&n) {
+                    return Err("--mtu-upper: 1200 to 65527".into());
+                }
+                a.mtu_upper = Some(n as u16);
+            }
             _ => return Err(format!("unknown option {flag}")),
         }
     }

@@ -58,7 +58,7 @@ pub async fn dial(a: &Args, start: Instant) -> Result<i32, String> {
     crypto.alpn_protocols = vec![a.alpn.clone()];
     let crypto = QuicClientConfig::try_from(crypto).map_err(|e| e.to_string())?;
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
-    config.transport_config(transport(a.idle_timeout_ms));
+    config.transport_config(transport(a.idle_timeout_ms, a.mtu_upper));
 
     let local: SocketAddr = match (addr.is_ipv4(), addr.ip().is_loopback()) {
         (true, true) => "127.0.0.1:0",

@@ -28,7 +28,7 @@ pub async fn listen(a: &Args) -> Result<i32, String> {
     crypto.alpn_protocols = vec![ALPN.to_vec()];
     let crypto = QuicServerConfig::try_from(crypto).map_err(|e| e.to_string())?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    config.transport_config(transport(a.idle_timeout_ms));
+    config.transport_config(transport(a.idle_timeout_ms, a.mtu_upper));
     let bind: SocketAddr = format!("{}:{}", a.host, a.port)
         .to_socket_addrs()
         .map_err(|e| e.to_string())?
@@ -136,6 +136,9 @@ async fn serve(incoming: quinn::Incoming, split_confirm: bool, open_stream: Opti
                 let (conn, opened) = (conn.clone(), opened.clone());
                 tokio::spawn(async move {
                     let echoed = echo_stream(send, recv).await;
+                    if echoed {
+                        path_stats(&conn);
+                    }
                     if let Some(n) = open_stream.filter(|_| echoed) {
                         if !opened.swap(true, Ordering::SeqCst) {
                             server_stream(&conn, n).await;
@@ -148,6 +151,27 @@ async fn serve(incoming: quinn::Incoming, split_confirm: bool, open_stream: Opti
     };
     emit("connection_closed", &[("key", J::S(&hex(&key)))]);
     report_close(&end, start);
+}
+
+/// The connection's UDP counters and path MTU so far, after an echo: what
+/// size of packets quinn took in and sent.
+fn path_stats(conn: &quinn::Connection) {
+    let st = conn.stats();
+    emit(
+        "path_stats",
+        &[
+            ("mtu", J::N(st.path.current_mtu.into())),
+            ("probes", J::N(st.path.sent_plpmtud_probes)),
+            ("lost_probes", J::N(st.path.lost_plpmtud_probes)),
+            ("black_holes", J::N(st.path.black_holes_detected)),
+            ("lost_packets", J::N(st.path.lost_packets)),
+            ("sent_packets", J::N(st.path.sent_packets)),
+            ("rx_datagrams", J::N(st.udp_rx.datagrams)),
+            ("rx_bytes", J::N(st.udp_rx.bytes)),
+            ("tx_datagrams", J::N(st.udp_tx.datagrams)),
+            ("tx_bytes", J::N(st.udp_tx.bytes)),
+        ],
+    );
 }
 
 /// Sends "accepted" on the server's first unidirectional stream: the byte

@@ -10,11 +10,12 @@
 //!
 //! ```text
 //! quinn-peer listen --seed <hex32> [--host 127.0.0.1] [--port 0] [--split-confirm]
-//!                   [--open-stream <bytes>]
+//!                   [--open-stream <bytes>] [--mtu-upper <bytes>]
 //!                   [--idle-timeout-ms 10000] [--timeout-ms 120000]
 //! quinn-peer dial --seed <hex32> --key <hex32> --addr <host:port> [--bytes 1048576]
 //!                 [--alpn <proto>] [--no-ed25519-sigalg] [--no-client-cert]
-//!                 [--ecdsa-cert] [--wrong-key] [--idle-timeout-ms 10000] [--timeout-ms 30000]
+//!                 [--ecdsa-cert] [--wrong-key] [--mtu-upper <bytes>]
+//!                 [--idle-timeout-ms 10000] [--timeout-ms 30000]
 //! ```
 //!
 //! Every event is one JSON object on its own stdout line (`"event"` names
@@ -34,7 +35,7 @@ mod tls;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use quinn::{TransportConfig, VarInt};
+use quinn::{MtuDiscoveryConfig, TransportConfig, VarInt};
 
 use args::{parse_args, USAGE};
 use dial::dial;
@@ -54,11 +55,17 @@ const EXIT_CLOSED: i32 = 2;
 const EXIT_TIMEOUT: i32 = 3;
 const EXIT_PROTOCOL: i32 = 4;
 
-/// The transport settings of both modes.
-fn transport(idle_ms: u32) -> Arc<TransportConfig> {
+/// The transport settings of both modes (`mtu_upper`: how far quinn's path
+/// MTU discovery searches; its default is 1452).
+fn transport(idle_ms: u32, mtu_upper: Option<u16>) -> Arc<TransportConfig> {
     let mut t = TransportConfig::default();
     t.max_idle_timeout(Some(VarInt::from_u32(idle_ms).into()));
     t.datagram_receive_buffer_size(Some(1 << 20));
+    if let Some(n) = mtu_upper {
+        let mut m = MtuDiscoveryConfig::default();
+        m.upper_bound(n);
+        t.mtu_discovery_config(Some(m));
+    }
     Arc::new(t)
 }
 

@@ -148,7 +148,8 @@ impl EndpointConfig {
             );
         }
         if !(1200..=65507).contains(&self.loopback_udp_payload) {
-            return bad("loopbackUdpPayload must be between 1200 and 65507");
+            // Only Rust callers set it apart from maxUdpPayload (JavaScript has no such option).
+            return bad("EndpointConfig::loopback_udp_payload must be between 1200 and 65507");
         }
         if self.idle_timeout.is_zero()
             || self.handshake_timeout.is_zero()
@@ -290,5 +291,24 @@ mod tests {
         };
         assert_eq!(big.udp_payload_toward(ip("127.0.0.1")), 30000);
         assert_eq!(big.udp_payload_toward(ip("10.0.0.1")), 30000);
+    }
+
+    #[test]
+    fn validate_names_the_field_a_rust_caller_set_out_of_range() {
+        assert!(EndpointConfig::default().validate().is_ok());
+        for bad in [1199, 65508] {
+            let c = EndpointConfig {
+                loopback_udp_payload: bad,
+                ..EndpointConfig::default()
+            };
+            let msg = c.validate().unwrap_err().to_string();
+            assert!(msg.contains("loopback_udp_payload"), "{msg}");
+            let c = EndpointConfig {
+                max_udp_payload: bad,
+                ..EndpointConfig::default()
+            };
+            let msg = c.validate().unwrap_err().to_string();
+            assert!(msg.contains("maxUdpPayload"), "{msg}");
+        }
     }
 }

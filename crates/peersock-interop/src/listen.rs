@@ -165,7 +165,6 @@ fn path_stats(conn: &quinn::Connection) {
             ("lost_probes", J::N(st.path.lost_plpmtud_probes)),
             ("black_holes", J::N(st.path.black_holes_detected)),
             ("lost_packets", J::N(st.path.lost_packets)),
-            ("sent_packets", J::N(st.path.sent_packets)),
             ("rx_datagrams", J::N(st.udp_rx.datagrams)),
             ("rx_bytes", J::N(st.udp_rx.bytes)),
             ("tx_datagrams", J::N(st.udp_tx.datagrams)),
